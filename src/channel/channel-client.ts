@@ -1,0 +1,259 @@
+// The secondary's end of the logging channel: connects to the primary (retrying until it is up),
+// proves and checks the shared secret both ways, receives batches in seq order and acks on receipt.
+
+import { WebSocket } from 'ws';
+import type { LogHeader } from '../log/entries.js';
+import {
+  ChannelAuthError, ChannelAuthTimeoutError, ChannelError, ChannelFrameTooLargeError, ChannelIncompatibleError,
+  ChannelProtocolError, ChannelRefusedError, ChannelSeqError,
+} from './errors.js';
+import { AUTH_TIMEOUT_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from './channel-server.js';
+import { frameBytes, Link, refuseAndClose } from './link.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from './messages.js';
+import { newNonce, type ChannelSecret } from './secret.js';
+
+export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be starting right now
+export const RETRY_INTERVAL_MAX_MS_DEFAULT = 2000; // backoff cap: a primary that comes up is found within this
+
+/** Refusals worth retrying: the condition can clear by itself. Any other refusal is final. */
+const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT']);
+
+export interface ChannelClientOptions {
+  /** ws://host:port of the primary's logging channel. */
+  url: string;
+  secret: ChannelSecret;
+  header: LogHeader;
+  /** Throws (e.g. LogFormatError naming the mismatch) when the primary's header is not replicable. */
+  compatible: (mine: LogHeader, theirs: LogHeader) => void;
+  /** Highest seq the replication layer already holds; read at each handshake. */
+  haveSeq: () => number;
+  retryIntervalMs?: number;
+  retryIntervalMaxMs?: number;
+  frameBytesMax?: number;
+  authTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  failureTimeoutMs?: number;
+  /** Called in seq order without gaps or repeats; the ack is sent as soon as this returns. */
+  onBatch: (firstSeq: number, count: number, payload: Uint8Array) => void;
+  onConnected?: (welcome: Welcome) => void;
+  /** The connection ended (we will retry unless stopped, fenced, refused for good or said bye to). */
+  onDisconnected?: () => void;
+  /** The primary stopped on purpose: do not go live. The client stops. */
+  onBye?: (reason: string) => void;
+  /** No frame from the primary for failureTimeoutMs; the socket is dropped and retried until stop()/fence(). */
+  onPeerSilent?: () => void;
+  /** The primary refused us. BUSY and AUTH_TIMEOUT are retried; any other refusal stops the client. */
+  onRefused?: (code: string, message: string) => void;
+  /** Something we detected (bad server proof, incompatible header, seq gap, garbage). The client stops. */
+  onError?: (error: ChannelError) => void;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
+
+export class ChannelClient {
+  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}`>> & ChannelClientOptions;
+  private stateNow: ClientState = 'idle';
+  private fenced = false;
+  private ws: WebSocket | undefined;
+  private link: Link | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private nextSeq = 1;
+  private lastAckSeq = 0;
+  private bytesReceivedDone = 0;
+
+  constructor(options: ChannelClientOptions) {
+    this.opts = {
+      retryIntervalMs: RETRY_INTERVAL_MS_DEFAULT,
+      retryIntervalMaxMs: RETRY_INTERVAL_MAX_MS_DEFAULT,
+      frameBytesMax: FRAME_BYTES_MAX_DEFAULT,
+      authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
+      failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
+      ...options,
+    };
+  }
+
+  get state(): ClientState {
+    return this.stateNow;
+  }
+
+  get stats(): { rttMs: number | null; bytesReceived: number; lastAckSeq: number } {
+    return { rttMs: this.link?.rttMs ?? null, bytesReceived: this.bytesReceivedDone + (this.link?.bytesReceived ?? 0), lastAckSeq: this.lastAckSeq };
+  }
+
+  start(): void {
+    if (this.stateNow !== 'idle') return;
+    this.connect();
+  }
+
+  /** Planned stop of the secondary: says bye if connected, then closes. */
+  async stop(reason = 'secondary stopping'): Promise<void> {
+    const ws = this.ws;
+    const wasConnected = this.stateNow === 'connected';
+    this.halt();
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    if (wasConnected && ws.readyState === WebSocket.OPEN) ws.send(encodeMessage({ type: 'bye', reason }), () => ws.close(1000, 'bye'));
+    else ws.terminate();
+    await closed;
+  }
+
+  /** The secondary went live: from now on no ack may leave this process, whatever arrives. */
+  fence(): void {
+    this.fenced = true;
+    this.halt();
+    this.ws?.terminate();
+  }
+
+  /** Test hook: the secondary stops heartbeating, as if hung. */
+  pauseHeartbeats(): void {
+    this.link?.pauseHeartbeats();
+  }
+
+  private connect(): void {
+    this.stateNow = 'connecting';
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: this.opts.frameBytesMax, handshakeTimeout: this.opts.authTimeoutMs });
+    this.ws = ws;
+    const peer = this.opts.url;
+    const clientNonce = newNonce();
+    let serverNonce: Uint8Array | undefined;
+    let haveSeq = 0;
+    ws.on('upgrade', (res) => res.socket.setNoDelay(true));
+    ws.on('open', () => {
+      this.authTimer = setTimeout(() => this.drop(ws, new ChannelAuthTimeoutError(this.opts.authTimeoutMs, peer), 'retry'), this.opts.authTimeoutMs);
+    });
+    ws.on('message', (data, isBinary) => {
+      if (this.ws !== ws || this.stateNow === 'stopped') return;
+      const bytes = frameBytes(data);
+      let m: ChannelMessage;
+      try {
+        if (!isBinary) throw new ChannelProtocolError('a text frame (the channel is binary)', peer);
+        m = decodeMessage(bytes, peer);
+      } catch (err) {
+        if (!(err instanceof ChannelError)) throw err;
+        return this.drop(ws, err, 'final');
+      }
+      if (m.type === 'refuse') return this.onRefuse(ws, m.code, m.message);
+      if (this.link) return this.onConnectedMessage(ws, m, bytes.length);
+      if (!serverNonce) {
+        if (m.type !== 'hello') return this.drop(ws, new ChannelProtocolError(`expected hello, got ${m.type}`, peer), 'final');
+        if (m.protocolVersion !== CHANNEL_PROTOCOL_VERSION) {
+          return this.drop(ws, new ChannelIncompatibleError(`channel protocol ${m.protocolVersion}, ours is ${CHANNEL_PROTOCOL_VERSION}`, peer), 'final');
+        }
+        serverNonce = m.serverNonce;
+        haveSeq = this.opts.haveSeq();
+        const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
+        ws.send(encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq }));
+        return;
+      }
+      if (m.type !== 'welcome') return this.drop(ws, new ChannelProtocolError(`expected welcome, got ${m.type}`, peer), 'final');
+      // Mutual auth: a primary that cannot prove the secret must not feed us a log.
+      if (!this.opts.secret.verify(m.proof, serverNonce, clientNonce, 'server')) {
+        return this.drop(ws, new ChannelAuthError("the primary's proof does not match our secret", peer), 'final');
+      }
+      try {
+        this.opts.compatible(this.opts.header, m.header);
+      } catch (err) {
+        return this.drop(ws, new ChannelIncompatibleError((err as Error).message, peer), 'final');
+      }
+      if (m.startSeq !== haveSeq + 1) return this.drop(ws, new ChannelSeqError(haveSeq + 1, m.startSeq, peer), 'final');
+      this.welcomed(ws, m, haveSeq);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Connection refused/reset is the normal state while the primary is down: the close handler retries.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.drop(ws, new ChannelFrameTooLargeError(undefined, this.opts.frameBytesMax, peer), 'final');
+    });
+    ws.on('close', () => this.closed(ws));
+  }
+
+  private welcomed(ws: WebSocket, welcome: Welcome, haveSeq: number): void {
+    clearTimeout(this.authTimer);
+    this.stateNow = 'connected';
+    this.attempts = 0;
+    this.nextSeq = haveSeq + 1;
+    this.lastAckSeq = haveSeq;
+    this.link = new Link(ws, {
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      failureTimeoutMs: this.opts.failureTimeoutMs,
+      onSilent: () => {
+        if (this.ws !== ws) return;
+        this.opts.onPeerSilent?.();
+        ws.terminate(); // the close handler retries unless the replication layer fenced or stopped us
+      },
+    });
+    this.opts.onConnected?.(welcome);
+  }
+
+  private onConnectedMessage(ws: WebSocket, m: ChannelMessage, bytes: number): void {
+    const link = this.link!;
+    link.received(m, bytes);
+    switch (m.type) {
+      case 'heartbeat':
+        return;
+      case 'batch': {
+        if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.opts.url), 'final');
+        this.nextSeq += m.count;
+        this.opts.onBatch(m.firstSeq, m.count, m.payload);
+        // On receipt, not after replay (the output rule only needs the entries to exist here).
+        if (!this.fenced && this.ws === ws) {
+          this.lastAckSeq = this.nextSeq - 1;
+          link.send({ type: 'ack', seq: this.lastAckSeq });
+        }
+        return;
+      }
+      case 'bye':
+        this.halt();
+        this.opts.onBye?.(m.reason);
+        ws.close(1000, 'bye');
+        return;
+      default:
+        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
+    }
+  }
+
+  private onRefuse(ws: WebSocket, code: string, message: string): void {
+    const retry = RETRYABLE_REFUSALS.has(code);
+    if (!retry) this.halt();
+    this.opts.onRefused?.(code, message);
+    ws.terminate();
+  }
+
+  /** We end this connection: tell the primary why, report, and either retry or stop for good. */
+  private drop(ws: WebSocket, error: ChannelError, then: 'retry' | 'final'): void {
+    if (this.ws !== ws) return;
+    if (then === 'final') this.halt();
+    refuseAndClose(ws, error.code, error.message);
+    if (then === 'final') this.opts.onError?.(error);
+  }
+
+  private closed(ws: WebSocket): void {
+    if (this.ws !== ws) return;
+    clearTimeout(this.authTimer);
+    const wasConnected = this.link !== undefined;
+    this.endLink();
+    this.ws = undefined;
+    if (wasConnected) this.opts.onDisconnected?.();
+    if (this.stateNow === 'stopped') return;
+    this.stateNow = 'connecting';
+    const delay = Math.min(this.opts.retryIntervalMs * 2 ** this.attempts, this.opts.retryIntervalMaxMs);
+    this.attempts = Math.min(this.attempts + 1, 30);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Stop for good: no retries, no heartbeats. The socket is closed by the caller. */
+  private halt(): void {
+    this.stateNow = 'stopped';
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.authTimer);
+    this.endLink();
+  }
+
+  private endLink(): void {
+    if (!this.link) return;
+    this.bytesReceivedDone += this.link.bytesReceived;
+    this.link.stop();
+    this.link = undefined;
+  }
+}

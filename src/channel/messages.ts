@@ -1,0 +1,189 @@
+// The channel's wire vocabulary: one binary WebSocket message is one msgpack tuple whose first
+// element is a type code. Decoding validates every field, so garbage becomes a ChannelProtocolError.
+
+import { Packr } from 'msgpackr';
+import type { LogHeader } from '../log/entries.js';
+import { ChannelProtocolError } from './errors.js';
+import { NONCE_BYTES } from './secret.js';
+
+/** Bumped whenever a tuple below changes shape or meaning. */
+export const CHANNEL_PROTOCOL_VERSION = 1;
+/** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
+export const TEXT_CHARS_MAX = 4096;
+const PROOF_BYTES = 32; // HMAC-SHA256
+
+export const MessageType = {
+  hello: 1,
+  auth: 2,
+  welcome: 3,
+  refuse: 4,
+  batch: 5,
+  ack: 6,
+  heartbeat: 7,
+  bye: 8,
+} as const;
+
+/** server -> client, first frame: [1, protocolVersion, serverNonce] */
+export interface Hello { type: 'hello'; protocolVersion: number; serverNonce: Uint8Array }
+/** client -> server: [2, clientNonce, proof, header, haveSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client') */
+export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number }
+/** server -> client: [3, proof, header, startSeq, epoch]; proof uses role 'server'; startSeq is the first seq it will stream. */
+export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number }
+/** either way, right before closing: [4, code, message] */
+export interface Refuse { type: 'refuse'; code: string; message: string }
+/** server -> client: [5, firstSeq, count, payload]; payload is an opaque encoded log batch. */
+export interface Batch { type: 'batch'; firstSeq: number; count: number; payload: Uint8Array }
+/** client -> server: [6, seq]; seq = highest contiguous seq received. */
+export interface Ack { type: 'ack'; seq: number }
+/** either way: [7, sentMs, echoMs|null, heldMs]; echo is the peer's last sentMs, held how long we sat on it (for RTT). */
+export interface Heartbeat { type: 'heartbeat'; sentMs: number; echoMs: number | null; heldMs: number }
+/** either way, planned stop: [8, reason] */
+export interface Bye { type: 'bye'; reason: string }
+
+export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye;
+
+const packr = new Packr({ useRecords: false });
+
+export function encodeMessage(message: ChannelMessage): Uint8Array {
+  return packr.pack(toTuple(message));
+}
+
+function toTuple(m: ChannelMessage): unknown[] {
+  switch (m.type) {
+    case 'hello':
+      return [MessageType.hello, m.protocolVersion, m.serverNonce];
+    case 'auth':
+      return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq];
+    case 'welcome':
+      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch];
+    case 'refuse':
+      return [MessageType.refuse, m.code, m.message.slice(0, TEXT_CHARS_MAX)];
+    case 'batch':
+      return [MessageType.batch, m.firstSeq, m.count, m.payload];
+    case 'ack':
+      return [MessageType.ack, m.seq];
+    case 'heartbeat':
+      return [MessageType.heartbeat, m.sentMs, m.echoMs, m.heldMs];
+    case 'bye':
+      return [MessageType.bye, m.reason.slice(0, TEXT_CHARS_MAX)];
+    default: {
+      const never: never = m;
+      throw new Error(`unknown channel message ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Decode and validate one frame. `peer` only labels the error. */
+export function decodeMessage(bytes: Uint8Array, peer: string): ChannelMessage {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch {
+    throw new ChannelProtocolError(`a ${bytes.length}-byte frame is not msgpack`, peer);
+  }
+  if (!Array.isArray(value) || value.length === 0) throw new ChannelProtocolError('a frame is not a message tuple', peer);
+  const f = new Fields(value, peer);
+  const message = f.parse();
+  f.end();
+  return message;
+}
+
+/** Reads a tuple field by field, naming the message and field that is wrong. */
+class Fields {
+  private index = 1;
+  private name = 'message';
+  constructor(
+    private readonly tuple: unknown[],
+    private readonly peer: string,
+  ) {}
+
+  parse(): ChannelMessage {
+    switch (this.tuple[0]) {
+      case MessageType.hello:
+        this.name = 'hello';
+        return { type: 'hello', protocolVersion: this.int('protocolVersion'), serverNonce: this.bytes('serverNonce', NONCE_BYTES) };
+      case MessageType.auth:
+        this.name = 'auth';
+        return { type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(), haveSeq: this.int('haveSeq') };
+      case MessageType.welcome:
+        this.name = 'welcome';
+        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch') };
+      case MessageType.refuse:
+        this.name = 'refuse';
+        return { type: 'refuse', code: this.text('code'), message: this.text('message') };
+      case MessageType.batch: {
+        this.name = 'batch';
+        const batch: Batch = { type: 'batch', firstSeq: this.int('firstSeq', 1), count: this.int('count', 1), payload: this.bytes('payload') };
+        if (!Number.isSafeInteger(batch.firstSeq + batch.count)) this.fail('firstSeq + count overflows');
+        return batch;
+      }
+      case MessageType.ack:
+        this.name = 'ack';
+        return { type: 'ack', seq: this.int('seq') };
+      case MessageType.heartbeat: {
+        this.name = 'heartbeat';
+        const sentMs = this.ms('sentMs');
+        const echoMs = this.tuple[this.index] === null ? (this.index++, null) : this.ms('echoMs');
+        return { type: 'heartbeat', sentMs, echoMs, heldMs: this.ms('heldMs') };
+      }
+      case MessageType.bye:
+        this.name = 'bye';
+        return { type: 'bye', reason: this.text('reason') };
+      default:
+        return this.fail(`unknown message type ${JSON.stringify(this.tuple[0])?.slice(0, 40)}`);
+    }
+  }
+
+  end(): void {
+    if (this.index !== this.tuple.length) this.fail(`${this.tuple.length - this.index} extra fields`);
+  }
+
+  private fail(what: string): never {
+    throw new ChannelProtocolError(`${this.name}: ${what}`, this.peer);
+  }
+
+  private next(field: string): unknown {
+    if (this.index >= this.tuple.length) this.fail(`missing ${field}`);
+    return this.tuple[this.index++];
+  }
+
+  private int(field: string, min = 0): number {
+    const v = this.next(field);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(`${field} is not an integer >= ${min}`);
+    return v;
+  }
+
+  private ms(field: string): number {
+    const v = this.next(field);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) this.fail(`${field} is not a time in ms`);
+    return v;
+  }
+
+  private text(field: string): string {
+    const v = this.next(field);
+    if (typeof v !== 'string' || v.length > TEXT_CHARS_MAX) this.fail(`${field} is not a string of at most ${TEXT_CHARS_MAX} chars`);
+    return v;
+  }
+
+  private bytes(field: string, exactLength?: number): Uint8Array {
+    const v = this.next(field);
+    if (!(v instanceof Uint8Array)) this.fail(`${field} is not binary`);
+    if (exactLength !== undefined && v.length !== exactLength) this.fail(`${field} is ${v.length} bytes, not ${exactLength}`);
+    return v;
+  }
+
+  private header(): LogHeader {
+    const v = this.next('header');
+    const h = v as Record<string, unknown>;
+    const limits = (h?.limits ?? undefined) as Record<string, unknown> | undefined;
+    const num = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
+    const ok =
+      typeof v === 'object' && v !== null && !Array.isArray(v) &&
+      num(h.formatVersion) && typeof h.runtime === 'string' && typeof h.programHash === 'string' &&
+      typeof h.programName === 'string' && num(h.createdAtMs) &&
+      typeof limits === 'object' && limits !== null &&
+      num(limits.memoryBytesMax) && num(limits.stackBytesMax) && num(limits.cpuPollsPerEventMax);
+    if (!ok) this.fail('header is not a log header');
+    return v as LogHeader;
+  }
+}

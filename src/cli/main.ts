@@ -1,0 +1,80 @@
+// The `lockstep` command line: `main(argv)` returns an exit code; every command is a function in
+// its own file that tests can import. Operating errors print their message and code, never a stack.
+import { Command, CommanderError, Option } from 'commander';
+import { LockstepError } from '../errors.js';
+import { logCommand } from './log-command.js';
+import { loadCommand } from './load-command.js';
+import { replayCommand } from './replay-command.js';
+import { runCommand } from './run-command.js';
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+function limitOptions(command: Command): Command {
+  return command
+    .option('--memory-mb <n>', 'guest heap limit in MiB (default 64)')
+    .option('--stack-kb <n>', 'guest stack limit in KiB (default 512)')
+    .option('--cpu-polls-max <n>', 'CPU budget per event, in interrupt polls (~5k loop iterations each; default 2000)');
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('lockstep')
+    .description('Transparent failover for JavaScript programs by lockstep record and replay')
+    .exitOverride()
+    .showHelpAfterError();
+
+  limitOptions(
+    program
+      .command('run <program>')
+      .description('serve the guest over HTTP unreplicated (the baseline), optionally recording its log')
+      .option('--port <n>', 'HTTP port', '8080')
+      .option('--host <addr>', 'HTTP address', '127.0.0.1')
+      .option('--dir <dir>', 'data directory (guest files under <dir>/data)', '.lockstep')
+      .option('--record <file>', 'write the log to this file')
+      .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)', String(1024 * 1024)),
+  ).action(async (file, opts) => setExit(await runCommand(file, opts)));
+
+  program
+    .command('replay <log> <program>')
+    .description('replay a recorded log offline, touching no clock, disk or network')
+    .option('--outputs <file>', 'also write every replayed output as JSON lines')
+    .action(async (log, file, opts) => setExit(await replayCommand(log, file, opts, out)));
+
+  program
+    .command('log <log>')
+    .description("print a log's entries")
+    .option('--json', 'one JSON object per line')
+    .action(async (log, opts) => setExit(await logCommand(log, opts, out)));
+
+  program
+    .command('load')
+    .description('failover-aware load client: Idempotency-Keys, retries to the other node, a summary')
+    .requiredOption('--targets <urls>', 'comma-separated base URLs, e.g. http://127.0.0.1:8080,http://127.0.0.1:8081')
+    .option('--rate <n>', 'requests per second in all (0: as fast as concurrency allows)')
+    .option('--duration <d>', 'how long to send new requests (8s, 500ms)')
+    .option('--concurrency <n>', 'requests in flight at once')
+    .addOption(new Option('--workload <name>', 'a named workload (counter, kv, bank, echo)'))
+    .option('--path <path>', 'request path (generic workload)')
+    .option('--method <method>', 'request method (generic workload)')
+    .option('--body <text>', 'request body (generic workload)')
+    .option('--seed <n>', 'seed for keys and bodies')
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts) => setExit(await loadCommand(opts, out)));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof LockstepError) {
+      process.stderr.write(`lockstep: ${error.message} [${error.code}]\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}

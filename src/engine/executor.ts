@@ -1,0 +1,284 @@
+// The deterministic core of a node: the guest plus the host-side state that evolves with it
+// (timers, disk operations, the idempotency store, the output digest). It runs in one of two
+// modes over the same code path: 'live' (inputs from the world, entries written to the log) or
+// 'replay' (inputs and values from the log). `goLive()` is the explicit switch between them.
+import { assert, assertNever } from '../assert.js';
+import { DivergenceError } from '../errors.js';
+import { describeEntry, isEvent, type Entry, type EventEntry, type GuestLimits, type ValueEntry } from '../log/entries.js';
+import { isOutput, type OutputEffect } from '../sandbox/effects.js';
+import { Guest, type GuestEvent } from '../sandbox/guest.js';
+import { LiveWorld } from '../world/live-world.js';
+import { ReplayWorld, type EntrySource } from '../world/replay-world.js';
+import { IdempotencyStore, IDEMPOTENCY_KEY_CHARS_MAX } from './idempotency-store.js';
+import { OutputDigest } from './output-digest.js';
+
+export type ExecutorMode = 'live' | 'replay';
+
+/** An output and the seq of the last entry of the event that produced it: the output rule gates on it. */
+export interface Output {
+  gateSeq: number;
+  effect: OutputEffect;
+  /** For answers to requests that carried an Idempotency-Key. */
+  idempotencyKey?: string;
+}
+
+/** What the live driver does in the world on the executor's behalf. Never called in replay. */
+export interface WorldActions {
+  armTimer(timerId: number, dueMs: number): void;
+  clearTimer(timerId: number): void;
+  startRead(opId: number, path: string): void;
+}
+
+export interface ExecutorHooks {
+  /** Live mode: every entry, in order, to be logged and streamed. */
+  onEntry(seq: number, entry: Entry): void;
+  /** Both modes: every output. A replayer suppresses them (and keeps the uncertain ones for go-live). */
+  onOutput(output: Output): void;
+  /** Live mode: world actions. */
+  actions: WorldActions;
+}
+
+export interface ExecutorOptions {
+  source: string;
+  programName: string;
+  limits: GuestLimits;
+  hooks: ExecutorHooks;
+  /** A check entry (output digest) is logged after every this many events. */
+  checkEveryEvents?: number;
+  idempotencyKeysMax?: number;
+}
+
+export const CHECK_EVERY_EVENTS = 64;
+
+export interface PendingTimer { dueMs: number; intervalMs: number }
+export interface PendingWrite { path: string; data: string }
+
+export class Executor {
+  mode: ExecutorMode;
+  /** Seq of the last entry logged (live) or consumed (replay). */
+  lastSeq = 0;
+  eventsDelivered = 0;
+  cpuPollsTotal = 0;
+  readonly timers = new Map<number, PendingTimer>();
+  readonly pendingReads = new Map<number, string>();
+  readonly pendingWrites = new Map<number, PendingWrite>();
+  readonly idempotency: IdempotencyStore;
+  private readonly digest = new OutputDigest();
+  private readonly checkEveryEvents: number;
+  private replayWorld: ReplayWorld | undefined;
+  private guest!: Guest;
+
+  private constructor(
+    private readonly options: ExecutorOptions,
+    mode: ExecutorMode,
+    private readonly replaySource: EntrySource | undefined,
+  ) {
+    this.mode = mode;
+    this.checkEveryEvents = options.checkEveryEvents ?? CHECK_EVERY_EVENTS;
+    this.idempotency = new IdempotencyStore(options.idempotencyKeysMax);
+  }
+
+  /** Live boot: logs the start event, creates the guest (its PRNG seed is a logged clock read) and runs start(). */
+  static async bootLive(options: ExecutorOptions): Promise<Executor> {
+    const executor = new Executor(options, 'live', undefined);
+    const startSeq = executor.log({ kind: 'start' });
+    executor.guest = await Guest.create({ ...options, world: executor.liveWorld() });
+    executor.runEvent({ kind: 'start' }, startSeq);
+    return executor;
+  }
+
+  /** Replay boot: entry #1 must be the start event. Throws DivergenceError otherwise. */
+  static async bootReplay(options: ExecutorOptions, source: EntrySource): Promise<Executor> {
+    const executor = new Executor(options, 'replay', source);
+    const first = source.take();
+    if (!first || first.entry.kind !== 'start') {
+      throw new DivergenceError(first?.seq ?? 1, first ? describeEntry(first.entry) : 'nothing', 'event start (boot)');
+    }
+    executor.lastSeq = first.seq;
+    executor.replayWorld = new ReplayWorld(executor.countingSource());
+    executor.guest = await Guest.create({ ...options, world: executor.replayWorld });
+    executor.throwIfDiverged();
+    executor.runEvent({ kind: 'start' }, first.seq);
+    return executor;
+  }
+
+  // ---- live mode ----------------------------------------------------------------------------
+
+  /** Logs and delivers one input event. Returns the seq of its event entry (a request's id). */
+  submit(event: Exclude<EventEntry, { kind: 'start' }>): number {
+    assert(this.mode === 'live', 'submit() is for live mode');
+    const seq = this.log(event);
+    this.runEvent(toGuestEvent(event, seq), seq);
+    return seq;
+  }
+
+  /** Logs a control entry (planned stop). */
+  logControl(entry: Extract<Entry, { kind: 'stop' }>): number {
+    assert(this.mode === 'live', 'logControl() is for live mode');
+    return this.log(entry);
+  }
+
+  /**
+   * The switch from replay to live: from now on the guest reads the real world. Pending timers are
+   * re-armed at their logged due times and pending disk operations re-issued; pending writes are
+   * returned so the caller releases them (they are outputs).
+   */
+  goLive(): { writes: Array<[number, PendingWrite]> } {
+    assert(this.mode === 'replay', 'goLive() from replay only');
+    this.mode = 'live';
+    this.replayWorld = undefined;
+    this.guest.setWorld(this.liveWorld());
+    const { actions } = this.options.hooks;
+    for (const [timerId, timer] of this.timers) actions.armTimer(timerId, timer.dueMs);
+    for (const [opId, path] of this.pendingReads) actions.startRead(opId, path);
+    return { writes: [...this.pendingWrites] };
+  }
+
+  // ---- replay mode --------------------------------------------------------------------------
+
+  /**
+   * Replays the next event (with its values) or control entry from the source.
+   * Returns what it consumed, or undefined when the source has nothing more.
+   */
+  replayNext(): Entry | undefined {
+    assert(this.mode === 'replay' && this.replaySource, 'replayNext() is for replay mode');
+    const next = this.replaySource.take();
+    if (!next) return undefined;
+    const { seq, entry } = next;
+    assert(seq === this.lastSeq + 1, `replay source skipped from #${this.lastSeq} to #${seq}`);
+    this.lastSeq = seq;
+    if (isEvent(entry)) {
+      if (entry.kind === 'start') throw new DivergenceError(seq, 'event start', 'the next event (the guest has already started)');
+      this.runEvent(toGuestEvent(entry, seq), seq);
+      return entry;
+    }
+    switch (entry.kind) {
+      case 'check': {
+        const mine = this.digest.current();
+        if (entry.events !== this.eventsDelivered || entry.digest !== mine) {
+          throw new DivergenceError(seq, `outputs digest ${entry.digest} after ${entry.events} events`, `outputs digest ${mine} after ${this.eventsDelivered} events (the replayed outputs differ)`);
+        }
+        return entry;
+      }
+      case 'stop':
+        return entry;
+      case 'now':
+      case 'random':
+        throw new DivergenceError(seq, describeEntry(entry), 'the next event (the guest made no such call)');
+      default:
+        return assertNever(entry, 'entry kind');
+    }
+  }
+
+  // ---- shared path --------------------------------------------------------------------------
+
+  private runEvent(event: GuestEvent, eventSeq: number): void {
+    if (event.kind === 'request') {
+      const key = idempotencyKeyOf(event.headers);
+      if (key !== undefined) this.idempotency.register(key, eventSeq);
+    }
+    if (event.kind === 'read') this.pendingReads.delete(event.opId);
+    if (event.kind === 'write') this.pendingWrites.delete(event.opId);
+    const outcome = this.guest.deliver(event);
+    this.throwIfDiverged();
+    this.eventsDelivered++;
+    this.cpuPollsTotal += outcome.cpuPolls;
+    const gateSeq = this.lastSeq; // every value this event consumed or logged comes before it
+    const { hooks } = this.options;
+    const live = this.mode === 'live';
+    for (const effect of outcome.effects) {
+      if (isOutput(effect)) {
+        this.digest.add(effect);
+        let idempotencyKey: string | undefined;
+        if (effect.type === 'respond') idempotencyKey = this.idempotency.answer(effect.requestId, { status: effect.status, headers: effect.headers, body: effect.body }, gateSeq);
+        if (effect.type === 'write') this.pendingWrites.set(effect.opId, { path: effect.path, data: effect.data });
+        hooks.onOutput({ gateSeq, effect, idempotencyKey });
+        continue;
+      }
+      switch (effect.type) {
+        case 'timer':
+          this.timers.set(effect.timerId, { dueMs: effect.dueMs, intervalMs: effect.intervalMs });
+          if (live) hooks.actions.armTimer(effect.timerId, effect.dueMs);
+          break;
+        case 'clear':
+          this.timers.delete(effect.timerId);
+          if (live) hooks.actions.clearTimer(effect.timerId);
+          break;
+        case 'read':
+          this.pendingReads.set(effect.opId, effect.path);
+          if (live) hooks.actions.startRead(effect.opId, effect.path);
+          break;
+        default:
+          assertNever(effect, 'effect');
+      }
+    }
+    if (event.kind === 'timer') {
+      const timer = this.timers.get(event.timerId);
+      if (timer && timer.intervalMs === 0) this.timers.delete(event.timerId);
+    }
+    if (live && this.eventsDelivered % this.checkEveryEvents === 0) this.logCheck();
+  }
+
+  /** A check entry with the digest of every output so far (also written at a clean end of a recording). */
+  logCheck(): void {
+    assert(this.mode === 'live', 'checks are logged in live mode');
+    this.log({ kind: 'check', events: this.eventsDelivered, digest: this.digest.current() });
+  }
+
+  outputsDigest(): string {
+    return this.digest.current();
+  }
+
+  private liveWorld(): LiveWorld {
+    return new LiveWorld((entry: ValueEntry) => this.log(entry));
+  }
+
+  private log(entry: Entry): number {
+    const seq = ++this.lastSeq;
+    this.options.hooks.onEntry(seq, entry);
+    return seq;
+  }
+
+  /** Values consumed by the replay world advance lastSeq too. */
+  private countingSource(): EntrySource {
+    const source = this.replaySource!;
+    return {
+      take: () => {
+        const next = source.take();
+        if (next) this.lastSeq = next.seq;
+        return next;
+      },
+      nextSeq: () => source.nextSeq(),
+    };
+  }
+
+  private throwIfDiverged(): void {
+    if (this.replayWorld?.divergence) throw this.replayWorld.divergence;
+  }
+
+  dispose(): void {
+    this.guest?.dispose();
+  }
+}
+
+function toGuestEvent(entry: Exclude<EventEntry, { kind: 'start' }>, seq: number): GuestEvent {
+  switch (entry.kind) {
+    case 'request':
+      return { kind: 'request', id: seq, method: entry.method, path: entry.path, headers: entry.headers, body: entry.body };
+    case 'timer':
+      return { kind: 'timer', timerId: entry.timerId };
+    case 'read':
+      return entry.ok ? { kind: 'read', opId: entry.opId, ok: true, data: entry.data } : { kind: 'read', opId: entry.opId, ok: false, error: entry.error };
+    case 'write':
+      return entry.ok ? { kind: 'write', opId: entry.opId, ok: true } : { kind: 'write', opId: entry.opId, ok: false, error: entry.error };
+    default:
+      return assertNever(entry, 'event kind');
+  }
+}
+
+export function idempotencyKeyOf(headers: Array<[string, string]>): string | undefined {
+  for (const [name, value] of headers) {
+    if (name === 'idempotency-key' && value.length > 0 && value.length <= IDEMPOTENCY_KEY_CHARS_MAX) return value;
+  }
+  return undefined;
+}

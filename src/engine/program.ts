@@ -1,0 +1,35 @@
+// A guest program on disk and the identity of a run of it (the log header / channel handshake).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { GuestLoadError } from '../errors.js';
+import { LOG_FORMAT_VERSION, type GuestLimits, type LogHeader } from '../log/entries.js';
+import { QUICKJS_RUNTIME_ID } from '../sandbox/quickjs-module.js';
+
+/** Bump when the sandbox (prelude, owned imports, effect handling) changes what a guest observes. */
+export const SANDBOX_VERSION = 1;
+export const RUNTIME_ID = `${QUICKJS_RUNTIME_ID}+lockstep-sandbox-${SANDBOX_VERSION}`;
+/** Guest programs larger than this are refused (they are source files, not data). */
+export const PROGRAM_BYTES_MAX = 4 * 1024 * 1024;
+
+export interface Program {
+  path: string;
+  name: string;
+  source: string;
+  hash: string;
+}
+
+export async function loadProgram(path: string): Promise<Program> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new GuestLoadError(`Cannot read the guest program ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}. Check the path.`);
+  }
+  if (bytes.length > PROGRAM_BYTES_MAX) throw new GuestLoadError(`The guest program ${path} is ${bytes.length} bytes; at most ${PROGRAM_BYTES_MAX} are allowed.`);
+  return { path, name: basename(path), source: bytes.toString('utf8'), hash: createHash('sha256').update(bytes).digest('hex') };
+}
+
+export function makeHeader(program: Program, limits: GuestLimits): LogHeader {
+  return { formatVersion: LOG_FORMAT_VERSION, runtime: RUNTIME_ID, programHash: program.hash, programName: program.name, limits: { ...limits }, createdAtMs: Date.now() };
+}

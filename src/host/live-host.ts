@@ -1,0 +1,173 @@
+// Binds an executor to the real world: real timers, the real data directory, HTTP clients waiting
+// for answers, and the output gate. Used by `run`, by a primary, and by a secondary once it is live.
+import { assert } from '../assert.js';
+import type { Entry } from '../log/entries.js';
+import { idempotencyKeyOf, type Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
+import type { StoredAnswer } from '../engine/idempotency-store.js';
+import type { HeaderPairs } from '../log/entries.js';
+import { dataDirOf, readGuestFile, writeGuestFile, FILE_BYTES_MAX } from './data-dir.js';
+import { OpenGate, type OutputGate } from './output-gate.js';
+
+export interface IncomingRequest {
+  method: string;
+  path: string;
+  headers: HeaderPairs;
+  body: string;
+}
+
+export interface LiveHostOptions {
+  /** The shared directory; the guest's files are under <dir>/data. */
+  dir: string;
+  gate?: OutputGate;
+  /** Where guest console lines go once released (default: stdout with a prefix). */
+  onConsole?: (level: string, text: string) => void;
+  /** Every entry as it is produced (record to a file, stream to a secondary). */
+  onEntry?: (seq: number, entry: Entry) => void;
+  fileBytesMax?: number;
+}
+
+type Waiter = (answer: StoredAnswer) => void;
+
+export class LiveHost implements WorldActions {
+  executor: Executor | undefined;
+  gate: OutputGate;
+  private readonly dataDir: string;
+  private readonly realTimers = new Map<number, NodeJS.Timeout>();
+  private readonly waiters = new Map<number, Waiter[]>();
+  private stopped = false;
+  outputsReleased = 0;
+
+  constructor(private readonly options: LiveHostOptions) {
+    this.gate = options.gate ?? new OpenGate();
+    this.dataDir = dataDirOf(options.dir);
+  }
+
+  /** Hooks to hand to the executor. `onEntry` may be changed later (e.g. when a secondary attaches). */
+  hooks(): ExecutorHooks {
+    return {
+      onEntry: (seq, entry) => this.options.onEntry?.(seq, entry),
+      onOutput: (output) => this.hold(output),
+      actions: this,
+    };
+  }
+
+  setOnEntry(onEntry: (seq: number, entry: Entry) => void): void {
+    this.options.onEntry = onEntry;
+  }
+
+  private get live(): Executor {
+    assert(this.executor && this.executor.mode === 'live', 'the live host needs a live executor');
+    return this.executor;
+  }
+
+  /** Runs a request through the guest (or answers from the idempotency store) and resolves with the released answer. */
+  handleRequest(request: IncomingRequest): Promise<StoredAnswer> {
+    const executor = this.live;
+    const key = idempotencyKeyOf(request.headers);
+    if (key !== undefined) {
+      const known = executor.idempotency.lookup(key);
+      if (known?.answer && known.answerGateSeq !== undefined && this.gate.isReleased(known.answerGateSeq)) return Promise.resolve(known.answer);
+      if (known) return this.waitFor(known.requestSeq);
+    }
+    // The answer may be released during submit() (a synchronous handler, an open gate): wait first.
+    const expectedSeq = executor.lastSeq + 1;
+    const answer = this.waitFor(expectedSeq);
+    const seq = executor.submit({ kind: 'request', method: request.method, path: request.path, headers: request.headers, body: request.body });
+    assert(seq === expectedSeq, `request logged as #${seq}, expected #${expectedSeq}`);
+    return answer;
+  }
+
+  private waitFor(requestSeq: number): Promise<StoredAnswer> {
+    return new Promise((resolve) => {
+      const list = this.waiters.get(requestSeq);
+      if (list) list.push(resolve);
+      else this.waiters.set(requestSeq, [resolve]);
+    });
+  }
+
+  /** Outputs leave only through the gate. */
+  private hold(output: Output): void {
+    this.gate.hold(output.gateSeq, () => this.release(output));
+  }
+
+  /** Releases one output into the world. Also used at go-live for outputs whose release is uncertain. */
+  release(output: Output): void {
+    if (this.stopped) return;
+    this.outputsReleased++;
+    const { effect } = output;
+    switch (effect.type) {
+      case 'respond': {
+        const list = this.waiters.get(effect.requestId);
+        if (!list) return; // the client went to another node, or this is a replayed answer
+        this.waiters.delete(effect.requestId);
+        for (const resolve of list) resolve({ status: effect.status, headers: effect.headers, body: effect.body });
+        return;
+      }
+      case 'console':
+        (this.options.onConsole ?? defaultConsole)(effect.level, effect.text);
+        return;
+      case 'write':
+        this.performWrite(effect.opId, effect.path, effect.data);
+        return;
+    }
+  }
+
+  performWrite(opId: number, path: string, data: string): void {
+    writeGuestFile(this.dataDir, path, data, this.options.fileBytesMax ?? FILE_BYTES_MAX).then(
+      () => this.deliver({ kind: 'write', opId, ok: true }),
+      (error) => this.deliver({ kind: 'write', opId, ok: false, error: this.cleanError(error) }),
+    );
+  }
+
+  armTimer(timerId: number, dueMs: number): void {
+    this.clearTimer(timerId);
+    const delay = Math.max(0, dueMs - Date.now());
+    const timer = setTimeout(() => {
+      this.realTimers.delete(timerId);
+      this.deliver({ kind: 'timer', timerId });
+    }, Math.min(delay, 2_147_483_647));
+    this.realTimers.set(timerId, timer);
+  }
+
+  clearTimer(timerId: number): void {
+    const timer = this.realTimers.get(timerId);
+    if (timer) clearTimeout(timer);
+    this.realTimers.delete(timerId);
+  }
+
+  startRead(opId: number, path: string): void {
+    readGuestFile(this.dataDir, path, this.options.fileBytesMax ?? FILE_BYTES_MAX).then(
+      (data) => this.deliver({ kind: 'read', opId, ok: true, data }),
+      (error) => this.deliver({ kind: 'read', opId, ok: false, error: this.cleanError(error) }),
+    );
+  }
+
+  /** World completions become logged events; nothing is delivered after stop(). */
+  private deliver(event: Parameters<Executor['submit']>[0]): void {
+    if (this.stopped) return;
+    this.live.submit(event);
+  }
+
+  /** Error text goes into the log and to the guest: keep it free of host paths. */
+  private cleanError(error: unknown): string {
+    const message = error instanceof Error ? error.message : String(error);
+    return message.split(this.dataDir).join('').split(process.cwd()).join('');
+  }
+
+  get pendingAnswers(): number {
+    return this.waiters.size;
+  }
+
+  /** Stops all world activity: no timer fires and no output leaves after this. */
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.realTimers.values()) clearTimeout(timer);
+    this.realTimers.clear();
+  }
+}
+
+function defaultConsole(level: string, text: string): void {
+  const line = `[guest ${level}] ${text}\n`;
+  if (level === 'error' || level === 'warn') process.stderr.write(line);
+  else process.stdout.write(line);
+}

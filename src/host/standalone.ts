@@ -1,0 +1,94 @@
+// `lockstep run`: one node serving the guest over HTTP with no replication (the baseline),
+// optionally recording its log to a file for offline replay.
+import { mkdir } from 'node:fs/promises';
+import { assert } from '../assert.js';
+import { Executor } from '../engine/executor.js';
+import { loadProgram, makeHeader } from '../engine/program.js';
+import type { Entry, GuestLimits } from '../log/entries.js';
+import { LogWriter } from '../log/log-file.js';
+import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
+import { startServiceServer, type ServiceServer } from '../http/service-server.js';
+import { dataDirOf } from './data-dir.js';
+import { LiveHost } from './live-host.js';
+
+export interface StandaloneOptions {
+  program: string;
+  host?: string;
+  port?: number;
+  dir: string;
+  record?: string;
+  limits?: Partial<GuestLimits>;
+  bodyBytesMax?: number;
+  onConsole?: (level: string, text: string) => void;
+}
+
+export interface Standalone {
+  port: number;
+  executor: Executor;
+  stop(): Promise<void>;
+}
+
+/** Writes entries as they come, in frames flushed once per turn of the event loop. */
+export class Recorder {
+  private scheduled = false;
+  constructor(readonly writer: LogWriter) {}
+
+  append(seq: number, entry: Entry): void {
+    const last = this.writer.append([entry]);
+    assert(last === seq, `recorder numbering: wrote #${last} for entry #${seq}`);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.writer.flush();
+      });
+    }
+  }
+}
+
+export async function startStandalone(options: StandaloneOptions): Promise<Standalone> {
+  const program = await loadProgram(options.program);
+  const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
+  await mkdir(dataDirOf(options.dir), { recursive: true });
+  const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
+  const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined });
+  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
+  host.executor = executor;
+  const started = Date.now();
+  let server: ServiceServer;
+  try {
+    server = await startServiceServer(
+      { host: options.host ?? '127.0.0.1', port: options.port ?? 8080, bodyBytesMax: options.bodyBytesMax },
+      {
+        role: () => 'standalone',
+        handle: (request) => host.handleRequest(request),
+        status: () => ({
+          role: 'standalone',
+          program: program.name,
+          lastSeq: executor.lastSeq,
+          events: executor.eventsDelivered,
+          uptimeMs: Date.now() - started,
+          recording: options.record ?? null,
+        }),
+      },
+    );
+  } catch (error) {
+    executor.dispose();
+    await recorder?.writer.close();
+    throw error;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    port: server.port,
+    executor,
+    stop: () =>
+      (stopping ??= (async () => {
+        await server.close();
+        host.stop();
+        // A final check lets a replay confirm every output up to the very end.
+        if (recorder) executor.logCheck();
+        await recorder?.writer.close();
+        executor.dispose();
+      })()),
+  };
+}

@@ -1,0 +1,126 @@
+// The service port: turns HTTP requests into guest requests and released answers into HTTP
+// responses. Bodies are bounded (413 past the limit); `/_lockstep/status` is answered by the host.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HeaderPairs } from '../log/entries.js';
+import type { IncomingRequest } from '../host/live-host.js';
+import type { StoredAnswer } from '../engine/idempotency-store.js';
+
+export const REQUEST_BODY_BYTES_MAX = 1024 * 1024;
+/** A guest that never answers must not hold a client forever. */
+export const RESPONSE_TIMEOUT_MS = 30_000;
+export const STATUS_PATH = '/_lockstep/status';
+
+export type ServiceRole = 'primary' | 'secondary' | 'standalone' | 'fenced';
+
+export interface ServiceHandler {
+  role(): ServiceRole;
+  /** Resolves with the released answer. Only called when role() is not 'secondary'/'fenced'. */
+  handle(request: IncomingRequest): Promise<StoredAnswer>;
+  status(): unknown;
+}
+
+export interface ServiceServerOptions {
+  host: string;
+  port: number;
+  bodyBytesMax?: number;
+  responseTimeoutMs?: number;
+}
+
+export interface ServiceServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, role: ServiceRole): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function jsonError(res: ServerResponse, status: number, role: ServiceRole, error: string, message: string): void {
+  send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error, message }), role);
+}
+
+function headerPairs(req: IncomingMessage): HeaderPairs {
+  const pairs: HeaderPairs = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i].toLowerCase(), raw[i + 1]]);
+  return pairs;
+}
+
+export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
+  const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
+  const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+  const server = createServer((req, res) => {
+    const role = handler.role();
+    if (req.url === STATUS_PATH && req.method === 'GET') {
+      send(res, 200, { 'content-type': 'application/json' }, JSON.stringify(handler.status()), role);
+      return;
+    }
+    if (role === 'secondary' || role === 'fenced') {
+      jsonError(res, 503, role, role === 'secondary' ? 'not_live' : 'fenced', role === 'secondary' ? 'this node is the secondary; send requests to the primary' : 'this node lost arbitration and serves nothing');
+      req.resume();
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > bodyBytesMax) {
+      jsonError(res, 413, role, 'body_too_large', `request body of ${declared} bytes exceeds the limit of ${bodyBytesMax} bytes (--body-bytes-max)`);
+      res.on('finish', () => req.destroy());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > bodyBytesMax) {
+        refused = true;
+        jsonError(res, 413, role, 'body_too_large', `request body exceeds the limit of ${bodyBytesMax} bytes (--body-bytes-max)`);
+        res.on('finish', () => req.destroy());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (refused) return;
+      const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: Buffer.concat(chunks).toString('utf8') };
+      const timer = setTimeout(() => jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`), responseTimeoutMs);
+      let answer: Promise<StoredAnswer>;
+      try {
+        answer = handler.handle(request);
+      } catch (error) {
+        clearTimeout(timer);
+        jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));
+        return;
+      }
+      answer.then(
+        (a) => {
+          clearTimeout(timer);
+          send(res, a.status, a.headers, a.body, handler.role());
+        },
+        (error) => {
+          clearTimeout(timer);
+          jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));
+        },
+      );
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,231 @@
+// One sandboxed guest program in its own QuickJS runtime. The host delivers events whole; the guest
+// runs them to completion (sync part, then every promise job) and reports its effects. Everything it
+// can observe of the world comes through `GuestWorld` (the doorway), so a run is a function of the log.
+import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
+import { assert } from '../assert.js';
+import { GuestLoadError } from '../errors.js';
+import type { GuestLimits, HeaderPairs } from '../log/entries.js';
+import { decodeEffects, type Effect } from './effects.js';
+import { PRELUDE_SOURCE } from './prelude.js';
+import { loadOwnedQuickJS } from './quickjs-module.js';
+
+/** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
+export interface GuestWorld {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  randomBytes(length: number): Uint8Array;
+}
+
+export type GuestEvent =
+  | { kind: 'start' }
+  | { kind: 'request'; id: number; method: string; path: string; headers: HeaderPairs; body: string }
+  | { kind: 'timer'; timerId: number }
+  | { kind: 'read'; opId: number; ok: boolean; data?: string; error?: string }
+  | { kind: 'write'; opId: number; ok: boolean; error?: string };
+
+/** Why the guest stopped before finishing an event's work; each is deterministic. */
+export type GuestFault = 'cpu_budget_exceeded' | 'memory_limit_exceeded' | 'stack_limit_exceeded' | 'guest_threw';
+
+export interface EventOutcome {
+  effects: Effect[];
+  /** Interrupt polls used (deterministic CPU measure). */
+  cpuPolls: number;
+  /** Faults that escaped the guest (only limits can escape the prelude's own try/catch). */
+  faults: Array<{ fault: GuestFault; message: string }>;
+}
+
+export const DEFAULT_GUEST_LIMITS: GuestLimits = {
+  memoryBytesMax: 64 * 1024 * 1024,
+  stackBytesMax: 512 * 1024,
+  cpuPollsPerEventMax: 2000, // ~10M simple loop iterations, ~0.1-1 s
+};
+
+/** Room the host keeps above the guest's memory limit to collect effects after the guest hit it. */
+const HOST_MEMORY_HEADROOM_BYTES = 8 * 1024 * 1024;
+/** Bound on job-draining rounds per event: each round runs every pending job. */
+const JOB_ROUNDS_MAX = 10_000;
+
+export interface GuestOptions {
+  source: string;
+  programName: string;
+  limits: GuestLimits;
+  world: GuestWorld;
+}
+
+export class Guest {
+  private pollsUsed = 0;
+  private pollsAllowed = Infinity;
+  private disposed = false;
+
+  private constructor(
+    private readonly runtime: QuickJSRuntime,
+    private readonly context: QuickJSContext,
+    private readonly dispatcher: QuickJSHandle,
+    private readonly deliverFn: QuickJSHandle,
+    private readonly takeEffectsFn: QuickJSHandle,
+    private readonly limits: GuestLimits,
+    private world: GuestWorld,
+  ) {}
+
+  /**
+   * Creates the runtime and context (QuickJS seeds Math.random from the clock here: a logged read),
+   * evaluates the prelude and the program. The caller then delivers the `start` event.
+   */
+  static async create(options: GuestOptions): Promise<Guest> {
+    let world = options.world;
+    let guest: Guest | undefined;
+    const module = await loadOwnedQuickJS(() => (guest ? guest.world : world).now());
+    const runtime = module.newRuntime();
+    runtime.setMemoryLimit(options.limits.memoryBytesMax);
+    runtime.setMaxStackSize(options.limits.stackBytesMax);
+    const context = runtime.newContext();
+    // Host functions the prelude captures privately; they are never globals.
+    const hostRandom = context.newFunction('hostRandom', (lengthHandle) => {
+      const length = context.getNumber(lengthHandle);
+      const bytes = (guest ? guest.world : world).randomBytes(length);
+      assert(bytes.length === length, 'world returned the wrong number of random bytes');
+      return context.newArrayBuffer(bytes.slice().buffer);
+    });
+    const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
+    const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs));
+    preludeFactory.dispose();
+    hostRandom.dispose();
+    hostClockMs.dispose();
+    const deliverFn = context.getProp(dispatcher, 'deliver');
+    const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
+    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, options.limits, world);
+    runtime.setInterruptHandler(() => ++guest!.pollsUsed > guest!.pollsAllowed);
+    try {
+      guest.loadProgram(options.source, options.programName);
+    } catch (error) {
+      guest.dispose();
+      throw error;
+    }
+    return guest;
+  }
+
+  /** Going live or replaying is a switch of the doorway, nothing else. */
+  setWorld(world: GuestWorld): void {
+    this.world = world;
+  }
+
+  private loadProgram(source: string, programName: string): void {
+    const { context, runtime } = this;
+    this.pollsUsed = 0;
+    this.pollsAllowed = this.limits.cpuPollsPerEventMax;
+    try {
+      const result = context.evalCode(source, programName, { type: 'module', strict: true });
+      if (result.error) {
+        const error = context.dump(result.error);
+        result.error.dispose();
+        throw new GuestLoadError(`The guest program ${programName} failed to load: ${describeDumped(error)}. Fix the program and start again.`);
+      }
+      let namespace = result.value;
+      if (context.typeof(namespace) === 'object' && isPromise(context, namespace)) {
+        runtime.executePendingJobs(-1);
+        const state = context.getPromiseState(namespace);
+        namespace.dispose();
+        if (state.type !== 'fulfilled') {
+          const detail = state.type === 'rejected' ? describeDumped(context.dump(state.error)) : 'top-level await never finished';
+          if (state.type === 'rejected') state.error.dispose();
+          throw new GuestLoadError(`The guest program ${programName} failed to load: ${detail}.`);
+        }
+        namespace = state.value;
+      }
+      const set = context.getProp(this.dispatcher, 'setProgram');
+      const setResult = context.callFunction(set, this.dispatcher, namespace);
+      set.dispose();
+      namespace.dispose();
+      if (setResult.error) {
+        const error = context.dump(setResult.error);
+        setResult.error.dispose();
+        throw new GuestLoadError(`The guest program ${programName} cannot be used: ${describeDumped(error)}.`);
+      }
+      setResult.value.dispose();
+    } finally {
+      this.pollsAllowed = Infinity;
+    }
+  }
+
+  /** Runs one event to completion: its synchronous part, then every promise job it set off. */
+  deliver(event: GuestEvent): EventOutcome {
+    assert(!this.disposed, 'deliver on a disposed guest');
+    const { context, runtime } = this;
+    const faults: EventOutcome['faults'] = [];
+    this.pollsUsed = 0;
+    this.pollsAllowed = this.limits.cpuPollsPerEventMax;
+    const eventHandle = context.newString(JSON.stringify(event));
+    const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
+    eventHandle.dispose();
+    if (result.error) faults.push(this.consumeFault(result.error));
+    else result.value.dispose();
+    for (let round = 0; round < JOB_ROUNDS_MAX && runtime.hasPendingJob(); round++) {
+      const jobs = runtime.executePendingJobs(-1);
+      if (jobs.error) faults.push(this.consumeFault(jobs.error));
+      else jobs.value; // a count, nothing to dispose
+    }
+    const cpuPolls = this.pollsUsed;
+    this.pollsAllowed = Infinity;
+    const effects = this.takeEffects();
+    // A request whose handler was stopped by a limit still gets an answer: same on record and replay.
+    if (event.kind === 'request' && faults.length > 0 && !effects.some((e) => e.type === 'respond' && e.requestId === event.id)) {
+      const { fault, message } = faults[0];
+      effects.push({ type: 'respond', requestId: event.id, status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: fault, message }) });
+    } else {
+      for (const { fault, message } of faults) effects.push({ type: 'console', level: 'error', text: `[lockstep] ${fault}: ${message}` });
+    }
+    return { effects, cpuPolls, faults };
+  }
+
+  private takeEffects(): Effect[] {
+    const { context, runtime } = this;
+    runtime.setMemoryLimit(this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES);
+    try {
+      const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
+      const text = context.getString(handle);
+      handle.dispose();
+      return decodeEffects(text);
+    } finally {
+      runtime.setMemoryLimit(this.limits.memoryBytesMax);
+    }
+  }
+
+  private consumeFault(errorHandle: QuickJSHandle): { fault: GuestFault; message: string } {
+    const dumped = this.context.dump(errorHandle);
+    errorHandle.dispose();
+    const text = describeDumped(dumped);
+    if (/interrupted/.test(text)) {
+      return { fault: 'cpu_budget_exceeded', message: `the handler used more than its CPU budget of ${this.limits.cpuPollsPerEventMax} interrupt polls for one event (--cpu-polls-max) and was stopped` };
+    }
+    if (/out of memory/i.test(text)) return { fault: 'memory_limit_exceeded', message: `the guest exceeded its memory limit of ${this.limits.memoryBytesMax} bytes (--memory-mb): ${text}` };
+    if (/stack overflow|call stack/i.test(text)) return { fault: 'stack_limit_exceeded', message: `the guest exceeded its stack limit of ${this.limits.stackBytesMax} bytes: ${text}` };
+    return { fault: 'guest_threw', message: text };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.deliverFn.dispose();
+    this.takeEffectsFn.dispose();
+    this.dispatcher.dispose();
+    this.context.dispose();
+    this.runtime.dispose();
+  }
+}
+
+function isPromise(context: QuickJSContext, handle: QuickJSHandle): boolean {
+  const state = context.getPromiseState(handle);
+  if (state.type === 'fulfilled' && state.notAPromise) return false;
+  if (state.type === 'fulfilled') state.value.dispose();
+  if (state.type === 'rejected') state.error.dispose();
+  return true;
+}
+
+function describeDumped(value: unknown): string {
+  if (value && typeof value === 'object' && 'message' in value) {
+    const v = value as { name?: string; message?: string };
+    return `${v.name ?? 'Error'}: ${v.message}`;
+  }
+  return String(value);
+}

@@ -1,0 +1,93 @@
+// Wire format: every message survives a round trip, and any garbage decodes to a typed error.
+
+import { randomBytes } from 'node:crypto';
+import { Packr } from 'msgpackr';
+import { describe, expect, it, vi } from 'vitest';
+import { ChannelProtocolError } from '../../src/channel/errors.js';
+import { FailureDetector } from '../../src/channel/failure-detector.js';
+import { decodeMessage, encodeMessage, type ChannelMessage } from '../../src/channel/messages.js';
+import type { LogHeader } from '../../src/log/entries.js';
+
+const header: LogHeader = {
+  formatVersion: 1,
+  runtime: 'quickjs-test',
+  programHash: 'ab'.repeat(32),
+  programName: 'guest.js',
+  limits: { memoryBytesMax: 1 << 26, stackBytesMax: 1 << 20, cpuPollsPerEventMax: 1000 },
+  createdAtMs: 1_700_000_000_000,
+};
+/** Buffer and Uint8Array compare unequal in vitest: compare the bytes. */
+const plain = (v: unknown): unknown =>
+  v instanceof Uint8Array ? [...v] : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+const b = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+const samples: ChannelMessage[] = [
+  { type: 'hello', protocolVersion: 1, serverNonce: b(32, 1) },
+  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7 },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2 },
+  { type: 'refuse', code: 'LOCKSTEP_CHANNEL_BUSY', message: 'busy' },
+  { type: 'batch', firstSeq: 8, count: 3, payload: b(100, 5) },
+  { type: 'ack', seq: 10 },
+  { type: 'heartbeat', sentMs: 12.5, echoMs: null, heldMs: 0 },
+  { type: 'heartbeat', sentMs: 12.5, echoMs: 3.25, heldMs: 1.5 },
+  { type: 'bye', reason: 'planned stop' },
+];
+
+describe('channel messages', () => {
+  it.each(samples.map((m) => [m.type, m] as const))('round-trips %s', (_type, message) => {
+    const decoded = decodeMessage(encodeMessage(message), 'peer');
+    expect(plain(decoded)).toEqual(plain(message));
+  });
+
+  it('rejects wrong shapes with a message naming the field', () => {
+    const packr = new Packr({ useRecords: false });
+    const bad = (value: unknown) => () => decodeMessage(packr.pack(value), '10.0.0.1:5');
+    expect(bad([5, 0, 1, b(1, 0)])).toThrow(/batch: firstSeq is not an integer >= 1/);
+    expect(bad([6, -1])).toThrow(/ack: seq/);
+    expect(bad([6, 1, 2])).toThrow(/extra fields/);
+    expect(bad([1, 1, b(31, 0)])).toThrow(/serverNonce is 31 bytes/);
+    expect(bad([2, b(32, 0), b(32, 0), { ...header, limits: null }, 0])).toThrow(/header is not a log header/);
+    expect(bad([99])).toThrow(/unknown message type/);
+    expect(bad({ a: 1 })).toThrow(ChannelProtocolError);
+    expect(bad('text')).toThrow(/10\.0\.0\.1:5/);
+  });
+
+  it('turns random bytes into ChannelProtocolError only', () => {
+    for (let i = 0; i < 2000; i++) {
+      const bytes = randomBytes(1 + (i % 64));
+      if (i % 2) bytes[0] = 0x90 + (i % 6); // a fixarray header: gets past the first check more often
+      try {
+        decodeMessage(bytes, 'peer');
+      } catch (err) {
+        expect(err).toBeInstanceOf(ChannelProtocolError);
+      }
+    }
+  });
+});
+
+describe('FailureDetector', () => {
+  it('fires once after timeoutMs without touch, not while touched, never after stop', () => {
+    vi.useFakeTimers();
+    try {
+      const onSilent = vi.fn();
+      const detector = new FailureDetector(100, onSilent);
+      for (let i = 0; i < 10; i++) {
+        vi.advanceTimersByTime(60);
+        detector.touch();
+      }
+      expect(onSilent).not.toHaveBeenCalled();
+      vi.advanceTimersByTime(100);
+      expect(onSilent).toHaveBeenCalledTimes(1);
+      detector.touch();
+      vi.advanceTimersByTime(500);
+      expect(onSilent).toHaveBeenCalledTimes(1);
+
+      const quiet = vi.fn();
+      new FailureDetector(100, quiet).stop();
+      vi.advanceTimersByTime(500);
+      expect(quiet).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
