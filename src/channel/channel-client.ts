@@ -40,6 +40,8 @@ export interface ChannelClientOptions {
   onDisconnected?: () => void;
   /** The primary stopped on purpose: do not go live. The client stops. */
   onBye?: (reason: string) => void;
+  /** The primary reports that every output gated on an entry <= seq has been released. */
+  onReleased?: (seq: number) => void;
   /** No frame from the primary for failureTimeoutMs; the socket is dropped and retried until stop()/fence(). */
   onPeerSilent?: () => void;
   /** The primary refused us. BUSY and AUTH_TIMEOUT are retried; any other refusal stops the client. */
@@ -203,6 +205,9 @@ export class ChannelClient {
         }
         return;
       }
+      case 'released':
+        this.opts.onReleased?.(m.seq);
+        return;
       case 'bye':
         this.halt();
         this.opts.onBye?.(m.reason);

@@ -151,6 +151,16 @@ export class ChannelServer {
     a.ws.close(1000, 'bye');
   }
 
+  /** Tells the secondary which outputs have certainly left (best effort; false if none attached). */
+  sendReleased(seq: number): boolean {
+    return this.attached ? this.attached.link.send({ type: 'released', seq }) : false;
+  }
+
+  /** After winning a claim the pair is in a new epoch; later secondaries are welcomed into it. */
+  setEpoch(epoch: number): void {
+    this.opts.epoch = epoch;
+  }
+
   /** Drop the attached secondary (e.g. the primary goes on alone). */
   dropSecondary(detail: string): void {
     if (this.attached) this.detach(this.attached, 'dropped', detail);
@@ -183,7 +193,11 @@ export class ChannelServer {
     this.handshakes.clear();
     this.wss?.close();
     const http = this.http;
-    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
+    if (http) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections(); // refused peers still lingering must not hold close() up
+      await closed;
+    }
     this.http = undefined;
   }
 

@@ -21,6 +21,7 @@ export const MessageType = {
   ack: 6,
   heartbeat: 7,
   bye: 8,
+  released: 9,
 } as const;
 
 /** server -> client, first frame: [1, protocolVersion, serverNonce] */
@@ -40,7 +41,9 @@ export interface Heartbeat { type: 'heartbeat'; sentMs: number; echoMs: number |
 /** either way, planned stop: [8, reason] */
 export interface Bye { type: 'bye'; reason: string }
 
-export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye;
+/** server -> client: [9, seq]; every output gated on an entry <= seq has left the primary (the rest is uncertain at go-live). */
+export interface Released { type: 'released'; seq: number }
+export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released;
 
 const packr = new Packr({ useRecords: false });
 
@@ -66,6 +69,8 @@ function toTuple(m: ChannelMessage): unknown[] {
       return [MessageType.heartbeat, m.sentMs, m.echoMs, m.heldMs];
     case 'bye':
       return [MessageType.bye, m.reason.slice(0, TEXT_CHARS_MAX)];
+    case 'released':
+      return [MessageType.released, m.seq];
     default: {
       const never: never = m;
       throw new Error(`unknown channel message ${JSON.stringify(never)}`);
@@ -86,6 +91,11 @@ export function decodeMessage(bytes: Uint8Array, peer: string): ChannelMessage {
   const message = f.parse();
   f.end();
   return message;
+}
+
+/** A hostile value, described without JSON.stringify (BigInt throws) and without echoing much. */
+function shown(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'string' ? String(value).slice(0, 40) : typeof value;
 }
 
 /** Reads a tuple field by field, naming the message and field that is wrong. */
@@ -129,8 +139,11 @@ class Fields {
       case MessageType.bye:
         this.name = 'bye';
         return { type: 'bye', reason: this.text('reason') };
+      case MessageType.released:
+        this.name = 'released';
+        return { type: 'released', seq: this.int('seq') };
       default:
-        return this.fail(`unknown message type ${JSON.stringify(this.tuple[0])?.slice(0, 40)}`);
+        return this.fail(`unknown message type ${shown(this.tuple[0])}`);
     }
   }
 

@@ -6,6 +6,7 @@ import { logCommand } from './log-command.js';
 import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
+import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -59,6 +60,32 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--seed <n>', 'seed for keys and bodies')
     .option('--json', 'print the summary as JSON')
     .action(async (opts) => setExit(await loadCommand(opts, out)));
+
+  const pairOptions = (command: Command) =>
+    limitOptions(command)
+      .option('--port <n>', 'HTTP service port', '8080')
+      .option('--host <addr>', 'HTTP service address', '127.0.0.1')
+      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, claims, channel secret')
+      .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
+      .option('--heartbeat-ms <n>', 'heartbeat interval on the logging channel (default 100)')
+      .option('--failure-timeout-ms <n>', 'silence after which the peer is declared failed (default 1000)')
+      .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged');
+
+  pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))
+    .option('--log-listen <host:port>', 'address of the logging channel', '127.0.0.1:7070')
+    .option('--no-output-gate', 'release outputs without waiting for acks (only to show what goes wrong)')
+    .action(async (file, opts) => setExit(await primaryCommand(file, opts)));
+
+  pairOptions(program.command('secondary <program>').description('run as secondary; go live when the primary dies'))
+    .requiredOption('--primary <url>', 'the primary logging channel, e.g. ws://127.0.0.1:7070')
+    .option('--log-listen <host:port>', 'logging channel to serve once live, for a fresh secondary', '127.0.0.1:0')
+    .action(async (file, opts) => setExit(await secondaryCommand(file, opts)));
+
+  program
+    .command('status <url>')
+    .description("print a node's status (GET /_lockstep/status)")
+    .option('--json', 'raw JSON')
+    .action(async (url, opts) => setExit(await statusCommand(url, opts, out)));
 
   return program;
 }

@@ -51,7 +51,7 @@ export const loadDefaults = {
 
 export interface LoadProgress {
   elapsedMs: number;
-  phase: 'issuing' | 'draining';
+  phase: 'issuing' | 'draining' | 'done';
   sent: number;
   attempts: number;
   answered: number;
@@ -294,6 +294,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
   }
 
   const samples = [{ t: startedAt, answered: 0 }];
+  let done = false;
   const progress = (): LoadProgress => {
     const t = now();
     samples.push({ t, answered: counts.answered });
@@ -301,7 +302,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
     const oldest = samples[0]!;
     return {
       elapsedMs: t - startedAt,
-      phase: t < issueUntil ? 'issuing' : 'draining',
+      phase: done ? 'done' : t < issueUntil ? 'issuing' : 'draining',
       ...counts,
       outstanding: counts.sent - counts.answered - counts.lost,
       answersPerS: t > oldest.t ? ((counts.answered - oldest.answered) * 1000) / (t - oldest.t) : 0,
@@ -320,6 +321,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
     for (const req of open) req.destroy();
     agent.destroy();
   }
+  done = true;
   hooks.onProgress?.(progress());
 
   const elapsedMs = now() - startedAt;
@@ -337,7 +339,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
     seed,
     targets,
     elapsedMs,
-    sent: keys.length,
+    sent: counts.sent,
     attempts: counts.attempts,
     answered: counts.answered,
     retried: counts.retried,

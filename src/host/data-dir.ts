@@ -41,12 +41,35 @@ export async function readGuestFile(dataDir: string, guestPath: string, bytesMax
   return readFile(path, 'utf8');
 }
 
-/** Writes a guest file atomically (temp file + rename), so a crash mid-write leaves the old or the new content. */
-export async function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX): Promise<void> {
+/** Writes in flight per target file: a later write to a file starts only after the earlier one finished. */
+const writesInFlight = new Map<string, Promise<void>>();
+/** Distinguishes the temp files of concurrent writes (a shared temp name let two writes clobber each other). */
+let tempSeq = 0;
+
+/**
+ * Writes a guest file atomically (temp file + rename), so a crash mid-write leaves the old or the new
+ * content. Writes to one file complete in the order they were issued, so the file ends with the last.
+ */
+export function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX): Promise<void> {
+  const key = join(dataDir, guestPath);
+  const previous = writesInFlight.get(key) ?? Promise.resolve();
+  const mine = previous.then(
+    () => writeNow(dataDir, guestPath, data, bytesMax),
+    () => writeNow(dataDir, guestPath, data, bytesMax),
+  );
+  writesInFlight.set(key, mine);
+  const forget = () => {
+    if (writesInFlight.get(key) === mine) writesInFlight.delete(key);
+  };
+  mine.then(forget, forget);
+  return mine;
+}
+
+async function writeNow(dataDir: string, guestPath: string, data: string, bytesMax: number): Promise<void> {
   if (Buffer.byteLength(data) > bytesMax) throw new Error(`EFBIG: writing ${guestPath} would exceed the ${bytesMax} bytes allowed`);
   const path = await confined(dataDir, guestPath);
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.lockstep-tmp-${process.pid}`;
+  const temp = `${path}.lockstep-tmp-${process.pid}-${++tempSeq}`;
   const handle = await open(temp, 'w', 0o644);
   try {
     await handle.writeFile(data);

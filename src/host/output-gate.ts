@@ -1,5 +1,6 @@
 // The output rule: an output may leave only after every log entry up to the one that produced it
 // has been acknowledged by the secondary. Outputs wait here in order; execution goes on meanwhile.
+import { assert } from '../assert.js';
 
 export interface OutputGate {
   /** Calls `release` once the output may leave (at once, or when an ack covers `gateSeq`). */
@@ -53,6 +54,17 @@ export class AckGate implements OutputGate {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
+  }
+
+  /** A secondary attached holding every entry up to `haveSeq`: gate new outputs on its acks again. */
+  regate(haveSeq: number): void {
+    assert(this.waiting === 0, 'regate with outputs still waiting');
+    this.open = false;
+    this.ackedSeq = haveSeq;
+  }
+
+  get isOpen(): boolean {
+    return this.open;
   }
 
   /** The primary goes on alone (it won the claim): release everything, and gate nothing more. */

@@ -138,7 +138,7 @@ describe('ChannelServer + ChannelClient', () => {
     await waitFor('attach', () => log.attached.length === 1);
     server.dropSecondary('test: make it reconnect');
     setHave(41);
-    await waitFor('reattach', () => log.attached.length === 2);
+    await waitFor('reattach', () => log.attached.length === 2 && clog.welcomes.length === 2);
     expect(log.attached[1]!.haveSeq).toBe(41);
     expect(clog.welcomes[1]!.startSeq).toBe(42);
     server.sendBatch(42, 1, bytes(1, 9));

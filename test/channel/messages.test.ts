@@ -53,7 +53,7 @@ describe('channel messages', () => {
   });
 
   it('turns random bytes into ChannelProtocolError only', () => {
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 5000; i++) {
       const bytes = randomBytes(1 + (i % 64));
       if (i % 2) bytes[0] = 0x90 + (i % 6); // a fixarray header: gets past the first check more often
       try {

@@ -1,0 +1,6 @@
+// Benchmark guest: the smallest handler there is (the cost of Lockstep itself per request).
+export default {
+  fetch() {
+    return 'ok';
+  },
+};

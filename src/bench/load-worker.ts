@@ -1,0 +1,94 @@
+// The load generator (runs in its own process, pinned to the load core): a closed loop of
+// `concurrency` keep-alive HTTP clients sending one fixed request for a fixed time, after a
+// short warm-up that is not counted. Light on purpose: no idempotency keys, no retries.
+import { Agent, request } from 'node:http';
+import { percentile } from './stats.js';
+import type { BenchRequest } from './workloads.js';
+
+export interface LoadTask {
+  kind: 'load';
+  url: string;
+  request: BenchRequest;
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface LoadResult {
+  /** Answers with status 2xx inside the measured window. */
+  ok: number;
+  /** Other statuses and transport errors inside the window. */
+  errors: number;
+  /** Answers with status 2xx including the warm-up (every request the node served). */
+  totalOk: number;
+  elapsedMs: number;
+  requestsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** The first failure seen, to explain errors. */
+  firstError?: string;
+}
+
+export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
+  const target = new URL(task.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: task.concurrency });
+  const body = Buffer.from(task.request.body, 'utf8');
+  const headers: Record<string, string | number> = { 'content-length': body.length };
+  if (body.length > 0) headers['content-type'] = 'text/plain';
+
+  const once = () =>
+    new Promise<{ ok: boolean; error?: string }>((resolve) => {
+      const req = request(
+        { host: target.hostname, port: target.port, path: task.request.path, method: task.request.method, headers, agent },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve(res.statusCode! >= 200 && res.statusCode! < 300 ? { ok: true } : { ok: false, error: `HTTP ${res.statusCode}` }));
+          res.on('error', (e) => resolve({ ok: false, error: String(e) }));
+        },
+      );
+      req.on('error', (e) => resolve({ ok: false, error: String(e) }));
+      req.end(body);
+    });
+
+  const start = performance.now();
+  const measureFrom = start + task.warmupMs;
+  const measureTo = measureFrom + task.durationMs;
+  const latencies: number[] = [];
+  let ok = 0;
+  let errors = 0;
+  let totalOk = 0;
+  let firstError: string | undefined;
+  let lastEnd = measureFrom;
+  const worker = async () => {
+    for (;;) {
+      const sent = performance.now();
+      if (sent >= measureTo) return;
+      const result = await once();
+      const done = performance.now();
+      if (result.ok) totalOk++;
+      if (sent < measureFrom) continue; // warm-up
+      lastEnd = Math.max(lastEnd, done);
+      if (result.ok) {
+        ok++;
+        latencies.push(done - sent);
+      } else {
+        errors++;
+        firstError ??= result.error;
+        if (errors > 1000 && ok === 0) return; // the target is broken: stop hammering it
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: task.concurrency }, worker));
+  agent.destroy();
+  const elapsedMs = Math.max(lastEnd, measureTo) - measureFrom;
+  return {
+    ok,
+    errors,
+    totalOk,
+    elapsedMs,
+    requestsPerS: (ok * 1000) / elapsedMs,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    firstError,
+  };
+}

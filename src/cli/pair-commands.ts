@@ -1,0 +1,81 @@
+// `lockstep primary`, `lockstep secondary` and `lockstep status`: thin wrappers that parse flags,
+// start a node, stop it cleanly on SIGTERM/SIGINT (a planned stop), and return its exit code.
+import { startPrimary, type RunningNode } from '../replication/primary-node.js';
+import { startSecondary } from '../replication/secondary-node.js';
+import { UsageError } from '../errors.js';
+import { parseHostPort, parseInteger, parseLimits, type LimitFlags } from './options.js';
+
+export interface PairFlags extends LimitFlags {
+  port: string;
+  host: string;
+  dir: string;
+  bodyBytesMax?: string;
+  heartbeatMs?: string;
+  failureTimeoutMs?: string;
+  unackedBytesMax?: string;
+  logListen?: string;
+}
+
+function pairOptions(program: string, flags: PairFlags) {
+  const heartbeatIntervalMs = parseInteger(flags.heartbeatMs, '--heartbeat-ms', 5, 60_000);
+  const failureTimeoutMs = parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000);
+  if (heartbeatIntervalMs !== undefined && failureTimeoutMs !== undefined && failureTimeoutMs <= heartbeatIntervalMs) {
+    throw new UsageError(`--failure-timeout-ms (${failureTimeoutMs}) must be larger than --heartbeat-ms (${heartbeatIntervalMs}).`);
+  }
+  return {
+    program,
+    host: flags.host,
+    port: parseInteger(flags.port, '--port', 0, 65535)!,
+    dir: flags.dir,
+    limits: parseLimits(flags),
+    bodyBytesMax: parseInteger(flags.bodyBytesMax, '--body-bytes-max', 0, 1024 * 1024 * 1024),
+    heartbeatIntervalMs,
+    failureTimeoutMs,
+    unackedBytesMax: parseInteger(flags.unackedBytesMax, '--unacked-bytes-max', 1024, 1024 * 1024 * 1024),
+  };
+}
+
+async function untilDone(node: RunningNode): Promise<number> {
+  const stop = (signal: string) => void node.stop(`${signal} (planned stop)`);
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return node.done;
+}
+
+export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean }): Promise<number> {
+  const node = await startPrimary({ ...pairOptions(program, flags), logListen: parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen'), outputGate: flags.outputGate !== false });
+  return untilDone(node);
+}
+
+export async function secondaryCommand(program: string, flags: PairFlags & { primary: string }): Promise<number> {
+  if (!/^wss?:\/\/.+/.test(flags.primary)) throw new UsageError(`--primary: '${flags.primary}' is not a ws:// URL (e.g. ws://127.0.0.1:7070).`);
+  const node = await startSecondary({ ...pairOptions(program, flags), primaryUrl: flags.primary, logListen: parseHostPort(flags.logListen ?? '127.0.0.1:0', '--log-listen') });
+  return untilDone(node);
+}
+
+/** `lockstep status <url>`: fetches GET /_lockstep/status and prints it readably (or raw JSON). */
+export async function statusCommand(url: string, flags: { json?: boolean }, out: (line: string) => void): Promise<number> {
+  const target = new URL('/_lockstep/status', url);
+  let body: Record<string, unknown>;
+  try {
+    const response = await fetch(target, { signal: AbortSignal.timeout(3000) });
+    body = (await response.json()) as Record<string, unknown>;
+  } catch (error) {
+    out(`cannot reach ${target.href}: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
+  if (flags.json) {
+    out(JSON.stringify(body, null, 2));
+    return 0;
+  }
+  out(`${target.origin}  role ${body.role}  epoch ${body.epoch ?? '-'}`);
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'role' || key === 'epoch') continue;
+    out(`  ${key.padEnd(22)} ${typeof value === 'number' ? formatNumber(value) : JSON.stringify(value)}`);
+  }
+  return 0;
+}
+
+function formatNumber(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(2);
+}

@@ -1,0 +1,215 @@
+// Serving as the primary of a pair: streams the log to the secondary over the channel, gates
+// outputs on its acks (the output rule), applies flow control, and when the secondary fails,
+// wins the claim before going on alone. Used by `lockstep primary` and by a secondary once live.
+import { checkHeaderCompatible } from '../log/codec.js';
+import { encodeBatch } from '../log/codec.js';
+import type { Entry, LogHeader } from '../log/entries.js';
+import { ChannelServer, type DetachReason } from '../channel/channel-server.js';
+import type { ChannelSecret } from '../channel/secret.js';
+import type { Executor } from '../engine/executor.js';
+import type { LiveHost } from '../host/live-host.js';
+import { AckGate } from '../host/output-gate.js';
+import { claimEpoch } from './arbitration.js';
+import { RetainedLog } from './retained-log.js';
+import { SharedStorageError } from './errors.js';
+
+export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
+export const BATCH_ENTRIES_MAX = 2048;
+
+export interface PrimaryRoleOptions {
+  dir: string;
+  listen: { host: string; port: number };
+  secret: ChannelSecret;
+  header: LogHeader;
+  epoch: number;
+  heartbeatIntervalMs: number;
+  failureTimeoutMs: number;
+  frameBytesMax?: number;
+  unackedBytesMax?: number;
+  /** Only to show what goes wrong without the output rule. */
+  outputGate: boolean;
+  /** Called when this side lost the claim: it must stop at once and release nothing more. */
+  onFenced(reason: string): void;
+  log(line: string): void;
+}
+
+export type Protection = 'unprotected' | 'protected' | 'arbitrating';
+
+export class PrimaryRole {
+  readonly gate = new AckGate();
+  readonly server: ChannelServer;
+  epoch: number;
+  protection: Protection = 'unprotected';
+  private sentThrough = 0;
+  private pumpScheduled = false;
+  private admissionWaiters: Array<() => void> = [];
+  private releasedReported = 0;
+  private fenced = false;
+  private readonly startedMs = Date.now();
+  private readonly unackedBytesMax: number;
+
+  constructor(
+    private readonly options: PrimaryRoleOptions,
+    private readonly executor: Executor,
+    private readonly host: LiveHost,
+    readonly retained: RetainedLog,
+  ) {
+    this.epoch = options.epoch;
+    this.unackedBytesMax = options.unackedBytesMax ?? UNACKED_BYTES_MAX;
+    this.gate.openAll(); // alone until a secondary attaches
+    host.gate = this.gate;
+    this.server = new ChannelServer({
+      host: options.listen.host,
+      port: options.listen.port,
+      secret: options.secret,
+      header: options.header,
+      compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
+      epoch: this.epoch,
+      frameBytesMax: options.frameBytesMax,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      failureTimeoutMs: options.failureTimeoutMs,
+      onAttach: (peer) => {
+        if (peer.haveSeq + 1 < retained.retainedFrom) {
+          options.log(`refusing secondary ${peer.address}: it needs entries from #${peer.haveSeq + 1} but this primary keeps them only from #${retained.retainedFrom}`);
+          this.server.dropSecondary('log not retained');
+          return;
+        }
+        options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from #${peer.haveSeq + 1}`);
+        this.sentThrough = peer.haveSeq;
+        this.protection = 'protected';
+        if (options.outputGate) this.gate.regate(peer.haveSeq);
+        this.pump();
+      },
+      onAck: (seq) => {
+        this.gate.ack(seq);
+        this.reportReleased();
+        this.admit();
+      },
+      onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
+      onRefused: (error) => options.log(`refused a would-be secondary: ${error.message} [${error.code}]`),
+    });
+  }
+
+  async listen(): Promise<number> {
+    const { port } = await this.server.listen();
+    return port;
+  }
+
+  /** Every new entry goes into the retained log and, at the next event boundary, to the secondary. */
+  onEntry(seq: number, entry: Entry): void {
+    this.retained.append(seq, entry);
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
+  }
+
+  /** Sends everything not yet sent, in batches of whole events. */
+  pump(): void {
+    if (this.fenced || this.protection !== 'protected') return;
+    while (this.sentThrough < this.retained.lastSeq) {
+      const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX);
+      const payload = encodeBatch(this.sentThrough + 1, entries);
+      if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
+      this.sentThrough += entries.length;
+    }
+  }
+
+  /** The output gate released what acks cover: tell the secondary, so its go-live re-releases little. */
+  private reportReleased(): void {
+    const acked = this.gate.acked;
+    if (acked > this.releasedReported && this.server.sendReleased(acked)) this.releasedReported = acked;
+  }
+
+  /** Flow control: resolves when the un-acknowledged log is under its bound (at once when alone). */
+  admission(): Promise<void> | undefined {
+    if (this.protection !== 'protected' || this.server.unackedBytes <= this.unackedBytesMax) return undefined;
+    return new Promise((resolve) => this.admissionWaiters.push(resolve));
+  }
+
+  private admit(): void {
+    while (this.admissionWaiters.length > 0 && (this.protection !== 'protected' || this.server.unackedBytes <= this.unackedBytesMax)) {
+      this.admissionWaiters.shift()!();
+    }
+  }
+
+  /** The secondary is gone. A planned stop (bye) needs no claim; a failure does, before going on alone. */
+  private async secondaryGone(reason: DetachReason, detail: string): Promise<void> {
+    if (this.fenced || this.protection !== 'protected') return;
+    if (reason === 'server-closing') return;
+    if (reason === 'bye') {
+      this.options.log(`secondary stopped on purpose (${detail}); going on alone, unprotected`);
+      this.goOnAlone();
+      return;
+    }
+    this.protection = 'arbitrating';
+    const next = this.epoch + 1;
+    this.options.log(`secondary failed (${reason}: ${detail}); claiming epoch ${next}`);
+    try {
+      const result = await claimEpoch(this.options.dir, next, `primary pid ${process.pid}`);
+      if (result === 'lost') {
+        this.fence(`lost the claim for epoch ${next}: the secondary went live`);
+        return;
+      }
+    } catch (error) {
+      this.fence(error instanceof SharedStorageError ? error.message : String(error));
+      return;
+    }
+    this.epoch = next;
+    this.server.setEpoch(next);
+    this.options.log(`won epoch ${next}; going on alone, unprotected`);
+    this.goOnAlone();
+  }
+
+  private goOnAlone(): void {
+    this.protection = 'unprotected';
+    this.gate.openAll();
+    this.admit();
+  }
+
+  private fence(reason: string): void {
+    this.fenced = true;
+    this.host.stop();
+    this.options.onFenced(reason);
+  }
+
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /** Planned stop: wait (bounded) for outputs to be released, log a stop entry, say bye. */
+  async stop(reason: string, drainMs = 2000): Promise<void> {
+    const deadline = Date.now() + drainMs;
+    while (this.gate.waiting > 0 && Date.now() < deadline && this.protection === 'protected') await new Promise((r) => setTimeout(r, 10));
+    if (!this.fenced) {
+      this.executor.logControl({ kind: 'stop', reason });
+      this.pump();
+    }
+    await this.server.sendBye(reason);
+    await this.server.close();
+  }
+
+  status(): Record<string, unknown> {
+    const stats = this.server.stats;
+    const elapsedS = Math.max(0.001, (Date.now() - this.startedMs) / 1000);
+    return {
+      epoch: this.epoch,
+      protection: this.protection,
+      outputGate: this.options.outputGate,
+      secondary: stats.peer,
+      lastSeq: this.executor.lastSeq,
+      ackedSeq: stats.lastAckSeq,
+      lagEntries: this.protection === 'protected' ? this.executor.lastSeq - stats.lastAckSeq : null,
+      unackedBytes: stats.unackedBytes,
+      outputsWaiting: this.gate.waiting,
+      heartbeatRttMs: stats.rttMs,
+      eventsPerS: this.executor.eventsDelivered / elapsedS,
+      logBytesPerS: stats.bytesSent / elapsedS,
+      logBytesSent: stats.bytesSent,
+      retainedFrom: this.retained.retainedFrom,
+    };
+  }
+}
