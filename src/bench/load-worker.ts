@@ -3,23 +3,25 @@
 // short warm-up that is not counted. Light on purpose: no idempotency keys, no retries.
 import { Agent, request } from 'node:http';
 import { percentile } from './stats.js';
-import type { BenchRequest } from './workloads.js';
+import { requestSource, type BenchWorkload } from './workloads.js';
 
 export interface LoadTask {
   kind: 'load';
   url: string;
-  request: BenchRequest;
+  workload: BenchWorkload;
   concurrency: number;
   warmupMs: number;
   durationMs: number;
 }
 
 export interface LoadResult {
-  /** Answers with status 2xx inside the measured window. */
+  /** Answers from the guest (status below 500) inside the measured window. */
   ok: number;
-  /** Other statuses and transport errors inside the window. */
+  /** Of those, answers with a status other than 2xx (the workload does not fit the program). */
+  non2xx: number;
+  /** Statuses 500 and up and transport errors inside the window. */
   errors: number;
-  /** Answers with status 2xx including the warm-up (every request the node served). */
+  /** Answers from the guest including the warm-up (every request the node served). */
   totalOk: number;
   elapsedMs: number;
   requestsPerS: number;
@@ -32,17 +34,20 @@ export interface LoadResult {
 export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const target = new URL(task.url);
   const agent = new Agent({ keepAlive: true, maxSockets: task.concurrency });
-  const body = Buffer.from(task.request.body, 'utf8');
-  const headers: Record<string, string | number> = { 'content-length': body.length };
-  if (body.length > 0) headers['content-type'] = 'text/plain';
+  const next = requestSource(task.workload);
+  let issued = 0;
 
   const once = () =>
-    new Promise<{ ok: boolean; error?: string }>((resolve) => {
+    new Promise<{ ok: boolean; non2xx?: boolean; error?: string }>((resolve) => {
+      const r = next(issued++);
+      const body = Buffer.from(r.body ?? '', 'utf8');
+      const headers: Record<string, string | number> = { ...r.headers, 'content-length': body.length };
       const req = request(
-        { host: target.hostname, port: target.port, path: task.request.path, method: task.request.method, headers, agent },
+        { host: target.hostname, port: target.port, path: r.path, method: r.method, headers, agent },
         (res) => {
           res.on('data', () => {});
-          res.on('end', () => resolve(res.statusCode! >= 200 && res.statusCode! < 300 ? { ok: true } : { ok: false, error: `HTTP ${res.statusCode}` }));
+          const status = res.statusCode ?? 0;
+          res.on('end', () => resolve(status < 500 ? { ok: true, non2xx: status < 200 || status >= 300, error: `HTTP ${status}` } : { ok: false, error: `HTTP ${status}` }));
           res.on('error', (e) => resolve({ ok: false, error: String(e) }));
         },
       );
@@ -55,6 +60,7 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const measureTo = measureFrom + task.durationMs;
   const latencies: number[] = [];
   let ok = 0;
+  let non2xx = 0;
   let errors = 0;
   let totalOk = 0;
   let firstError: string | undefined;
@@ -70,6 +76,10 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
       lastEnd = Math.max(lastEnd, done);
       if (result.ok) {
         ok++;
+        if (result.non2xx) {
+          non2xx++;
+          firstError ??= result.error;
+        }
         latencies.push(done - sent);
       } else {
         errors++;
@@ -83,6 +93,7 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const elapsedMs = Math.max(lastEnd, measureTo) - measureFrom;
   return {
     ok,
+    non2xx,
     errors,
     totalOk,
     elapsedMs,

@@ -27,6 +27,10 @@ export interface ThroughputRow {
 export interface ProgramRow {
   program: string;
   request: string;
+  /** Why the program could not be measured (only programs that are not bench-*.js are skipped). */
+  error?: string;
+  /** Answers with a 4xx status (the workload does not fit the program): still events, still logged. */
+  non2xxAnswers: number;
   requestsPerS: Spread;
   p50Ms: Spread;
   p99Ms: Spread;

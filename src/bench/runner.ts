@@ -9,7 +9,7 @@ import type { LoadResult, LoadTask } from './load-worker.js';
 import type { Pinning } from './pinning.js';
 import { runWorker } from './processes.js';
 import type { ReplayResult } from './replay-speed.js';
-import { requestFor } from './workloads.js';
+import { workloadFor } from './workloads.js';
 
 export interface RunBudget {
   durationMs: number;
@@ -36,7 +36,7 @@ export async function measureHttp(
   const target = await configuration.start({ program, workDir, pinning, record });
   let load: LoadResult;
   try {
-    const task: LoadTask = { kind: 'load', url: target.url, request: requestFor(program), concurrency: budget.concurrency, warmupMs: budget.warmupMs, durationMs: budget.durationMs };
+    const task: LoadTask = { kind: 'load', url: target.url, workload: workloadFor(program), concurrency: budget.concurrency, warmupMs: budget.warmupMs, durationMs: budget.durationMs };
     load = await runWorker<LoadResult>(pinning, 'load', task);
   } finally {
     await target.stop();
@@ -49,6 +49,6 @@ export function measureLoop(kind: LoopTask['kind'], program: string, budget: Run
   return runWorker<LoopResult>(pinning, 'measure', { kind, program, warmupMs: budget.warmupMs, durationMs: budget.durationMs } satisfies LoopTask);
 }
 
-export function measureReplay(log: string, program: string, pinning: Pinning): Promise<ReplayResult> {
-  return runWorker<ReplayResult>(pinning, 'measure', { kind: 'replay', log, program });
+export function measureReplay(log: string, program: string, budget: RunBudget, pinning: Pinning): Promise<ReplayResult> {
+  return runWorker<ReplayResult>(pinning, 'measure', { kind: 'replay', log, program, budgetMs: budget.durationMs / 3 });
 }

@@ -1,6 +1,8 @@
 // What the load generator sends to each guest program (one fixed request, repeated).
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { isWorkloadName, makeWorkload, type LoadRequest, type WorkloadName } from '../client/workloads.js';
+import { createRng } from '../client/rng.js';
 import { GUEST_PROGRAMS_DIR } from './processes.js';
 
 export interface BenchRequest {
@@ -19,11 +21,33 @@ const REQUESTS: Record<string, BenchRequest> = {
 };
 const DEFAULT_REQUEST: BenchRequest = { method: 'GET', path: '/', body: '' };
 
-export function requestFor(program: string): BenchRequest {
-  return REQUESTS[basename(program)] ?? DEFAULT_REQUEST;
+/** One fixed request repeated, or a named workload of `lockstep load` (for the demo programs). */
+export type BenchWorkload = { kind: 'fixed'; request: BenchRequest } | { kind: 'client'; name: WorkloadName };
+
+export function workloadFor(program: string): BenchWorkload {
+  const name = basename(program);
+  const fixed = REQUESTS[name];
+  if (fixed) return { kind: 'fixed', request: fixed };
+  const stem = name.replace(/\.js$/, '');
+  if (!name.startsWith('bench-') && isWorkloadName(stem) && stem !== 'generic') return { kind: 'client', name: stem };
+  return { kind: 'fixed', request: DEFAULT_REQUEST };
 }
 
-export function describeRequest(r: BenchRequest): string {
+/** The request generator of a workload: request i is a function of i and the seed. */
+export function requestSource(workload: BenchWorkload, seed = 1): (i: number) => LoadRequest {
+  if (workload.kind === 'fixed') {
+    const { method, path, body } = workload.request;
+    const request: LoadRequest = body ? { method, path, headers: { 'content-type': 'text/plain' }, body } : { method, path };
+    return () => request;
+  }
+  const generate = makeWorkload(workload.name);
+  const rng = createRng(seed);
+  return (i) => generate(i, rng);
+}
+
+export function describeWorkload(w: BenchWorkload): string {
+  if (w.kind === 'client') return `${w.name} workload of lockstep load`;
+  const r = w.request;
   return `${r.method} ${r.path}${r.body ? ` (${Buffer.byteLength(r.body)} B body)` : ''}`;
 }
 

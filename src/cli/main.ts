@@ -6,6 +6,7 @@ import { logCommand } from './log-command.js';
 import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
+import { demoCommand } from './demo-command.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -86,6 +87,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("print a node's status (GET /_lockstep/status)")
     .option('--json', 'raw JSON')
     .action(async (url, opts) => setExit(await statusCommand(url, opts, out)));
+
+  program
+    .command('demo')
+    .description('start a pair, load it, SIGKILL the primary, show the failover and verify nothing was lost')
+    .option('--program <file>', 'guest program (default guest-programs/counter.js)')
+    .option('--kill-after <d>', 'when to kill the primary', '3s')
+    .option('--duration <d>', 'how long the load runs', '8s')
+    .option('--rate <n>', 'requests per second', '200')
+    .option('--concurrency <n>', 'requests in flight', '16')
+    .option('--heartbeat-ms <n>', 'heartbeat interval', '50')
+    .option('--failure-timeout-ms <n>', 'failure detection timeout', '300')
+    .option('--lag-before-kill <d>', 'pause the secondary this long before the kill (default 0, or 400ms with --no-output-gate)')
+    .option('--no-output-gate', 'run the primary without the output rule, to see what it protects against')
+    .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
+    .option('--seed <n>', 'seed of the load client')
+    .action(async (opts) => setExit(await demoCommand(opts, out)));
 
   return program;
 }

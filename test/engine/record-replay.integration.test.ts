@@ -87,7 +87,12 @@ describe.concurrent.each(GUEST_NAMES.map((name, i) => ({ name, seed: 100 + i, en
         expect(client.answers.find((a) => a.body === 'héllo wörld ✓')?.status).toBe(200);
         break;
     }
-    // Disk writes replayed too: one per logged write completion.
-    expect(outputs.filter((o) => o.type === 'write').length).toBe(entries.filter((e) => e.kind === 'write').length + (name === 'cron' ? 1 : 0) - (name === 'cron' ? 1 : 0));
+    // Disk writes are replayed outputs too: at least one per logged write completion (the last may
+    // have been issued but not completed when the node stopped).
+    const writeOutputs = outputs.filter((o) => o.type === 'write').length;
+    const writeCompletions = entries.filter((e) => e.kind === 'write').length;
+    expect(writeOutputs).toBeGreaterThanOrEqual(writeCompletions);
+    expect(writeOutputs).toBeLessThanOrEqual(writeCompletions + 1);
+    if (name !== 'echo') expect(writeCompletions).toBeGreaterThan(0);
   });
 });

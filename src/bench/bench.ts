@@ -1,0 +1,187 @@
+// A whole benchmark run: the trivial guest under `lockstep run` (and replicated, once it exists)
+// side by side with in-process call loops; then every guest program recorded under
+// `lockstep run --record` for its log size and its replay speed. Configurations are interleaved
+// (A B C A B C ...) and repeated; figures are medians with their min-max spread.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { replicated, replicationAvailable, unreplicated, type Configuration } from './configurations.js';
+import { describeMachine, formatMachine } from './machine.js';
+import { detectPinning } from './pinning.js';
+import { GUEST_PROGRAMS_DIR } from './processes.js';
+import type { BenchResults, ProgramRow, ThroughputRow } from './results.js';
+import { measureHttp, measureLoop, measureReplay, type RunBudget } from './runner.js';
+import { ratioOf, spreadOf } from './stats.js';
+import { describeWorkload, guestPrograms, TRIVIAL_PROGRAM, workloadFor } from './workloads.js';
+
+export interface BenchOptions {
+  /** 2 reps x 1.5 s instead of 5 reps x 5 s. */
+  quick?: boolean;
+  reps?: number;
+  /** Measured time of each run (the budget); the warm-up is a fifth of it, at most 500 ms. */
+  budgetMs?: number;
+  concurrency?: number;
+  /** Guest programs to record (default: every .js file in guest-programs/). */
+  programs?: string[];
+  /** Skip probing for the replicated configuration (treat it as unavailable). */
+  noReplicated?: boolean;
+}
+
+export const QUICK = { reps: 2, budgetMs: 1500 } as const;
+export const FULL = { reps: 5, budgetMs: 5000 } as const;
+export const DEFAULT_CONCURRENCY = 8;
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n));
+
+interface ThroughputEntry {
+  name: string;
+  description: string;
+  measure(rep: number): Promise<{ rps: number; p50?: number; p99?: number }>;
+}
+
+export async function runBench(options: BenchOptions, print: (line: string) => void): Promise<BenchResults> {
+  const started = Date.now();
+  const preset = options.quick ? QUICK : FULL;
+  const reps = options.reps ?? preset.reps;
+  const durationMs = options.budgetMs ?? preset.budgetMs;
+  const budget: RunBudget = { durationMs, warmupMs: Math.round(Math.min(500, durationMs / 5)), concurrency: options.concurrency ?? DEFAULT_CONCURRENCY };
+  const machine = describeMachine();
+  const pinning = detectPinning();
+  const programs = options.programs ?? guestPrograms();
+  const trivial = join(GUEST_PROGRAMS_DIR, TRIVIAL_PROGRAM);
+  const replicatedAvailable = !options.noReplicated && replicationAvailable();
+  let replicatedNote = replicatedAvailable ? 'measured' : 'not available yet (`lockstep primary --help` does not exit 0)';
+
+  print(`machine: ${formatMachine(machine)}`);
+  print(`pinning: ${pinning.description}`);
+  print(`settings: ${reps} reps x ${durationMs} ms (warm-up ${budget.warmupMs} ms), concurrency ${budget.concurrency}, configurations interleaved`);
+  print(`replicated: ${replicatedAvailable ? 'available' : 'not available yet'}`);
+
+  const workRoot = await mkdtemp(join(tmpdir(), 'lockstep-bench-'));
+  try {
+    const entries: ThroughputEntry[] = [];
+    const http = (configuration: Configuration): ThroughputEntry => ({
+      name: configuration.name,
+      description: configuration.description,
+      async measure() {
+        const { load } = await measureHttp(configuration, trivial, budget, pinning, join(workRoot, configuration.name));
+        return { rps: load.requestsPerS, p50: load.p50Ms, p99: load.p99Ms };
+      },
+    });
+    entries.push(http(unreplicated));
+    if (replicatedAvailable) entries.push(http(replicated));
+    entries.push({
+      name: 'guest-deliver',
+      description: 'Guest.deliver in a loop in one process, fake world (no HTTP, no log)',
+      measure: async () => ({ rps: (await measureLoop('guest-deliver', trivial, budget, pinning)).callsPerS }),
+    });
+    entries.push({
+      name: 'raw-call',
+      description: 'quickjs-emscripten-core callFunction loop on a trivial handler (no Lockstep at all)',
+      measure: async () => ({ rps: (await measureLoop('raw-call', trivial, budget, pinning)).callsPerS }),
+    });
+
+    const tp = new Map(entries.map((e) => [e.name, { rps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
+    const perProgram = new Map(programs.map((p) => [p, { rps: [] as number[], p50: [] as number[], p99: [] as number[], epr: [] as number[], bpe: [] as number[], bpi: [] as number[], live: [] as number[], replay: [] as number[], ratio: [] as number[], non2xx: 0, error: undefined as string | undefined }]));
+
+    for (let rep = 1; rep <= reps; rep++) {
+      const tag = `[rep ${rep}/${reps}]`;
+      for (const entry of [...entries]) {
+        let m: Awaited<ReturnType<ThroughputEntry['measure']>>;
+        try {
+          m = await entry.measure(rep);
+        } catch (error) {
+          if (entry.name !== replicated.name) throw error;
+          replicatedNote = `failed: ${(error as Error).message}`;
+          print(`${tag} replicated: failed, dropped from this run: ${(error as Error).message}`);
+          entries.splice(entries.indexOf(entry), 1);
+          tp.delete(entry.name);
+          continue;
+        }
+        const s = tp.get(entry.name)!;
+        s.rps.push(m.rps);
+        if (m.p50 !== undefined) s.p50.push(m.p50);
+        if (m.p99 !== undefined) s.p99.push(m.p99);
+        print(`${tag} ${TRIVIAL_PROGRAM} via ${entry.name}: ${fmt(m.rps)} req/s${m.p50 !== undefined ? `, p50 ${fmt(m.p50, 2)} ms, p99 ${fmt(m.p99!, 2)} ms` : ''}`);
+      }
+      for (const program of programs) {
+        const name = basename(program);
+        const s = perProgram.get(program)!;
+        let load, log, replay;
+        try {
+          ({ load, log } = await measureHttp(unreplicated, program, budget, pinning, join(workRoot, `rec-${name}`), { record: true }));
+          replay = await measureReplay(log!.path, program, budget, pinning);
+        } catch (error) {
+          // Other people's guest programs may be broken or unfit for a plain load: note it, go on.
+          if (name.startsWith('bench-')) throw error;
+          s.error = (error as Error).message;
+          print(`${tag} ${name}: skipped: ${s.error}`);
+          continue;
+        }
+        const eventsPerRequest = (log!.events - log!.bootEvents) / load.totalOk;
+        const live = load.requestsPerS * eventsPerRequest;
+        s.non2xx += load.non2xx;
+        s.rps.push(load.requestsPerS);
+        s.p50.push(load.p50Ms);
+        s.p99.push(load.p99Ms);
+        s.epr.push(eventsPerRequest);
+        s.bpe.push(log!.bytesPerEvent);
+        s.bpi.push(log!.bytesPerInputByte);
+        s.live.push(live);
+        s.replay.push(replay.eventsPerS);
+        s.ratio.push(live / replay.eventsPerS);
+        print(
+          `${tag} ${name} (lockstep run --record): ${fmt(load.requestsPerS)} req/s, p99 ${fmt(load.p99Ms, 2)} ms, ` +
+            `${fmt(log!.bytesPerEvent, 1)} log B/event, ${fmt(log!.bytesPerInputByte, 2)} log B/input B, ` +
+            `live ${fmt(live)} events/s, replay ${fmt(replay.eventsPerS)} events/s` +
+            (load.errors + load.non2xx > 0 ? ` (${load.non2xx} non-2xx answers, ${load.errors} errors; first: ${load.firstError})` : ''),
+        );
+        await rm(log!.path, { force: true });
+      }
+    }
+
+    const rows: ThroughputRow[] = entries.map((e) => {
+      const s = tp.get(e.name)!;
+      return { name: e.name, description: e.description, requestsPerS: spreadOf(s.rps), ...(s.p50.length ? { p50Ms: spreadOf(s.p50), p99Ms: spreadOf(s.p99) } : {}) };
+    });
+    const row = (name: string) => rows.find((r) => r.name === name)!.requestsPerS;
+    const ratios: BenchResults['throughput']['ratios'] = {
+      lockstepRunVsRawCall: ratioOf(row('lockstep-run'), row('raw-call')),
+      guestDeliverVsRawCall: ratioOf(row('guest-deliver'), row('raw-call')),
+      lockstepRunVsGuestDeliver: ratioOf(row('lockstep-run'), row('guest-deliver')),
+    };
+    if (tp.has(replicated.name)) ratios.replicatedVsLockstepRun = ratioOf(row(replicated.name), row('lockstep-run'));
+    const programRows: ProgramRow[] = programs.map((program) => {
+      const s = perProgram.get(program)!;
+      return {
+        program: basename(program),
+        request: describeWorkload(workloadFor(program)),
+        ...(s.error && s.rps.length === 0 ? { error: s.error } : {}),
+        non2xxAnswers: s.non2xx,
+        requestsPerS: spreadOf(s.rps),
+        p50Ms: spreadOf(s.p50),
+        p99Ms: spreadOf(s.p99),
+        eventsPerRequest: spreadOf(s.epr),
+        logBytesPerEvent: spreadOf(s.bpe),
+        logBytesPerInputByte: spreadOf(s.bpi),
+        liveEventsPerS: spreadOf(s.live),
+        replayEventsPerS: spreadOf(s.replay),
+        liveVsReplay: spreadOf(s.ratio),
+      };
+    });
+    const finished = Date.now();
+    return {
+      formatVersion: 1,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finished).toISOString(),
+      elapsedMs: finished - started,
+      settings: { quick: !!options.quick, reps, durationMs, warmupMs: budget.warmupMs, concurrency: budget.concurrency, pinning: { enabled: pinning.enabled, description: pinning.description } },
+      machine,
+      throughput: { program: TRIVIAL_PROGRAM, rows, ratios },
+      replicated: { available: replicatedAvailable, note: replicatedNote },
+      programs: programRows,
+    };
+  } finally {
+    await rm(workRoot, { recursive: true, force: true });
+  }
+}
