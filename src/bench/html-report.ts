@@ -56,7 +56,9 @@ function htmlTable(header: string[], rows: string[][]): string {
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`;
 }
 
-export function renderHtmlReport(r: BenchResults): string {
+export function renderHtmlReport(results: BenchResults): string {
+  const r = { ...results, programs: results.programs.filter((p) => !p.error) };
+  const skipped = results.programs.filter((p) => p.error);
   const t = r.throughput;
   const throughputChart = barChartSvg(`Requests/s, ${t.program} (median, min-max)`, t.rows.map((row) => ({ label: row.name, spread: row.requestsPerS })), 'req/s');
   const bytesChart = barChartSvg('Log bytes per event, under lockstep run --record', r.programs.map((p) => ({ label: p.program, spread: p.logBytesPerEvent, color: COLORS[0] })), 'B/event', 1);
@@ -125,6 +127,7 @@ ${htmlTable(
     formatSpread(p.liveVsReplay, 3),
   ]),
 )}
+${skipped.length ? `<p class="meta">Skipped: ${skipped.map((p) => escapeHtml(`${p.program} (${p.error})`)).join('; ')}</p>` : ''}
 <p class="meta">Log B/input B: log file size divided by the bytes of input the log carries (request method, path, headers and body; file data read; 8 per clock read; random bytes).
 Live events/s: requests/s x log events per request. Replay events/s: <code>replayLog</code> on the recorded log (second run in a fresh process, wasm compile not counted).</p>
 </body>

@@ -50,5 +50,5 @@ export function measureLoop(kind: LoopTask['kind'], program: string, budget: Run
 }
 
 export function measureReplay(log: string, program: string, budget: RunBudget, pinning: Pinning): Promise<ReplayResult> {
-  return runWorker<ReplayResult>(pinning, 'measure', { kind: 'replay', log, program, budgetMs: budget.durationMs / 3 });
+  return runWorker<ReplayResult>(pinning, 'measure', { kind: 'replay', log, program, budgetMs: budget.durationMs / 2 });
 }

@@ -45,7 +45,7 @@ export function formatTables(r: BenchResults): string[] {
   out.push(
     ...table(
       ['program', 'request', 'req/s', 'p99 ms', 'events/req', 'log B/event', 'log B/input B', 'live events/s', 'replay events/s', 'live/replay'],
-      r.programs.map((p) => [
+      r.programs.map((p) => p.error ? [p.program, p.request, `skipped: ${p.error.slice(0, 80)}`, '', '', '', '', '', '', ''] : [
         p.program,
         p.request,
         formatSpread(p.requestsPerS),
@@ -59,5 +59,7 @@ export function formatTables(r: BenchResults): string[] {
       ]),
     ),
   );
+  const mismatched = r.programs.filter((p) => p.non2xxAnswers > 0).map((p) => p.program);
+  if (mismatched.length) out.push(`non-2xx answers (the load does not fit the program; still logged events): ${mismatched.join(', ')}`);
   return out;
 }

@@ -16,7 +16,7 @@ export interface DemoFlags {
   concurrency: string;
   heartbeatMs: string;
   failureTimeoutMs: string;
-  lagBeforeKill?: string;
+  channelDelay?: string;
   seed?: string;
 }
 
@@ -33,7 +33,7 @@ export async function demoCommand(flags: DemoFlags, print: (line: string) => voi
     heartbeatMs: parseInteger(flags.heartbeatMs, '--heartbeat-ms', 5, 60_000)!,
     failureTimeoutMs: parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000)!,
     // Without the gate, a slow logging link is what turns a kill into lost answers: show it.
-    lagBeforeKillMs: flags.lagBeforeKill !== undefined ? parseDuration(flags.lagBeforeKill, '--lag-before-kill') : outputGate ? 0 : 400,
+    channelDelayMs: flags.channelDelay !== undefined ? parseDuration(flags.channelDelay, '--channel-delay') : outputGate ? 0 : 150,
     seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed', 0, 2 ** 31),
     print,
     progress: process.stderr,

@@ -75,6 +75,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))
     .option('--log-listen <host:port>', 'address of the logging channel', '127.0.0.1:7070')
     .option('--no-output-gate', 'release outputs without waiting for acks (only to show what goes wrong)')
+    .option('--channel-delay-ms <n>', 'fault injection: ship log batches this late, like a slow logging link')
     .action(async (file, opts) => setExit(await primaryCommand(file, opts)));
 
   pairOptions(program.command('secondary <program>').description('run as secondary; go live when the primary dies'))
@@ -98,7 +99,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--concurrency <n>', 'requests in flight', '16')
     .option('--heartbeat-ms <n>', 'heartbeat interval', '50')
     .option('--failure-timeout-ms <n>', 'failure detection timeout', '300')
-    .option('--lag-before-kill <d>', 'pause the secondary this long before the kill (default 0, or 400ms with --no-output-gate)')
+    .option('--channel-delay <d>', 'fault injection: the primary ships its log this late (default 0, or 150ms with --no-output-gate)')
     .option('--no-output-gate', 'run the primary without the output rule, to see what it protects against')
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
     .option('--seed <n>', 'seed of the load client')

@@ -42,8 +42,13 @@ async function untilDone(node: RunningNode): Promise<number> {
   return node.done;
 }
 
-export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean }): Promise<number> {
-  const node = await startPrimary({ ...pairOptions(program, flags), logListen: parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen'), outputGate: flags.outputGate !== false });
+export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean; channelDelayMs?: string }): Promise<number> {
+  const node = await startPrimary({
+    ...pairOptions(program, flags),
+    logListen: parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen'),
+    outputGate: flags.outputGate !== false,
+    channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000),
+  });
   return untilDone(node);
 }
 

@@ -32,6 +32,7 @@ export interface PairOptions {
 export interface PrimaryOptions extends PairOptions {
   logListen: { host: string; port: number };
   outputGate?: boolean;
+  channelDelayMs?: number;
 }
 
 export interface RunningNode {
@@ -75,6 +76,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
       frameBytesMax: options.frameBytesMax,
       unackedBytesMax: options.unackedBytesMax,
       outputGate: options.outputGate ?? true,
+      channelDelayMs: options.channelDelayMs,
       onFenced: (reason) => {
         log(`FENCED: ${reason}. This node stops now and releases nothing more.`);
         void service?.close();

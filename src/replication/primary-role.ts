@@ -28,6 +28,8 @@ export interface PrimaryRoleOptions {
   unackedBytesMax?: number;
   /** Only to show what goes wrong without the output rule. */
   outputGate: boolean;
+  /** Fault injection: ship each batch this long after it was produced, like a slow logging link. */
+  channelDelayMs?: number;
   /** Called when this side lost the claim: it must stop at once and release nothing more. */
   onFenced(reason: string): void;
   log(line: string): void;
@@ -102,15 +104,18 @@ export class PrimaryRole {
       this.pumpScheduled = true;
       setImmediate(() => {
         this.pumpScheduled = false;
-        this.pump();
+        const delayMs = this.options.channelDelayMs ?? 0;
+        if (delayMs <= 0) return this.pump();
+        const through = this.retained.lastSeq; // an event boundary: ship it later, as it is now
+        setTimeout(() => this.pump(through), delayMs);
       });
     }
   }
 
-  /** Sends everything not yet sent, in batches of whole events. */
-  pump(): void {
+  /** Sends everything not yet sent (up to `through`), in batches of whole events. */
+  pump(through = this.retained.lastSeq): void {
     if (this.fenced || this.protection !== 'protected') return;
-    while (this.sentThrough < this.retained.lastSeq) {
+    while (this.sentThrough < through) {
       const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
       if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;

@@ -63,6 +63,7 @@ export function checkAnswers(summary: LoadSummary, finalCount: number): { proble
 export async function killOnce(iteration: number, killAtMs: number, options: Omit<KillLoopOptions, 'kills' | 'seed' | 'onResult'> & { seed: number }): Promise<KillResult> {
   const dir = await tempDir('kill');
   const pair = await startPair(dir, { heartbeatMs: options.heartbeatMs ?? 50, failureTimeoutMs: options.failureTimeoutMs ?? 300 });
+  const t0 = Date.now();
   try {
     let killedAt = 0;
     const killer = setTimeout(() => {
@@ -102,7 +103,7 @@ export async function killOnce(iteration: number, killAtMs: number, options: Omi
       failoverMs: timeline?.live && killedAt ? timeline.live - killedAt : -1,
     };
   } catch (error) {
-    return { iteration, killAtMs, sent: 0, answered: 0, ok200: 0, lost: -1, duplicates: -1, finalCount: -1, problems: [`iteration failed: ${error instanceof Error ? error.message : error}`], failoverMs: -1 };
+    return { iteration, killAtMs, sent: 0, answered: 0, ok200: 0, lost: -1, duplicates: -1, finalCount: -1, problems: [`iteration failed after ${Date.now() - t0} ms: ${error instanceof Error ? error.message : error}\n--- primary stderr:\n${pair.primary.proc.stderr.slice(-3000)}\n--- secondary stderr:\n${pair.secondary.proc.stderr.slice(-3000)}`], failoverMs: -1 };
   } finally {
     await pair.kill();
     await rm(dir, { recursive: true, force: true });
