@@ -61,6 +61,9 @@ export function renderHtmlReport(results: BenchResults): string {
   const skipped = results.programs.filter((p) => p.error);
   const t = r.throughput;
   const throughputChart = barChartSvg(`Requests/s, ${t.program} (median, min-max)`, t.rows.map((row) => ({ label: row.name, spread: row.requestsPerS })), 'req/s');
+  const httpRows = t.rows.filter((row) => row.p50Ms);
+  const httpChart = barChartSvg('Requests/s over HTTP only (same scale for the configurations that matter for failover)', httpRows.map((row) => ({ label: row.name, spread: row.requestsPerS })), 'req/s');
+  const p99Chart = barChartSvg('p99 latency over HTTP', httpRows.map((row) => ({ label: row.name, spread: row.p99Ms!, color: COLORS[4] })), 'ms', 2);
   const bytesChart = barChartSvg('Log bytes per event, under lockstep run --record', r.programs.map((p) => ({ label: p.program, spread: p.logBytesPerEvent, color: COLORS[0] })), 'B/event', 1);
   const inputChart = barChartSvg('Log bytes per input byte', r.programs.map((p) => ({ label: p.program, spread: p.logBytesPerInputByte, color: COLORS[3] })), 'B/B', 2);
   const speedBars = r.programs.flatMap((p) => [
@@ -100,6 +103,8 @@ Replicated configuration: ${escapeHtml(r.replicated.note)}</p>
 
 <h2>Throughput of the trivial guest</h2>
 ${throughputChart}
+${httpChart}
+${p99Chart}
 ${htmlTable(['configuration', 'req/s', 'p50 ms', 'p99 ms', 'what'], t.rows.map((row) => [row.name, formatSpread(row.requestsPerS), formatSpread(row.p50Ms, 2), formatSpread(row.p99Ms, 2), row.description]))}
 ${htmlTable(['ratio', 'value'], ratioLines)}
 

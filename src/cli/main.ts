@@ -7,6 +7,7 @@ import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
 import { demoCommand } from './demo-command.js';
+import { benchCommand } from '../bench/bench-command.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -104,6 +105,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
     .option('--seed <n>', 'seed of the load client')
     .action(async (opts) => setExit(await demoCommand(opts, out)));
+
+  program
+    .command('bench')
+    .description('measure logging overhead, log bandwidth and failover time, side by side (see BENCHMARKS.md)')
+    .option('--quick', 'fewer and shorter repetitions (under 3 minutes)')
+    .option('--out <dir>', 'directory for bench.json and report.html', 'bench-results')
+    .option('--json <file>', 'JSON results file')
+    .option('--html <file>', 'HTML report file')
+    .action(async (opts) => setExit(await benchCommand(opts, out)));
 
   return program;
 }

@@ -55,6 +55,8 @@ export interface GuestOptions {
 export class Guest {
   private pollsUsed = 0;
   private pollsAllowed = Infinity;
+  /** Wasm heap growth allowed now: the guest's limit, plus headroom while the host collects effects. */
+  private heapGrowthAllowed: number;
   private disposed = false;
 
   private constructor(
@@ -65,7 +67,9 @@ export class Guest {
     private readonly takeEffectsFn: QuickJSHandle,
     private readonly limits: GuestLimits,
     private world: GuestWorld,
-  ) {}
+  ) {
+    this.heapGrowthAllowed = limits.memoryBytesMax;
+  }
 
   /**
    * Creates the runtime and context (QuickJS seeds Math.random from the clock here: a logged read),
@@ -74,7 +78,10 @@ export class Guest {
   static async create(options: GuestOptions): Promise<Guest> {
     let world = options.world;
     let guest: Guest | undefined;
-    const module = await loadOwnedQuickJS(() => (guest ? guest.world : world).now());
+    const module = await loadOwnedQuickJS(
+      () => (guest ? guest.world : world).now(),
+      () => (guest ? guest.heapGrowthAllowed : options.limits.memoryBytesMax),
+    );
     const runtime = module.newRuntime();
     runtime.setMemoryLimit(options.limits.memoryBytesMax);
     runtime.setMaxStackSize(options.limits.stackBytesMax);
@@ -181,6 +188,7 @@ export class Guest {
   private takeEffects(): Effect[] {
     const { context, runtime } = this;
     runtime.setMemoryLimit(this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES);
+    this.heapGrowthAllowed = this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES;
     try {
       const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
       const text = context.getString(handle);
@@ -188,6 +196,7 @@ export class Guest {
       return decodeEffects(text);
     } finally {
       runtime.setMemoryLimit(this.limits.memoryBytesMax);
+      this.heapGrowthAllowed = this.limits.memoryBytesMax;
     }
   }
 

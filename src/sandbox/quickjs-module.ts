@@ -60,9 +60,15 @@ function utcLocaltime(memory: WebAssembly.Memory, seconds: bigint | number, tmPo
 
 /**
  * Returns a fresh QuickJS module whose clock is `clock()` (ms since the epoch, may be fractional).
- * One module per guest: the hook is bound to this instance only.
+ * One module per guest: the hooks are bound to this instance only.
+ *
+ * `heapGrowthBytesMax()` bounds how far the wasm heap may grow past its initial size. This build's
+ * QuickJS cannot count its allocations (it reports "malloc_usable_size unavailable", so
+ * JS_SetMemoryLimit sees almost nothing), so the memory limit is enforced here: a refused growth
+ * makes malloc fail and QuickJS throw "out of memory". Growth requests depend only on the sequence
+ * of allocations, so the refusal comes at the same point on record and replay.
  */
-export async function loadOwnedQuickJS(clock: () => number): Promise<QuickJSWASMModule> {
+export async function loadOwnedQuickJS(clock: () => number, heapGrowthBytesMax: () => number = () => Infinity): Promise<QuickJSWASMModule> {
   const wasmModule = await compiledModule();
   const variant = newVariant(releaseSyncVariant as unknown as QuickJSSyncVariant, {
     emscriptenModule: {
@@ -74,8 +80,12 @@ export async function loadOwnedQuickJS(clock: () => number): Promise<QuickJSWASM
         const dateNow = findImport(env, 'reads Date.now()', (source, fn) => fn.length === 0 && /^\(\)=>Date\.now\(\)$/.test(source.replace(/\s/g, '')));
         const localtime = findImport(env, 'computes local time', (source) => source.includes('getTimezoneOffset') && source.includes('getSeconds'));
         const tzset = findImport(env, 'sets the time zone', (source) => source.includes('getTimezoneOffset') && source.includes('UTC') && !source.includes('getSeconds'));
+        const resizeHeap = findImport(env, 'grows the heap', (source) => source.includes('2147483648') && source.includes('.grow('));
+        const growHeap = env[resizeHeap] as (requestedBytes: number) => number | boolean;
+        const initialBytes = memory.buffer.byteLength;
         const owned = {
           ...env,
+          [resizeHeap]: (requestedBytes: number) => ((requestedBytes >>> 0) - initialBytes > heapGrowthBytesMax() ? 0 : growHeap(requestedBytes)),
           [dateNow]: () => clock(),
           [localtime]: (seconds: bigint | number, tmPointer: number) => utcLocaltime(memory, seconds, tmPointer),
           [tzset]: (timezonePointer: number, daylightPointer: number, stdNamePointer: number, dstNamePointer: number) => {
