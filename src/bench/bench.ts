@@ -60,15 +60,17 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
   const workRoot = await mkdtemp(join(tmpdir(), 'lockstep-bench-'));
   try {
     const entries: ThroughputEntry[] = [];
-    const http = (configuration: Configuration): ThroughputEntry => ({
-      name: configuration.name,
-      description: configuration.description,
+    const http = (configuration: Configuration, record = false): ThroughputEntry => ({
+      name: configuration.name + (record ? '+record' : ''),
+      description: configuration.description + (record ? ', writing its log with --record' : ''),
       async measure() {
-        const { load } = await measureHttp(configuration, trivial, budget, pinning, join(workRoot, configuration.name));
+        const { load, log } = await measureHttp(configuration, trivial, budget, pinning, join(workRoot, configuration.name), { record });
+        if (log) await rm(log.path, { force: true });
         return { rps: load.requestsPerS, p50: load.p50Ms, p99: load.p99Ms };
       },
     });
     entries.push(http(unreplicated));
+    entries.push(http(unreplicated, true));
     if (replicatedAvailable) entries.push(http(replicated));
     entries.push({
       name: 'guest-deliver',
@@ -150,6 +152,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
       guestDeliverVsRawCall: ratioOf(row('guest-deliver'), row('raw-call')),
       lockstepRunVsGuestDeliver: ratioOf(row('lockstep-run'), row('guest-deliver')),
     };
+    if (tp.has('lockstep-run+record')) ratios.recordVsLockstepRun = ratioOf(row('lockstep-run+record'), row('lockstep-run'));
     if (tp.has(replicated.name)) ratios.replicatedVsLockstepRun = ratioOf(row(replicated.name), row('lockstep-run'));
     const programRows: ProgramRow[] = programs.map((program) => {
       const s = perProgram.get(program)!;

@@ -76,6 +76,7 @@ export function renderHtmlReport(results: BenchResults): string {
     ['lockstep run / raw call loop', formatSpread(ratios.lockstepRunVsRawCall, 3)],
     ['Guest.deliver loop / raw call loop', formatSpread(ratios.guestDeliverVsRawCall, 3)],
     ['lockstep run / Guest.deliver loop', formatSpread(ratios.lockstepRunVsGuestDeliver, 3)],
+    ['lockstep run --record / lockstep run', ratios.recordVsLockstepRun ? formatSpread(ratios.recordVsLockstepRun, 3) : '-'],
     ['replicated / lockstep run', ratios.replicatedVsLockstepRun ? formatSpread(ratios.replicatedVsLockstepRun, 3) : r.replicated.note],
   ];
   return `<!doctype html>

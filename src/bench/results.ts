@@ -57,7 +57,7 @@ export interface BenchResults {
     program: string;
     rows: ThroughputRow[];
     /** Requests/s ratios against the raw quickjs-emscripten call loop. */
-    ratios: { lockstepRunVsRawCall: Spread; guestDeliverVsRawCall: Spread; lockstepRunVsGuestDeliver: Spread; replicatedVsLockstepRun?: Spread };
+    ratios: { lockstepRunVsRawCall: Spread; guestDeliverVsRawCall: Spread; lockstepRunVsGuestDeliver: Spread; recordVsLockstepRun?: Spread; replicatedVsLockstepRun?: Spread };
   };
   replicated: { available: boolean; note: string };
   programs: ProgramRow[];

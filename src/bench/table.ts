@@ -39,6 +39,7 @@ export function formatTables(r: BenchResults): string[] {
   out.push(`lockstep run / raw call loop: ${formatSpread(ratios.lockstepRunVsRawCall, 3)}`);
   out.push(`Guest.deliver loop / raw call loop: ${formatSpread(ratios.guestDeliverVsRawCall, 3)}`);
   out.push(`lockstep run / Guest.deliver loop: ${formatSpread(ratios.lockstepRunVsGuestDeliver, 3)}`);
+  if (ratios.recordVsLockstepRun) out.push(`lockstep run --record / lockstep run: ${formatSpread(ratios.recordVsLockstepRun, 3)}`);
   out.push(ratios.replicatedVsLockstepRun ? `replicated / lockstep run: ${formatSpread(ratios.replicatedVsLockstepRun, 3)}` : `replicated: ${r.replicated.note}`);
   out.push('');
   out.push('Each guest program under `lockstep run --record`:');

@@ -11,11 +11,16 @@ import { benchCommand } from '../bench/bench-command.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
+// `lockstep log big.log | head` closes stdout early: that is not an error worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 function limitOptions(command: Command): Command {
   return command
     .option('--memory-mb <n>', 'guest heap limit in MiB (default 64)')
-    .option('--stack-kb <n>', 'guest stack limit in KiB (default 512)')
+    .option('--stack-kb <n>', 'guest stack limit in KiB (default 256)')
     .option('--cpu-polls-max <n>', 'CPU budget per event, in interrupt polls (~5k loop iterations each; default 2000)');
 }
 

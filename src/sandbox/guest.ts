@@ -36,7 +36,9 @@ export interface EventOutcome {
 
 export const DEFAULT_GUEST_LIMITS: GuestLimits = {
   memoryBytesMax: 64 * 1024 * 1024,
-  stackBytesMax: 512 * 1024,
+  // QuickJS must hit its own (deterministic) stack limit well before V8's native stack overflows:
+  // each guest frame costs ~2.5x more native stack than QuickJS counts, and at 512 KiB V8 overflowed first.
+  stackBytesMax: 256 * 1024,
   cpuPollsPerEventMax: 2000, // ~10M simple loop iterations, ~0.1-1 s
 };
 
@@ -58,6 +60,7 @@ export class Guest {
   /** Wasm heap growth allowed now: the guest's limit, plus headroom while the host collects effects. */
   private heapGrowthAllowed: number;
   private disposed = false;
+  private broken = false;
 
   private constructor(
     private readonly runtime: QuickJSRuntime,
@@ -94,11 +97,13 @@ export class Guest {
       return context.newArrayBuffer(bytes.slice().buffer);
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
+    const faultMessages = context.newString(JSON.stringify(faultMessagesFor(options.limits)));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs));
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages));
     preludeFactory.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
+    faultMessages.dispose();
     const deliverFn = context.getProp(dispatcher, 'deliver');
     const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
     guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, options.limits, world);
@@ -158,19 +163,31 @@ export class Guest {
   /** Runs one event to completion: its synchronous part, then every promise job it set off. */
   deliver(event: GuestEvent): EventOutcome {
     assert(!this.disposed, 'deliver on a disposed guest');
+    assert(!this.broken, 'deliver on a guest the host failed inside (see the error that broke it)');
     const { context, runtime } = this;
     const faults: EventOutcome['faults'] = [];
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
     const eventHandle = context.newString(JSON.stringify(event));
-    const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
-    eventHandle.dispose();
-    if (result.error) faults.push(this.consumeFault(result.error));
-    else result.value.dispose();
-    for (let round = 0; round < JOB_ROUNDS_MAX && runtime.hasPendingJob(); round++) {
-      const jobs = runtime.executePendingJobs(-1);
-      if (jobs.error) faults.push(this.consumeFault(jobs.error));
-      else jobs.value; // a count, nothing to dispose
+    try {
+      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
+      if (result.error) faults.push(this.consumeFault(result.error));
+      else result.value.dispose();
+      for (let round = 0; round < JOB_ROUNDS_MAX && runtime.hasPendingJob(); round++) {
+        const jobs = runtime.executePendingJobs(-1);
+        if (jobs.error) faults.push(this.consumeFault(jobs.error));
+        else jobs.value; // a count, nothing to dispose
+      }
+    } catch (error) {
+      // A host exception unwound through QuickJS (V8's own stack overflowed before the guest's stack
+      // limit): the runtime is left inconsistent and where it happened depends on the host, not the log.
+      this.broken = true;
+      throw new Error(
+        `invariant broken: the host failed inside the guest (${error instanceof Error ? error.message : String(error)}) before the guest's ` +
+          `stack limit of ${this.limits.stackBytesMax} bytes was reached; lower --stack-kb. This guest cannot continue.`,
+      );
+    } finally {
+      eventHandle.dispose();
     }
     const cpuPolls = this.pollsUsed;
     this.pollsAllowed = Infinity;
@@ -204,23 +221,33 @@ export class Guest {
     const dumped = this.context.dump(errorHandle);
     errorHandle.dispose();
     const text = describeDumped(dumped);
-    if (/interrupted/.test(text)) {
-      return { fault: 'cpu_budget_exceeded', message: `the handler used more than its CPU budget of ${this.limits.cpuPollsPerEventMax} interrupt polls for one event (--cpu-polls-max) and was stopped` };
-    }
-    if (/out of memory/i.test(text)) return { fault: 'memory_limit_exceeded', message: `the guest exceeded its memory limit of ${this.limits.memoryBytesMax} bytes (--memory-mb): ${text}` };
-    if (/stack overflow|call stack/i.test(text)) return { fault: 'stack_limit_exceeded', message: `the guest exceeded its stack limit of ${this.limits.stackBytesMax} bytes: ${text}` };
+    const messages = faultMessagesFor(this.limits);
+    if (/interrupted/.test(text)) return { fault: 'cpu_budget_exceeded', message: messages.cpu_budget_exceeded };
+    if (/out of memory/i.test(text)) return { fault: 'memory_limit_exceeded', message: messages.memory_limit_exceeded };
+    if (/stack overflow|call stack/i.test(text)) return { fault: 'stack_limit_exceeded', message: messages.stack_limit_exceeded };
     return { fault: 'guest_threw', message: text };
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    // Freeing a runtime that a host exception unwound through aborts on the objects it leaked.
+    if (this.broken) return;
     this.deliverFn.dispose();
     this.takeEffectsFn.dispose();
     this.dispatcher.dispose();
     this.context.dispose();
     this.runtime.dispose();
   }
+}
+
+/** The one wording of each limit fault, used by the host and (for faults the prelude catches) by the prelude. */
+function faultMessagesFor(limits: GuestLimits): Record<Exclude<GuestFault, 'guest_threw'>, string> {
+  return {
+    cpu_budget_exceeded: `the handler used more than its CPU budget of ${limits.cpuPollsPerEventMax} interrupt polls for one event (--cpu-polls-max) and was stopped`,
+    memory_limit_exceeded: `the guest ran out of memory: it exceeded its memory limit of ${limits.memoryBytesMax} bytes (--memory-mb)`,
+    stack_limit_exceeded: `the guest exceeded its stack limit of ${limits.stackBytesMax} bytes (--stack-kb): stack overflow`,
+  };
 }
 
 function isPromise(context: QuickJSContext, handle: QuickJSHandle): boolean {

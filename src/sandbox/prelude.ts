@@ -4,8 +4,13 @@
 
 /** Lives inside the guest; evaluates to the dispatcher object the host keeps a handle to. */
 export const PRELUDE_SOURCE = String.raw`
-(function (hostRandom, hostClockMs) {
+(function (hostRandom, hostClockMs, faultMessagesJson) {
   'use strict';
+  // A limit (CPU budget, memory, stack) surfaces as an InternalError the prelude's own catch sees:
+  // it is reported as that limit, not as an ordinary throw.
+  const faultMessages = JSON.parse(faultMessagesJson);
+  const InternalErrorCtor = typeof InternalError === 'function' ? InternalError : undefined;
+  const LIMIT_FAULTS = { 'interrupted': 'cpu_budget_exceeded', 'out of memory': 'memory_limit_exceeded', 'stack overflow': 'stack_limit_exceeded' };
   const effects = [];
   const timers = new Map();
   const ops = new Map();
@@ -149,7 +154,9 @@ export const PRELUDE_SOURCE = String.raw`
     effects.push(['respond', requestId, r[0], r[1], r[2]]);
   }
   function fail(requestId, error) {
-    effects.push(['respond', requestId, 500, { 'content-type': 'application/json' }, JSONStringify({ error: 'guest_threw', message: describeError(error) })]);
+    const fault = InternalErrorCtor && error instanceof InternalErrorCtor && Object.prototype.hasOwnProperty.call(LIMIT_FAULTS, error.message) ? LIMIT_FAULTS[error.message] : undefined;
+    const body = fault ? { error: fault, message: faultMessages[fault] } : { error: 'guest_threw', message: describeError(error) };
+    effects.push(['respond', requestId, 500, { 'content-type': 'application/json' }, JSONStringify(body)]);
   }
   function settle(requestId, run) {
     let result;

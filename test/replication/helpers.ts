@@ -203,6 +203,7 @@ export async function startPair(dir: string, options: Timing & { primaryExtra?: 
   const primary = await startPrimary({ ...options, dir, extra: options.primaryExtra });
   const secondary = await startSecondary({ ...options, dir, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: options.secondaryExtra });
   await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 10_000, 'primary protected');
+  await waitReplaying(secondary.url);
   return {
     primary,
     secondary,
@@ -211,6 +212,11 @@ export async function startPair(dir: string, options: Timing & { primaryExtra?: 
       await Promise.all([primary.proc.kill(), secondary.proc.kill()]);
     },
   };
+}
+
+/** The secondary has booted its replay executor (the heavy part of its start, wasm instantiation). */
+export async function waitReplaying(url: string, timeoutMs = 15_000): Promise<void> {
+  await waitUntil(async () => ((await status(url))?.replayedSeq ?? 0) >= 1, timeoutMs, `${url} replaying`);
 }
 
 export interface HttpAnswer {
