@@ -180,6 +180,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
       elapsedMs: finished - started,
       settings: { quick: !!options.quick, reps, durationMs, warmupMs: budget.warmupMs, concurrency: budget.concurrency, pinning: { enabled: pinning.enabled, description: pinning.description } },
       machine,
+      loadAverageAtEnd: describeMachine().loadAverage,
       throughput: { program: TRIVIAL_PROGRAM, rows, ratios },
       replicated: { available: replicatedAvailable, note: replicatedNote },
       programs: programRows,

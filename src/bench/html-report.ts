@@ -97,7 +97,7 @@ svg { display: block; margin: 1em 0; }
 <body>
 <h1>Lockstep benchmark</h1>
 <p class="meta">${escapeHtml(r.startedAt)} (${formatNumber(r.elapsedMs / 1000, 1)} s)<br>
-Machine: ${escapeHtml(formatMachine(r.machine))}<br>
+Machine: ${escapeHtml(formatMachine(r.machine))}; load average at the end ${r.loadAverageAtEnd.join(' ')}<br>
 Pinning: ${escapeHtml(r.settings.pinning.description)}<br>
 ${r.settings.reps} repetitions x ${r.settings.durationMs} ms (warm-up ${r.settings.warmupMs} ms), concurrency ${r.settings.concurrency}, configurations interleaved; medians with min-max spread.<br>
 Replicated configuration: ${escapeHtml(r.replicated.note)}</p>

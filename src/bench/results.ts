@@ -53,6 +53,8 @@ export interface BenchResults {
   elapsedMs: number;
   settings: BenchSettings;
   machine: MachineDescription;
+  /** Load averages when the run finished (the machine's at the start are in `machine`). */
+  loadAverageAtEnd: [number, number, number];
   throughput: {
     program: string;
     rows: ThroughputRow[];

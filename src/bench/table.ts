@@ -25,6 +25,7 @@ export function formatTables(r: BenchResults): string[] {
   const out: string[] = [];
   out.push(`Lockstep benchmark, ${r.startedAt} (${formatNumber(r.elapsedMs / 1000, 1)} s)`);
   out.push(`machine: ${formatMachine(r.machine)}`);
+  out.push(`load average at the end: ${r.loadAverageAtEnd.join(' ')} (a busy machine gives lower and noisier figures)`);
   out.push(`pinning: ${r.settings.pinning.description}`);
   out.push(`${r.settings.reps} reps x ${r.settings.durationMs} ms, concurrency ${r.settings.concurrency}; medians (min-max)`);
   out.push('');

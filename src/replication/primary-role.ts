@@ -4,7 +4,7 @@
 import { checkHeaderCompatible } from '../log/codec.js';
 import { encodeBatch } from '../log/codec.js';
 import type { Entry, LogHeader } from '../log/entries.js';
-import { ChannelServer, type DetachReason } from '../channel/channel-server.js';
+import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type DetachReason } from '../channel/channel-server.js';
 import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
@@ -67,7 +67,8 @@ export class PrimaryRole {
       header: options.header,
       compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
       epoch: this.epoch,
-      frameBytesMax: options.frameBytesMax,
+      // Never undefined: an undefined here would override the server's default and lift the limit.
+      frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       failureTimeoutMs: options.failureTimeoutMs,
       onAttach: (peer) => {

@@ -3,8 +3,9 @@
 // claim for the next epoch and goes live where the primary stopped: the explicit switch from the
 // replay doorway to the live one. Until then it answers HTTP with 503.
 import { mkdir } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { ChannelClient } from '../channel/channel-client.js';
-import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
+import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 import { loadOrCreateSecret } from '../channel/secret.js';
 import { EntryQueue } from '../engine/entry-queue.js';
 import { Executor, type ExecutorHooks, type Output } from '../engine/executor.js';
@@ -36,6 +37,9 @@ export type SecondaryState = 'following' | 'going-live' | 'live' | 'fenced' | 'd
 
 /** Console lines whose release the primary had not confirmed are re-released at go-live; bounded. */
 export const UNCERTAIN_OUTPUTS_MAX = 100_000;
+
+/** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
+export const REPLAY_SLICE_MS = 20;
 
 export async function startSecondary(options: SecondaryOptions): Promise<RunningNode> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[secondary] ${line}\n`));
@@ -98,7 +102,20 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
     finish(code);
   };
 
-  const replayAvailable = () => {
+  // Catching up on a long log must not block the event loop: heartbeats and acks would stop and
+  // the primary would declare this secondary failed. Replay in slices, yielding between them;
+  // only go-live replays everything at once (`all`).
+  let replayScheduled = false;
+  const scheduleReplay = () => {
+    if (replayScheduled) return;
+    replayScheduled = true;
+    setImmediate(() => {
+      replayScheduled = false;
+      replayAvailable();
+    });
+  };
+
+  const replayAvailable = (all = false) => {
     if (state !== 'following' && state !== 'going-live') return;
     if (!executor) {
       if (!booting && queue.pending > 0) {
@@ -114,8 +131,10 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
       return;
     }
     try {
+      const sliceEndMs = performance.now() + REPLAY_SLICE_MS;
       for (let entry = executor.replayNext(); entry; entry = executor.replayNext()) {
         if (entry.kind === 'stop') log(`the primary logged a planned stop (${entry.reason})`);
+        if (!all && performance.now() >= sliceEndMs) return scheduleReplay();
       }
     } catch (error) {
       onReplayError(error);
@@ -165,7 +184,7 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
     }
     mark('claim-won');
     client.fence(); // never acknowledge the old primary again
-    replayAvailable();
+    replayAvailable(true);
     // The switch: from here the guest reads the real world.
     epoch += 1;
     role = new PrimaryRole(
@@ -204,7 +223,7 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
     haveSeq: () => retained.lastSeq,
     heartbeatIntervalMs,
     failureTimeoutMs,
-    frameBytesMax: options.frameBytesMax,
+    frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT, // undefined would lift the client's limit
     onConnected: (welcome) => {
       connectedOnce = true;
       epoch = welcome.epoch;

@@ -1,5 +1,6 @@
-// Failover under continuous load: fresh pairs, each primary SIGKILLed at a seeded random moment
-// (200-1200 ms into the load), checked against what the failover-aware client was told:
+// Failover under continuous load: fresh pairs whose primary is SIGKILLed at a seeded random moment
+// (200-1200 ms into the load), then the promoted node, protected again by a fresh secondary, is
+// killed in turn (chains of 5 kills per pair); every kill is checked against what the failover-aware client was told:
 // nothing lost, no key given two answers, the survivor's count equals the answered keys, and no
 // two keys were told the same count. Reproduce a run with LOCKSTEP_SEED=<the printed SEED>.
 import { randomInt } from 'node:crypto';
@@ -25,9 +26,10 @@ describe('failover under load (SIGKILL of the primary)', () => {
         Array.from({ length: LOOPS }, (_, loop) =>
           killLoop({
             seed: SEED + loop * 1_000_003,
+            chain: 5,
             kills: per,
             onResult: (r) => {
-              if (r.problems.length > 0 || process.env.LOCKSTEP_TEST_VERBOSE) console.log(`loop ${loop} kill ${r.iteration} at ${r.killAtMs} ms: ${JSON.stringify(r)}`);
+              if (r.problems.length > 0 || process.env.LOCKSTEP_TEST_VERBOSE) console.log(`loop ${loop} kill ${r.kill} (pair ${r.pair}) at ${r.killAtMs} ms: ${JSON.stringify(r)}`);
             },
           }),
         ),
@@ -40,11 +42,12 @@ describe('failover under load (SIGKILL of the primary)', () => {
         `failover ms (kill -> live) max=${Math.max(...results.map((r) => r.failoverMs))}`,
     );
     expect(results.length).toBeGreaterThanOrEqual(KILLS);
-    expect(results.flatMap((r) => r.problems.map((p) => `kill ${r.iteration} at ${r.killAtMs} ms: ${p}`))).toEqual([]);
+    expect(results.flatMap((r) => r.problems.map((p) => `loop kill ${r.kill} at ${r.killAtMs} ms: ${p}`))).toEqual([]);
     for (const r of results) {
       expect(r.lost).toBe(0);
       expect(r.duplicates).toBe(0);
       expect(r.finalCount).toBe(r.ok200);
+      expect(r.epoch).toBeGreaterThanOrEqual(1);
     }
     // The load really ran across the kills.
     expect(total((r) => r.answered)).toBeGreaterThan(results.length * 20);

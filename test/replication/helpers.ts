@@ -201,15 +201,23 @@ export interface Pair {
 /** A primary and a secondary on loopback, sharing `dir`; resolves once the primary is protected. */
 export async function startPair(dir: string, options: Timing & { primaryExtra?: string[]; secondaryExtra?: string[]; program?: string } = {}): Promise<Pair> {
   const primary = await startPrimary({ ...options, dir, extra: options.primaryExtra });
-  const secondary = await startSecondary({ ...options, dir, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: options.secondaryExtra });
-  await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 10_000, 'primary protected');
-  await waitReplaying(secondary.url);
+  let secondary: StartedNode | undefined;
+  try {
+    secondary = await startSecondary({ ...options, dir, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: options.secondaryExtra });
+    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 10_000, 'primary protected');
+    await waitReplaying(secondary.url);
+  } catch (error) {
+    // Leave no process behind; say what the nodes said.
+    await Promise.all([primary.proc.kill(), secondary?.proc.kill()]);
+    const said = [primary, secondary].map((n) => (n ? `\n--- ${n.proc.name}:\n${n.proc.stderr.slice(-2000)}` : '')).join('');
+    throw new Error(`${error instanceof Error ? error.message : error}${said}`);
+  }
   return {
     primary,
-    secondary,
+    secondary: secondary!,
     dir,
     kill: async () => {
-      await Promise.all([primary.proc.kill(), secondary.proc.kill()]);
+      await Promise.all([primary.proc.kill(), secondary!.proc.kill()]);
     },
   };
 }
