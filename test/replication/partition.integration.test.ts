@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, claimFiles, freePort, increment, Proc, sleep, startPrimary, startSecondary, status, tempDir, waitUntil, type HttpAnswer, type StartedNode } from './helpers.js';
 
 const run = promisify(execFile);
-const TIMING = { heartbeatMs: 50, failureTimeoutMs: 500 };
+// Silence is what detects a partition; 1 s keeps a busy 2-core machine from partitioning itself.
+const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000 };
 const suffix = randomBytes(2).toString('hex');
 const NS = { a: `lsA${suffix}`, b: `lsB${suffix}` };
 const VETH = { a: `lsva${suffix}`, b: `lsvb${suffix}` };
@@ -156,8 +157,12 @@ async function partition(make: (dir: string) => Promise<Topology>): Promise<void
   const dir = await tempDir('partition');
   dirs.push(dir);
   const t = await make(dir);
-  await waitUntil(async () => (await t.status('primary'))?.protection === 'protected', 15_000, 'primary protected');
-  await waitUntil(async () => ((await t.status('secondary'))?.replayedSeq ?? 0) >= 1, 15_000, 'secondary replaying');
+  try {
+    await waitUntil(async () => (await t.status('primary'))?.protection === 'protected', 30_000, 'primary protected', 200);
+    await waitUntil(async () => ((await t.status('secondary'))?.replayedSeq ?? 0) >= 1, 30_000, 'secondary replaying', 200);
+  } catch (error) {
+    throw new Error(`${error}\n--- primary:\n${t.primary.proc.stderr}\n--- secondary:\n${t.secondary.proc.stderr}`);
+  }
   for (let i = 0; i < 5; i++) expect((await t.request('primary', `before-${i}`, 5000)).status).toBe(200);
 
   await t.cut();
