@@ -26,7 +26,7 @@ export interface LiveHostOptions {
   fileBytesMax?: number;
 }
 
-type Waiter = (answer: StoredAnswer) => void;
+type Waiter = { resolve: (answer: StoredAnswer) => void; reject: (error: Error) => void };
 
 export class LiveHost implements WorldActions {
   executor: Executor | undefined;
@@ -78,10 +78,11 @@ export class LiveHost implements WorldActions {
   }
 
   private waitFor(requestSeq: number): Promise<StoredAnswer> {
-    return new Promise((resolve) => {
+    if (this.stopped) return Promise.reject(new Error('this node has stopped'));
+    return new Promise((resolve, reject) => {
       const list = this.waiters.get(requestSeq);
-      if (list) list.push(resolve);
-      else this.waiters.set(requestSeq, [resolve]);
+      if (list) list.push({ resolve, reject });
+      else this.waiters.set(requestSeq, [{ resolve, reject }]);
     });
   }
 
@@ -100,7 +101,7 @@ export class LiveHost implements WorldActions {
         const list = this.waiters.get(effect.requestId);
         if (!list) return; // the client went to another node, or this is a replayed answer
         this.waiters.delete(effect.requestId);
-        for (const resolve of list) resolve({ status: effect.status, headers: effect.headers, body: effect.body });
+        for (const { resolve } of list) resolve({ status: effect.status, headers: effect.headers, body: effect.body });
         return;
       }
       case 'console':
@@ -163,6 +164,11 @@ export class LiveHost implements WorldActions {
     this.stopped = true;
     for (const timer of this.realTimers.values()) clearTimeout(timer);
     this.realTimers.clear();
+    // Nothing will be released any more: fail the waiting requests (no answer leaves; the service
+    // drops its per-request timers, so a fenced node's process can exit at once).
+    const waiting = [...this.waiters.values()].flat();
+    this.waiters.clear();
+    for (const { reject } of waiting) reject(new Error('this node has stopped; the answer was not released'));
   }
 }
 
