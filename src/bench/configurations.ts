@@ -22,6 +22,8 @@ export interface RunningTarget {
   url: string;
   /** Stops every node cleanly (a recording is complete once this resolves). */
   stop(): Promise<void>;
+  /** Every node: its role, process id (for its CPU time) and base URL (for its status). */
+  nodes: { role: 'node' | 'primary' | 'secondary'; pid: number | undefined; url: string }[];
 }
 
 export interface Configuration {
@@ -45,13 +47,15 @@ export const unreplicated: Configuration = {
     const node = startLockstep(pinning, 'node', args);
     const url = `http://127.0.0.1:${port}`;
     await waitReady(node, url, 'lockstep run');
-    return { url, stop: () => stopChild(node) };
+    return { url, stop: () => stopChild(node), nodes: [{ role: 'node', pid: node.process.pid, url }] };
   },
 };
 
 /**
  * `lockstep primary` + `lockstep secondary`: the primary on the node core, the secondary on the
- * load core; the load goes to the primary. Only offered when the `primary` command exists.
+ * load core; the load goes to the primary. Only offered when the `primary` command exists. Both
+ * nodes use one directory, their shared storage (DESIGN.md: the channel's secret and the claim
+ * files live there). Default heartbeat and failure timeout.
  */
 export const replicated: Configuration = {
   name: 'replicated',
@@ -59,11 +63,9 @@ export const replicated: Configuration = {
   records: false,
   async start({ program, workDir, pinning }) {
     const [port, logPort, secondaryPort] = [await freePort(), await freePort(), await freePort()];
-    const primaryDir = join(workDir, 'primary');
-    const secondaryDir = join(workDir, 'secondary');
-    await mkdir(primaryDir, { recursive: true });
-    await mkdir(secondaryDir, { recursive: true });
-    const primary = startLockstep(pinning, 'node', ['primary', program, '--port', String(port), '--log-listen', `127.0.0.1:${logPort}`, '--dir', primaryDir]);
+    const shared = join(workDir, 'shared');
+    await mkdir(shared, { recursive: true });
+    const primary = startLockstep(pinning, 'node', ['primary', program, '--port', String(port), '--log-listen', `127.0.0.1:${logPort}`, '--dir', shared]);
     const url = `http://127.0.0.1:${port}`;
     try {
       await waitReady(primary, url, 'lockstep primary');
@@ -71,17 +73,40 @@ export const replicated: Configuration = {
       await stopChild(primary);
       throw error;
     }
-    const secondary = startLockstep(pinning, 'secondary', ['secondary', program, '--port', String(secondaryPort), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', secondaryDir]);
+    const secondaryUrl = `http://127.0.0.1:${secondaryPort}`;
+    const secondary = startLockstep(pinning, 'secondary', ['secondary', program, '--port', String(secondaryPort), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', shared, '--log-listen', '127.0.0.1:0']);
     try {
-      await waitReady(secondary, `http://127.0.0.1:${secondaryPort}`, 'lockstep secondary');
+      await waitReady(secondary, secondaryUrl, 'lockstep secondary');
+      await waitProtected(url);
     } catch (error) {
       await Promise.all([stopChild(secondary), stopChild(primary)]);
       throw error;
     }
     // Stop the secondary first so it does not take over when the primary goes.
-    return { url, stop: async () => { await stopChild(secondary); await stopChild(primary); } };
+    return {
+      url,
+      stop: async () => { await stopChild(secondary); await stopChild(primary); },
+      nodes: [{ role: 'primary', pid: primary.process.pid, url }, { role: 'secondary', pid: secondary.process.pid, url: secondaryUrl }],
+    };
   },
 };
+
+/** Waits until the primary says its secondary is attached (its outputs are gated from then on). */
+async function waitProtected(primaryUrl: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const status = (await (await fetch(`${primaryUrl}/_lockstep/status`, { signal: AbortSignal.timeout(2000) })).json()) as { protection?: string };
+      if (status.protection === 'protected') return;
+      last = JSON.stringify(status);
+    } catch (error) {
+      last = String(error);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the primary at ${primaryUrl} was not protected by its secondary within 15 s (last status: ${last})`);
+}
 
 /** True when `node bin/lockstep.js primary --help` exits 0 (the replication layer is in). */
 export function replicationAvailable(): boolean {

@@ -29,6 +29,13 @@ export interface LoadResult {
   p99Ms: number;
   /** The first failure seen, to explain errors. */
   firstError?: string;
+  /** Requests sent, warm-up included. */
+  requestsSent: number;
+  /**
+   * Bytes of those requests on the wire (request line, headers, body), from the sockets'
+   * bytesWritten: the network input the node under test had to take in.
+   */
+  wireBytesSent: number;
 }
 
 export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
@@ -36,6 +43,7 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: task.concurrency });
   const next = requestSource(task.workload);
   let issued = 0;
+  const sockets = new Set<import('node:net').Socket>();
 
   const once = () =>
     new Promise<{ ok: boolean; non2xx?: boolean; error?: string }>((resolve) => {
@@ -51,6 +59,7 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
           res.on('error', (e) => resolve({ ok: false, error: String(e) }));
         },
       );
+      req.on('socket', (socket) => sockets.add(socket));
       req.on('error', (e) => resolve({ ok: false, error: String(e) }));
       req.end(body);
     });
@@ -89,6 +98,8 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
     }
   };
   await Promise.all(Array.from({ length: task.concurrency }, worker));
+  let wireBytesSent = 0;
+  for (const socket of sockets) wireBytesSent += socket.bytesWritten;
   agent.destroy();
   const elapsedMs = Math.max(lastEnd, measureTo) - measureFrom;
   return {
@@ -101,5 +112,7 @@ export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     firstError,
+    requestsSent: issued,
+    wireBytesSent,
   };
 }

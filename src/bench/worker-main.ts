@@ -3,8 +3,10 @@
 import { runLoopTask, type LoopTask } from './in-process.js';
 import { runLoadTask, type LoadTask } from './load-worker.js';
 import { runReplayTask, type ReplayTask } from './replay-speed.js';
+import { runFailoverTask, type FailoverTask } from './failover.js';
+import { runWsEcho, runWsRtt, type WsEchoTask, type WsRttTask } from './ws-rtt.js';
 
-export type WorkerTask = LoadTask | LoopTask | ReplayTask;
+export type WorkerTask = LoadTask | LoopTask | ReplayTask | FailoverTask | WsEchoTask | WsRttTask;
 
 async function runTask(task: WorkerTask): Promise<unknown> {
   switch (task.kind) {
@@ -15,11 +17,18 @@ async function runTask(task: WorkerTask): Promise<unknown> {
       return runLoopTask(task);
     case 'replay':
       return runReplayTask(task);
+    case 'failover':
+      return runFailoverTask(task);
+    case 'ws-echo':
+      return runWsEcho();
+    case 'ws-rtt':
+      return runWsRtt(task);
   }
 }
 
 runTask(JSON.parse(process.argv[2] ?? '{}') as WorkerTask).then(
-  (result) => process.stdout.write(JSON.stringify(result) + '\n'),
+  // Exit once written: a task may leave handles open (keep-alive sockets, timers of a load client).
+  (result) => process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0)),
   (error: unknown) => {
     process.stderr.write(`bench worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
