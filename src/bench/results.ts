@@ -63,4 +63,84 @@ export interface BenchResults {
   };
   replicated: { available: boolean; note: string };
   programs: ProgramRow[];
+  /** Replicated vs unreplicated per workload, the ws floor, failover; absent when not available. */
+  replication?: ReplicationResults;
+  /** The project's goals, met or not and by how much. */
+  goals: GoalRow[];
+}
+
+/** p50 / p99 / max of a set of values (nearest rank). */
+export interface Distribution {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** One workload served by `lockstep run` and by a primary + secondary pair, measured in the same run. */
+export interface ReplicationRow {
+  workload: string;
+  program: string;
+  request: string;
+  unreplicated: { requestsPerS: Spread; p50Ms: Spread; p99Ms: Spread; latencyP50Ms: Spread; latencyP99Ms: Spread; nodeCpuMsPerRequest: Spread };
+  replicated: { requestsPerS: Spread; p50Ms: Spread; p99Ms: Spread; latencyP50Ms: Spread; latencyP99Ms: Spread; primaryCpuMsPerRequest: Spread; secondaryCpuMsPerRequest: Spread };
+  /** replicated / unreplicated requests/s (throughput phase, concurrency clients). */
+  throughputRatio: Spread;
+  /** replicated minus unreplicated latency, one client at a time (per repetition). */
+  addedP50Ms: Spread;
+  addedP99Ms: Spread;
+  /** Request bytes on the wire (request line + headers + body). */
+  wireBytesPerRequest: Spread;
+  /** File data the guest reads per request. */
+  diskReadBytesPerRequest: number;
+  /** wire + disk read bytes. */
+  inputBytesPerRequest: Spread;
+  /** Bytes the primary sent on the logging channel, per request. */
+  logBytesPerRequest: Spread;
+  logBytesPerInputByte: Spread;
+  /** At the replicated requests/s. */
+  logBytesPerS: Spread;
+  inputBytesPerS: Spread;
+  /** VMware's rule of thumb: log bandwidth ~ input x 1.2. */
+  ruleOfThumbBytesPerS: Spread;
+  eventsPerRequest: Spread;
+  /** The goal's bound: 1.05 x input bytes + 8 bytes per event, per request. */
+  goalLogBytesPerRequest: Spread;
+  /** Sampled (every 100 ms) primary lastSeq - secondary replayedSeq; ms = entries / entries per s. */
+  lagEntriesP50: Spread;
+  lagEntriesMax: Spread;
+  lagMsP50: Spread;
+  lagMsMax: Spread;
+}
+
+export interface FailoverResults {
+  program: string;
+  /** Default heartbeat / failure timeout of the pair commands unless given. */
+  settings: string;
+  trials: { detectionMs: number; claimWonMs: number; goLiveMs: number; clientGapMs: number; longestGapMs: number; firstAnswerAfterKillMs: number; answered: number; lost: number; duplicates: number }[];
+  /** Failure detected / live, ms after the SIGKILL. */
+  detectionMs: Distribution;
+  goLiveMs: Distribution;
+  /** Last answer before the kill to the first answer after it (the client's view). */
+  clientGapMs: Distribution;
+  lostTotal: number;
+  duplicatesTotal: number;
+}
+
+export interface ReplicationResults {
+  /** Bare ws round trip, 35-byte msgpackr messages, echo server on the primary's core. */
+  wsRtt: { messageBytes: number; p50Ms: Spread; p99Ms: Spread };
+  workloads: ReplicationRow[];
+  failover?: FailoverResults;
+}
+
+export interface GoalRow {
+  goal: string;
+  /** e.g. ">= 0.97" */
+  target: string;
+  measured: number;
+  unit: string;
+  met: boolean;
+  /** How far above or below the target, in words. */
+  margin: string;
 }

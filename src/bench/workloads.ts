@@ -58,3 +58,17 @@ export function guestPrograms(): string[] {
   names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return names.map((n) => join(GUEST_PROGRAMS_DIR, n));
 }
+
+/**
+ * The workloads measured replicated vs unreplicated: one bench guest each. diskReadBytes is the
+ * file data the guest reads per request (bench-disk.js reads its 4 KB file), counted as input.
+ */
+export const REPLICATION_WORKLOADS = [
+  { name: 'cpu', program: 'bench-cpu.js', diskReadBytes: 0 },
+  { name: 'clock', program: 'bench-clock.js', diskReadBytes: 0 },
+  { name: 'random', program: 'bench-random.js', diskReadBytes: 0 },
+  { name: 'body', program: 'bench-body.js', diskReadBytes: 0 },
+  { name: 'disk-read', program: 'bench-disk.js', diskReadBytes: 4096 },
+  { name: 'timer', program: 'bench-timer.js', diskReadBytes: 0 },
+] as const;
+export type ReplicationWorkloadName = (typeof REPLICATION_WORKLOADS)[number]['name'];
