@@ -1,3 +1,4 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 // Wire format: every message survives a round trip, and any garbage decodes to a typed error.
 
 import { randomBytes } from 'node:crypto';
@@ -67,27 +68,51 @@ describe('channel messages', () => {
 
 describe('FailureDetector', () => {
   it('fires once after timeoutMs without touch, not while touched, never after stop', () => {
-    vi.useFakeTimers();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'Date'] });
     try {
       const onSilent = vi.fn();
-      const detector = new FailureDetector(100, onSilent);
+      const detector = new FailureDetector(100, onSilent, () => Date.now());
       for (let i = 0; i < 10; i++) {
         vi.advanceTimersByTime(60);
         detector.touch();
       }
       expect(onSilent).not.toHaveBeenCalled();
-      vi.advanceTimersByTime(100);
+      vi.advanceTimersByTime(99);
+      expect(onSilent).not.toHaveBeenCalled();
+      vi.advanceTimersByTime(2); // the verdict comes one turn after the timeout (see the stalled-loop test)
       expect(onSilent).toHaveBeenCalledTimes(1);
       detector.touch();
       vi.advanceTimersByTime(500);
       expect(onSilent).toHaveBeenCalledTimes(1);
 
       const quiet = vi.fn();
-      new FailureDetector(100, quiet).stop();
+      new FailureDetector(100, quiet, () => Date.now()).stop();
       vi.advanceTimersByTime(500);
       expect(quiet).not.toHaveBeenCalled();
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('reads frames that waited behind its own stalled event loop before calling the peer silent', async () => {
+    // A real socket: the peer's frame sits in the kernel while our loop is stalled past the timeout.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    const socket = await accepted;
+    const onSilent = vi.fn();
+    const detector = new FailureDetector(50, onSilent);
+    socket.on('data', () => detector.touch());
+    client.write('frame');
+    const until = performance.now() + 120;
+    while (performance.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(onSilent).not.toHaveBeenCalled();
+    detector.stop();
+    client.destroy();
+    socket.destroy();
+    server.close();
   });
 });
