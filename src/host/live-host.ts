@@ -23,6 +23,8 @@ export interface LiveHostOptions {
   onConsole?: (level: string, text: string) => void;
   /** Every entry as it is produced (record to a file, stream to a secondary). */
   onEntry?: (seq: number, entry: Entry) => void;
+  /** After each event (an event boundary): lets a primary ship its log during a long burst of events. */
+  afterEvent?: () => void;
   fileBytesMax?: number;
 }
 
@@ -55,6 +57,10 @@ export class LiveHost implements WorldActions {
     this.options.onEntry = onEntry;
   }
 
+  setAfterEvent(afterEvent: () => void): void {
+    this.options.afterEvent = afterEvent;
+  }
+
   private get live(): Executor {
     assert(this.executor && this.executor.mode === 'live', 'the live host needs a live executor');
     return this.executor;
@@ -73,6 +79,7 @@ export class LiveHost implements WorldActions {
     const expectedSeq = executor.lastSeq + 1;
     const answer = this.waitFor(expectedSeq);
     const seq = executor.submit({ kind: 'request', method: request.method, path: request.path, headers: request.headers, body: request.body });
+    this.options.afterEvent?.();
     assert(seq === expectedSeq, `request logged as #${seq}, expected #${expectedSeq}`);
     return answer;
   }
@@ -147,6 +154,7 @@ export class LiveHost implements WorldActions {
   private deliver(event: Parameters<Executor['submit']>[0]): void {
     if (this.stopped) return;
     this.live.submit(event);
+    this.options.afterEvent?.();
   }
 
   /** Error text goes into the log and to the guest: keep it free of host paths. */

@@ -46,6 +46,7 @@ export class PrimaryRole {
   private pumpScheduled = false;
   private admissionWaiters: Array<() => void> = [];
   private releasedReported = 0;
+  private lastPumpMs = 0;
   private fenced = false;
   private readonly startedMs = Date.now();
   private readonly unackedBytesMax: number;
@@ -113,9 +114,20 @@ export class PrimaryRole {
     }
   }
 
+  /**
+   * Called at every event boundary. Node runs all ready I/O callbacks in one poll phase, so a burst
+   * of requests can keep the timers (heartbeats, the batched pump) waiting for a long time; shipping
+   * the log from here keeps frames flowing to the secondary, and any frame is a sign of life.
+   */
+  afterEvent(): void {
+    if ((this.options.channelDelayMs ?? 0) > 0) return;
+    if (performance.now() - this.lastPumpMs >= this.options.heartbeatIntervalMs / 2) this.pump();
+  }
+
   /** Sends everything not yet sent (up to `through`), in batches of whole events. */
   pump(through = this.retained.lastSeq): void {
     if (this.fenced || this.protection !== 'protected') return;
+    this.lastPumpMs = performance.now();
     while (this.sentThrough < through) {
       const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
