@@ -47,14 +47,19 @@ export interface RunningNode {
 
 export const FENCED_EXIT_CODE = 10;
 
-export async function startPrimary(options: PrimaryOptions): Promise<RunningNode> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`[primary] ${line}\n`));
+/** What both nodes of a pair set up the same way: the program, its limits, the data dir, the secret. */
+export async function preparePairNode(options: PairOptions) {
   const program = await loadProgram(options.program);
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(dataDirOf(options.dir), { recursive: true });
   const secret = await loadOrCreateSecret(options.dir);
+  return { program, limits, secret, header: makeHeader(program, limits) };
+}
+
+export async function startPrimary(options: PrimaryOptions): Promise<RunningNode> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`[primary] ${line}\n`));
+  const { program, limits, secret, header } = await preparePairNode(options);
   const epoch = await currentEpoch(options.dir);
-  const header = makeHeader(program, limits);
   const retained = new RetainedLog();
   const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
   const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });

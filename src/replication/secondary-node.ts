@@ -2,24 +2,18 @@
 // arrives (acks go out on receipt) with its outputs suppressed. When the primary fails it wins the
 // claim for the next epoch and goes live where the primary stopped: the explicit switch from the
 // replay doorway to the live one. Until then it answers HTTP with 503.
-import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ChannelClient } from '../channel/channel-client.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
-import { loadOrCreateSecret } from '../channel/secret.js';
 import { EntryQueue } from '../engine/entry-queue.js';
 import { Executor, type ExecutorHooks, type Output } from '../engine/executor.js';
-import { loadProgram, makeHeader } from '../engine/program.js';
 import { DivergenceError, LockstepError } from '../errors.js';
-import { dataDirOf } from '../host/data-dir.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
-import type { GuestLimits } from '../log/entries.js';
-import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
 import { claimEpoch } from './arbitration.js';
 import { SharedStorageError } from './errors.js';
-import { FENCED_EXIT_CODE, type PairOptions, type RunningNode } from './primary-node.js';
+import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './primary-node.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog } from './retained-log.js';
 import { assert } from '../assert.js';
@@ -43,11 +37,7 @@ export const REPLAY_SLICE_MS = 20;
 
 export async function startSecondary(options: SecondaryOptions): Promise<RunningNode> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[secondary] ${line}\n`));
-  const program = await loadProgram(options.program);
-  const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
-  await mkdir(dataDirOf(options.dir), { recursive: true });
-  const secret = await loadOrCreateSecret(options.dir);
-  const header = makeHeader(program, limits);
+  const { program, limits, secret, header } = await preparePairNode(options);
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
   const failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
 
