@@ -15,6 +15,8 @@ import { SharedStorageError } from './errors.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
 export const BATCH_ENTRIES_MAX = 2048;
+/** Bound on the per-batch send times kept for lagMs (flow control normally keeps far fewer). */
+export const UNACKED_BATCHES_TRACKED_MAX = 100_000;
 
 export interface PrimaryRoleOptions {
   dir: string;
@@ -47,6 +49,8 @@ export class PrimaryRole {
   private admissionWaiters: Array<() => void> = [];
   private releasedReported = 0;
   private lastPumpMs = 0;
+  /** Batches sent and not yet acknowledged, oldest first: how far behind the secondary is, in ms. */
+  private unacked: Array<{ lastSeq: number; sentMs: number }> = [];
   private fenced = false;
   private readonly startedMs = Date.now();
   private readonly unackedBytesMax: number;
@@ -80,11 +84,13 @@ export class PrimaryRole {
         }
         options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from #${peer.haveSeq + 1}`);
         this.sentThrough = peer.haveSeq;
+        this.unacked = [];
         this.protection = 'protected';
         if (options.outputGate) this.gate.regate(peer.haveSeq);
         this.pump();
       },
       onAck: (seq) => {
+        while (this.unacked.length > 0 && this.unacked[0].lastSeq <= seq) this.unacked.shift();
         this.gate.ack(seq);
         this.reportReleased();
         this.admit();
@@ -133,6 +139,8 @@ export class PrimaryRole {
       const payload = encodeBatch(this.sentThrough + 1, entries);
       if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
       this.sentThrough += entries.length;
+      this.unacked.push({ lastSeq: this.sentThrough, sentMs: performance.now() });
+      if (this.unacked.length > UNACKED_BATCHES_TRACKED_MAX) this.unacked.splice(1, 1); // keep the oldest: it sets lagMs
     }
   }
 
@@ -221,6 +229,7 @@ export class PrimaryRole {
       lastSeq: this.executor.lastSeq,
       ackedSeq: stats.lastAckSeq,
       lagEntries: this.protection === 'protected' ? this.executor.lastSeq - stats.lastAckSeq : null,
+      lagMs: this.protection === 'protected' ? (this.unacked.length > 0 ? performance.now() - this.unacked[0].sentMs : 0) : null,
       unackedBytes: stats.unackedBytes,
       outputsWaiting: this.gate.waiting,
       heartbeatRttMs: stats.rttMs,
