@@ -12,7 +12,13 @@ import { GUEST_PROGRAMS_DIR } from './processes.js';
 import type { BenchResults, ProgramRow, ThroughputRow } from './results.js';
 import { measureHttp, measureLoop, measureReplay, type RunBudget } from './runner.js';
 import { ratioOf, spreadOf } from './stats.js';
-import { describeWorkload, guestPrograms, TRIVIAL_PROGRAM, workloadFor } from './workloads.js';
+import { describeWorkload, guestPrograms, REPLICATION_WORKLOADS, TRIVIAL_PROGRAM, workloadFor } from './workloads.js';
+import { measurePair, type PairSample } from './replication.js';
+import { measureFailover, measureWsRtt } from './runner.js';
+import { evaluateGoals } from './goals.js';
+import type { FailoverResults, ReplicationResults, ReplicationRow } from './results.js';
+import type { FailoverTrial } from './failover.js';
+import { percentile } from './stats.js';
 
 export interface BenchOptions {
   /** 2 reps x 1.5 s instead of 5 reps x 5 s. */
@@ -25,10 +31,23 @@ export interface BenchOptions {
   programs?: string[];
   /** Skip probing for the replicated configuration (treat it as unavailable). */
   noReplicated?: boolean;
+  /** Replicated-vs-unreplicated workloads (default all: cpu, clock, random, body, disk-read, timer). */
+  workloads?: string[];
+  /** SIGKILLs of a primary under load, a fresh pair each (quick 5, full 20); 0 for none. */
+  failoverTrials?: number;
 }
 
-export const QUICK = { reps: 2, budgetMs: 1500 } as const;
-export const FULL = { reps: 5, budgetMs: 5000 } as const;
+/** Quick runs record only the bench-*.js guests (the full run records every guest program). */
+/**
+ * Quick runs fit in 3 minutes: 0.7 s windows, and the trivial-guest and per-program sections run
+ * in the first repetition only (the replicated-vs-unreplicated section and failover in every one).
+ */
+export const QUICK = { reps: 2, budgetMs: 700, failoverTrials: 5, killAfterMs: 600, afterKillMs: 600, sectionsEveryRep: false } as const;
+export const FULL = { reps: 5, budgetMs: 5000, failoverTrials: 20, killAfterMs: 1500, afterKillMs: 1500, sectionsEveryRep: true } as const;
+/** The failover trials' load: light, failover-aware (runLoad), on the counter guest. */
+export const FAILOVER_PROGRAM = 'counter.js';
+export const FAILOVER_RATE = 200;
+export const FAILOVER_CONCURRENCY = 8;
 export const DEFAULT_CONCURRENCY = 8;
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n));
@@ -47,14 +66,16 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
   const budget: RunBudget = { durationMs, warmupMs: Math.round(Math.min(500, durationMs / 5)), concurrency: options.concurrency ?? DEFAULT_CONCURRENCY };
   const machine = describeMachine();
   const pinning = detectPinning();
-  const programs = options.programs ?? guestPrograms();
+  const programs = options.programs ?? (options.quick ? guestPrograms().filter((p) => basename(p).startsWith('bench-')) : guestPrograms());
+  const failoverTrials = options.failoverTrials ?? preset.failoverTrials;
+  const workloads = REPLICATION_WORKLOADS.filter((w) => !options.workloads || options.workloads.includes(w.name));
   const trivial = join(GUEST_PROGRAMS_DIR, TRIVIAL_PROGRAM);
   const replicatedAvailable = !options.noReplicated && replicationAvailable();
   let replicatedNote = replicatedAvailable ? 'measured' : 'not available yet (`lockstep primary --help` does not exit 0)';
 
   print(`machine: ${formatMachine(machine)}`);
   print(`pinning: ${pinning.description}`);
-  print(`settings: ${reps} reps x ${durationMs} ms (warm-up ${budget.warmupMs} ms), concurrency ${budget.concurrency}, configurations interleaved`);
+  print(`settings: ${reps} reps x ${durationMs} ms (warm-up ${budget.warmupMs} ms), concurrency ${budget.concurrency}, configurations interleaved${preset.sectionsEveryRep ? '' : '; trivial-guest and per-program sections in rep 1 only'}; ${failoverTrials} failovers`);
   print(`replicated: ${replicatedAvailable ? 'available' : 'not available yet'}`);
 
   const workRoot = await mkdtemp(join(tmpdir(), 'lockstep-bench-'));
@@ -86,9 +107,47 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
     const tp = new Map(entries.map((e) => [e.name, { rps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
     const perProgram = new Map(programs.map((p) => [p, { rps: [] as number[], p50: [] as number[], p99: [] as number[], epr: [] as number[], bpe: [] as number[], bpi: [] as number[], live: [] as number[], replay: [] as number[], ratio: [] as number[], non2xx: 0, error: undefined as string | undefined }]));
 
+    const pairSamples = new Map(workloads.map((w) => [w.name, { unreplicated: [] as PairSample[], replicated: [] as PairSample[] }]));
+    const rttSamples: { p50: number; p99: number; bytes: number }[] = [];
+    const trials: FailoverTrial[] = [];
+
     for (let rep = 1; rep <= reps; rep++) {
       const tag = `[rep ${rep}/${reps}]`;
-      for (const entry of [...entries]) {
+      if (replicatedAvailable) {
+        const rtt = await measureWsRtt(budget, pinning);
+        rttSamples.push({ p50: rtt.p50Ms, p99: rtt.p99Ms, bytes: rtt.messageBytes });
+        print(`${tag} bare ws round trip (${rtt.messageBytes}-byte msgpackr messages, ${rtt.roundTrips} round trips): p50 ${fmt(rtt.p50Ms, 3)} ms, p99 ${fmt(rtt.p99Ms, 3)} ms`);
+        for (const w of workloads) {
+          const program = join(GUEST_PROGRAMS_DIR, w.program);
+          const samples = pairSamples.get(w.name)!;
+          // Alternate which configuration goes first, so neither always gets the warmer machine.
+          const order = rep % 2 === 1 ? [unreplicated, replicated] : [replicated, unreplicated];
+          for (const configuration of order) {
+            const sample = await measurePair(configuration, program, budget, pinning, join(workRoot, `pair-${w.name}`));
+            (configuration === replicated ? samples.replicated : samples.unreplicated).push(sample);
+            const cpu = Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
+            print(
+              `${tag} ${w.name} (${w.program}) ${configuration.name}: ${fmt(sample.load.requestsPerS)} req/s; 1 client p50 ${fmt(sample.latency.p50Ms, 3)} ms, p99 ${fmt(sample.latency.p99Ms, 2)} ms; CPU/request ${cpu}` +
+                (sample.log ? `; log ${fmt(sample.log.bytesPerRequest)} B/request, lag max ${Math.max(0, ...sample.log.lagEntries)} entries` : '') +
+                (sample.load.errors + sample.load.non2xx > 0 ? ` (${sample.load.non2xx} non-2xx, ${sample.load.errors} errors; first: ${sample.load.firstError})` : ''),
+            );
+          }
+        }
+        const due = Math.ceil((failoverTrials * rep) / reps);
+        while (trials.length < due) {
+          const trial = await measureFailover(
+            { program: join(GUEST_PROGRAMS_DIR, FAILOVER_PROGRAM), killAfterMs: preset.killAfterMs, afterKillMs: preset.afterKillMs, rate: FAILOVER_RATE, concurrency: FAILOVER_CONCURRENCY },
+            pinning,
+          );
+          trials.push(trial);
+          print(
+            `${tag} failover ${trials.length}/${failoverTrials} (SIGKILL of the primary under load): detected +${fmt(trial.detectionMs)} ms, live +${fmt(trial.goLiveMs)} ms, ` +
+              `client gap ${fmt(trial.clientGapMs)} ms; ${trial.answered} answered, ${trial.lost} lost, ${trial.duplicates} duplicates`,
+          );
+        }
+      }
+      const sectionsThisRep = rep === 1 || preset.sectionsEveryRep;
+      for (const entry of sectionsThisRep ? [...entries] : []) {
         let m: Awaited<ReturnType<ThroughputEntry['measure']>>;
         try {
           m = await entry.measure(rep);
@@ -106,7 +165,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         if (m.p99 !== undefined) s.p99.push(m.p99);
         print(`${tag} ${TRIVIAL_PROGRAM} via ${entry.name}: ${fmt(m.rps)} req/s${m.p50 !== undefined ? `, p50 ${fmt(m.p50, 2)} ms, p99 ${fmt(m.p99!, 2)} ms` : ''}`);
       }
-      for (const program of programs) {
+      for (const program of sectionsThisRep ? programs : []) {
         const name = basename(program);
         const s = perProgram.get(program)!;
         let load, log, replay;
@@ -172,6 +231,8 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         liveVsReplay: spreadOf(s.ratio),
       };
     });
+    const replication = replicatedAvailable ? summarizeReplication(workloads, pairSamples, rttSamples, trials) : undefined;
+    const goals = evaluateGoals(replication, programRows);
     const finished = Date.now();
     return {
       formatVersion: 1,
@@ -184,8 +245,87 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
       throughput: { program: TRIVIAL_PROGRAM, rows, ratios },
       replicated: { available: replicatedAvailable, note: replicatedNote },
       programs: programRows,
+      ...(replication ? { replication } : {}),
+      goals,
     };
   } finally {
     await rm(workRoot, { recursive: true, force: true });
   }
+}
+
+function distributionOf(values: number[]): { n: number; p50: number; p99: number; max: number } {
+  return { n: values.length, p50: percentile(values, 0.5), p99: percentile(values, 0.99), max: values.length ? Math.max(...values) : NaN };
+}
+
+function summarizeReplication(
+  workloads: readonly (typeof REPLICATION_WORKLOADS)[number][],
+  pairSamples: Map<string, { unreplicated: PairSample[]; replicated: PairSample[] }>,
+  rttSamples: { p50: number; p99: number; bytes: number }[],
+  trials: FailoverTrial[],
+): ReplicationResults {
+  const rows: ReplicationRow[] = workloads.map((w) => {
+    const { unreplicated: u, replicated: r } = pairSamples.get(w.name)!;
+    const per = (list: PairSample[], get: (s: PairSample) => number) => spreadOf(list.map(get));
+    const paired = (get: (rs: PairSample, us: PairSample) => number) => spreadOf(r.map((rs, i) => get(rs, u[i]!)));
+    const input = (s: PairSample) => s.wireBytesPerRequest + w.diskReadBytes;
+    const lagMs = (s: PairSample, pick: (xs: number[]) => number) => (pick(s.log!.lagEntries) * 1000) / s.log!.entriesPerS;
+    const uRps = per(u, (s) => s.load.requestsPerS);
+    const rRps = per(r, (s) => s.load.requestsPerS);
+    return {
+      workload: w.name,
+      program: w.program,
+      request: describeWorkload(workloadFor(w.program)),
+      unreplicated: {
+        requestsPerS: uRps,
+        p50Ms: per(u, (s) => s.load.p50Ms),
+        p99Ms: per(u, (s) => s.load.p99Ms),
+        latencyP50Ms: per(u, (s) => s.latency.p50Ms),
+        latencyP99Ms: per(u, (s) => s.latency.p99Ms),
+        nodeCpuMsPerRequest: per(u, (s) => s.cpuMsPerRequest.node ?? NaN),
+      },
+      replicated: {
+        requestsPerS: rRps,
+        p50Ms: per(r, (s) => s.load.p50Ms),
+        p99Ms: per(r, (s) => s.load.p99Ms),
+        latencyP50Ms: per(r, (s) => s.latency.p50Ms),
+        latencyP99Ms: per(r, (s) => s.latency.p99Ms),
+        primaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.primary ?? NaN),
+        secondaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.secondary ?? NaN),
+      },
+      throughputRatio: ratioOf(rRps, uRps),
+      addedP50Ms: paired((rs, us) => rs.latency.p50Ms - us.latency.p50Ms),
+      addedP99Ms: paired((rs, us) => rs.latency.p99Ms - us.latency.p99Ms),
+      wireBytesPerRequest: per(r, (s) => s.wireBytesPerRequest),
+      diskReadBytesPerRequest: w.diskReadBytes,
+      inputBytesPerRequest: per(r, input),
+      logBytesPerRequest: per(r, (s) => s.log!.bytesPerRequest),
+      logBytesPerInputByte: per(r, (s) => s.log!.bytesPerRequest / input(s)),
+      logBytesPerS: per(r, (s) => s.log!.bytesPerRequest * s.load.requestsPerS),
+      inputBytesPerS: per(r, (s) => input(s) * s.load.requestsPerS),
+      ruleOfThumbBytesPerS: per(r, (s) => 1.2 * input(s) * s.load.requestsPerS),
+      eventsPerRequest: per(r, (s) => s.log!.eventsPerRequest),
+      goalLogBytesPerRequest: per(r, (s) => 1.05 * input(s) + 8 * s.log!.eventsPerRequest),
+      lagEntriesP50: per(r, (s) => percentile(s.log!.lagEntries, 0.5)),
+      lagEntriesMax: per(r, (s) => Math.max(0, ...s.log!.lagEntries)),
+      lagMsP50: per(r, (s) => lagMs(s, (xs) => percentile(xs, 0.5))),
+      lagMsMax: per(r, (s) => lagMs(s, (xs) => Math.max(0, ...xs))),
+    };
+  });
+  const failover: FailoverResults | undefined = trials.length
+    ? {
+        program: FAILOVER_PROGRAM,
+        settings: `default heartbeat and failure timeout of the pair commands, runLoad at ${FAILOVER_RATE} keys/s, concurrency ${FAILOVER_CONCURRENCY}`,
+        trials,
+        detectionMs: distributionOf(trials.map((t) => t.detectionMs)),
+        goLiveMs: distributionOf(trials.map((t) => t.goLiveMs)),
+        clientGapMs: distributionOf(trials.map((t) => t.clientGapMs)),
+        lostTotal: trials.reduce((a, t) => a + t.lost, 0),
+        duplicatesTotal: trials.reduce((a, t) => a + t.duplicates, 0),
+      }
+    : undefined;
+  return {
+    wsRtt: { messageBytes: rttSamples[0]?.bytes ?? NaN, p50Ms: spreadOf(rttSamples.map((x) => x.p50)), p99Ms: spreadOf(rttSamples.map((x) => x.p99)) },
+    workloads: rows,
+    ...(failover ? { failover } : {}),
+  };
 }

@@ -29,7 +29,7 @@ export interface FailoverTrial {
   detectionMs: number;
   claimWonMs: number;
   goLiveMs: number;
-  /** From the last answer before the kill to the first answer after it. */
+  /** Longest time between consecutive answers from the last answer before the kill onwards. */
   clientGapMs: number;
   /** runLoad's longest stretch without any answer over the whole run. */
   longestGapMs: number;
@@ -71,8 +71,8 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
     }
 
     let killedAt = 0;
-    let lastBeforeKill = 0;
     let firstAfterKill = 0;
+    const answerTimes: number[] = [];
     const killer = setTimeout(() => {
       killedAt = Date.now();
       primary.process.kill('SIGKILL');
@@ -93,8 +93,8 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
         onAnswer: (answer) => {
           if (!answer.first) return;
           const t = Date.now();
-          if (!killedAt) lastBeforeKill = t;
-          else if (!firstAfterKill) firstAfterKill = t;
+          answerTimes.push(t);
+          if (killedAt && !firstAfterKill) firstAfterKill = t;
         },
       },
     );
@@ -103,12 +103,18 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
     const survivor = await statusOf(secondaryUrl);
     const timeline = (survivor?.timeline ?? {}) as Record<string, number>;
     const after = (t: number | undefined) => (t ? t - killedAt : NaN);
+    // Answers already on the wire when the primary died may still arrive just after the kill, so
+    // the gap is the longest silence from the last answer before the kill to the end of the run.
+    let from = answerTimes.findIndex((t) => t > killedAt) - 1;
+    if (from < 0) from = 0;
+    let clientGapMs = NaN;
+    for (let i = from + 1; i < answerTimes.length; i++) clientGapMs = Math.max(Number.isNaN(clientGapMs) ? 0 : clientGapMs, answerTimes[i]! - answerTimes[i - 1]!);
     if (!timeline.live) throw new Error(`the secondary did not go live (status: ${JSON.stringify(survivor)}; output: ${secondary.stderr().slice(-1000)})`);
     return {
       detectionMs: after(timeline['failure-detected']),
       claimWonMs: after(timeline['claim-won']),
       goLiveMs: after(timeline.live),
-      clientGapMs: firstAfterKill && lastBeforeKill ? firstAfterKill - lastBeforeKill : NaN,
+      clientGapMs,
       longestGapMs: summary.longestGapMs,
       firstAnswerAfterKillMs: firstAfterKill ? firstAfterKill - killedAt : NaN,
       answered: summary.answered,

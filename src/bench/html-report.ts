@@ -133,10 +133,118 @@ ${htmlTable(
     formatSpread(p.liveVsReplay, 3),
   ]),
 )}
+${replicationHtml(results)}
 ${skipped.length ? `<p class="meta">Skipped: ${skipped.map((p) => escapeHtml(`${p.program} (${p.error})`)).join('; ')}</p>` : ''}
 <p class="meta">Log B/input B: log file size divided by the bytes of input the log carries (request method, path, headers and body; file data read; 8 per clock read; random bytes).
 Live events/s: requests/s x log events per request. Replay events/s: <code>replayLog</code> on the recorded log (second run in a fresh process, wasm compile not counted).</p>
 </body>
 </html>
 `;
+}
+
+/** Vertical histogram of values into fixed-width bins (count per bin), with a marked threshold. */
+export function histogramSvg(title: string, values: number[], unit: string, threshold?: number): string {
+  const finite = values.filter(Number.isFinite);
+  const hi = Math.max(...finite, threshold ?? 0, 1);
+  const bins = 20;
+  const width = Math.ceil(hi / bins / 10) * 10 || 1;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of finite) counts[Math.min(bins - 1, Math.floor(v / width))]!++;
+  const W = 640;
+  const H = 200;
+  const left = 40;
+  const top = 30;
+  const plotH = H - top - 30;
+  const barW = (W - left - 10) / bins;
+  const maxCount = Math.max(...counts, 1);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">`,
+    `<text x="0" y="18" font-size="14" font-weight="bold">${escapeHtml(title)}</text>`,
+    `<line x1="${left}" y1="${top + plotH}" x2="${W - 10}" y2="${top + plotH}" stroke="#999"/>`,
+    `<text x="${left - 4}" y="${top + 10}" font-size="11" text-anchor="end">${maxCount}</text>`,
+  ];
+  counts.forEach((c, i) => {
+    const h = (c / maxCount) * plotH;
+    const x = left + i * barW;
+    parts.push(`<rect x="${x.toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[0]}"><title>${i * width}-${(i + 1) * width} ${escapeHtml(unit)}: ${c}</title></rect>`);
+    if (i % 4 === 0) parts.push(`<text x="${x.toFixed(1)}" y="${top + plotH + 14}" font-size="11">${i * width}</text>`);
+  });
+  parts.push(`<text x="${W - 10}" y="${top + plotH + 26}" font-size="11" text-anchor="end">${escapeHtml(unit)}</text>`);
+  if (threshold !== undefined) {
+    const x = left + (threshold / width) * barW;
+    parts.push(`<line x1="${x.toFixed(1)}" y1="${top}" x2="${x.toFixed(1)}" y2="${top + plotH}" stroke="#c33" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${(x + 4).toFixed(1)}" y="${top + 10}" font-size="11" fill="#c33">goal ${threshold} ${escapeHtml(unit)}</text>`);
+  }
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+const one = (v: number): Spread => ({ median: v, min: v, max: v, samples: [v] });
+
+function replicationHtml(r: BenchResults): string {
+  const rep = r.replication;
+  const goals = r.goals.length
+    ? `<h2>Goals</h2>\n${htmlTable(['goal', 'target', 'measured', 'met?'], r.goals.map((g) => [g.goal, g.target, `${formatNumber(g.measured, 3)}${g.unit ? ` ${g.unit}` : ''}`, g.margin]))}`
+    : '';
+  if (!rep) return `<h2>Replicated vs unreplicated</h2><p class="meta">${escapeHtml(r.replicated.note)}</p>\n${goals}`;
+  const ratioChart = barChartSvg('Throughput replicated / unreplicated per workload (goal: >= 0.97 cpu, >= 0.90 body)', rep.workloads.map((w) => ({ label: w.workload, spread: w.throughputRatio, color: COLORS[2] })), '', 3);
+  const latencyBars = rep.workloads.flatMap((w) => [
+    { label: `${w.workload} unrepl p50`, spread: w.unreplicated.latencyP50Ms, color: COLORS[0] },
+    { label: `${w.workload} repl p50`, spread: w.replicated.latencyP50Ms, color: COLORS[1] },
+    { label: `${w.workload} unrepl p99`, spread: w.unreplicated.latencyP99Ms, color: COLORS[4] },
+    { label: `${w.workload} repl p99`, spread: w.replicated.latencyP99Ms, color: COLORS[3] },
+  ]);
+  const rttBars = [
+    { label: 'bare ws RTT p50', spread: rep.wsRtt.p50Ms, color: COLORS[2] },
+    { label: 'bare ws RTT p99', spread: rep.wsRtt.p99Ms, color: COLORS[2] },
+  ];
+  const latencyChart = barChartSvg('Latency with one client, ms (p50 and p99; min-max over repetitions), and the bare ws round trip', [...rttBars, ...latencyBars], 'ms', 3);
+  const addedChart = barChartSvg(`Added latency p50 (replicated - unreplicated), goal <= ws RTT + 0.1 = ${formatNumber(rep.wsRtt.p50Ms.median + 0.1, 3)} ms`, rep.workloads.map((w) => ({ label: w.workload, spread: w.addedP50Ms, color: COLORS[1] })), 'ms', 3);
+  const bandwidthBars = rep.workloads.flatMap((w) => [
+    { label: `${w.workload} log`, spread: { ...w.logBytesPerS, median: w.logBytesPerS.median / 1000, min: w.logBytesPerS.min / 1000, max: w.logBytesPerS.max / 1000, samples: w.logBytesPerS.samples.map((x) => x / 1000) }, color: COLORS[0] },
+    { label: `${w.workload} input x1.2`, spread: { ...w.ruleOfThumbBytesPerS, median: w.ruleOfThumbBytesPerS.median / 1000, min: w.ruleOfThumbBytesPerS.min / 1000, max: w.ruleOfThumbBytesPerS.max / 1000, samples: w.ruleOfThumbBytesPerS.samples.map((x) => x / 1000) }, color: COLORS[4] },
+  ]);
+  const bandwidthChart = barChartSvg("Log bandwidth vs VMware's rule of thumb (input x 1.2), KB/s at the replicated rate", bandwidthBars, 'KB/s', 1);
+  const perInputChart = barChartSvg('Log bytes per input byte (rule of thumb 1.2)', [...rep.workloads.map((w) => ({ label: w.workload, spread: w.logBytesPerInputByte, color: COLORS[3] })), { label: 'rule of thumb', spread: one(1.2), color: COLORS[4] }], 'B/B', 2);
+  const f = rep.failover;
+  const failoverHtml = f
+    ? `<h2>Failover</h2>
+${histogramSvg(`Client-visible gap over ${f.trials.length} SIGKILLs of the primary under load`, f.trials.map((t) => t.clientGapMs), 'ms', 500)}
+${htmlTable(['ms after the SIGKILL', 'p50', 'p99', 'max'], [
+  ['failure detected', formatNumber(f.detectionMs.p50), formatNumber(f.detectionMs.p99), formatNumber(f.detectionMs.max)],
+  ['secondary live', formatNumber(f.goLiveMs.p50), formatNumber(f.goLiveMs.p99), formatNumber(f.goLiveMs.max)],
+  ['client-visible gap', formatNumber(f.clientGapMs.p50), formatNumber(f.clientGapMs.p99), formatNumber(f.clientGapMs.max)],
+])}
+<p class="meta">${escapeHtml(f.program)}; ${escapeHtml(f.settings)}. Lost answers over all trials: ${f.lostTotal}; duplicate answers: ${f.duplicatesTotal}.</p>
+${htmlTable(['trial', 'detected ms', 'claim won ms', 'live ms', 'gap ms', 'answered', 'lost'], f.trials.map((t, i) => [String(i + 1), formatNumber(t.detectionMs), formatNumber(t.claimWonMs), formatNumber(t.goLiveMs), formatNumber(t.clientGapMs), String(t.answered), String(t.lost)]))}`
+    : '';
+  return `<h2>Replicated vs unreplicated</h2>
+<p class="meta">Each workload served by <code>lockstep run</code> and by a primary + secondary pair in the same run, interleaved. Primary (or the single node) on core 0, secondary and the load generator on core 1 in both configurations. Throughput: ${r.settings.concurrency} closed-loop clients; latency: 1 client. Bare ws round trip (${rep.wsRtt.messageBytes}-byte msgpackr messages): p50 ${formatSpread(rep.wsRtt.p50Ms, 3)} ms, p99 ${formatSpread(rep.wsRtt.p99Ms, 3)} ms.</p>
+${ratioChart}
+${latencyChart}
+${addedChart}
+${bandwidthChart}
+${perInputChart}
+${htmlTable(
+  ['workload', 'unrepl req/s', 'repl req/s', 'ratio', 'added p50 ms', 'added p99 ms', 'input B/req', 'log B/req', 'log/input', 'goal B/req', 'lag p50/max entries', 'lag p50/max ms', 'CPU us/req node', 'primary', 'secondary'],
+  rep.workloads.map((w) => [
+    w.workload,
+    formatSpread(w.unreplicated.requestsPerS),
+    formatSpread(w.replicated.requestsPerS),
+    formatSpread(w.throughputRatio, 3),
+    formatSpread(w.addedP50Ms, 3),
+    formatSpread(w.addedP99Ms, 2),
+    formatNumber(w.inputBytesPerRequest.median),
+    formatSpread(w.logBytesPerRequest),
+    formatSpread(w.logBytesPerInputByte, 2),
+    formatNumber(w.goalLogBytesPerRequest.median),
+    `${formatNumber(w.lagEntriesP50.median)} / ${formatNumber(w.lagEntriesMax.median)}`,
+    `${formatNumber(w.lagMsP50.median, 1)} / ${formatNumber(w.lagMsMax.median, 1)}`,
+    formatNumber(w.unreplicated.nodeCpuMsPerRequest.median * 1000),
+    formatNumber(w.replicated.primaryCpuMsPerRequest.median * 1000),
+    formatNumber(w.replicated.secondaryCpuMsPerRequest.median * 1000),
+  ]),
+)}
+${failoverHtml}
+${goals}`;
 }

@@ -121,7 +121,7 @@ export interface FailoverResults {
   /** Failure detected / live, ms after the SIGKILL. */
   detectionMs: Distribution;
   goLiveMs: Distribution;
-  /** Last answer before the kill to the first answer after it (the client's view). */
+  /** Longest silence between answers from the last answer before the kill on (the client's view). */
   clientGapMs: Distribution;
   lostTotal: number;
   duplicatesTotal: number;

@@ -63,5 +63,91 @@ export function formatTables(r: BenchResults): string[] {
   );
   const mismatched = r.programs.filter((p) => p.non2xxAnswers > 0).map((p) => p.program);
   if (mismatched.length) out.push(`non-2xx answers (the load does not fit the program; still logged events): ${mismatched.join(', ')}`);
+  out.push(...formatReplication(r));
   return out;
+}
+
+export function formatReplication(r: BenchResults): string[] {
+  const out: string[] = [];
+  const rep = r.replication;
+  if (rep) {
+    out.push('');
+    out.push(`Bare ws round trip (${rep.wsRtt.messageBytes}-byte msgpackr messages, one at a time): p50 ${formatSpread(rep.wsRtt.p50Ms, 3)} ms, p99 ${formatSpread(rep.wsRtt.p99Ms, 3)} ms`);
+    out.push('');
+    out.push(`Replicated (primary + secondary) vs unreplicated (lockstep run), per workload; throughput with ${r.settings.concurrency} clients, latency with 1 client:`);
+    out.push(
+      ...table(
+        ['workload', 'unrepl req/s', 'repl req/s', 'ratio', 'unrepl p50/p99 ms', 'repl p50/p99 ms', 'added p50 ms', 'added p99 ms'],
+        rep.workloads.map((w) => [
+          w.workload,
+          formatSpread(w.unreplicated.requestsPerS),
+          formatSpread(w.replicated.requestsPerS),
+          formatSpread(w.throughputRatio, 3),
+          `${formatNumber(w.unreplicated.latencyP50Ms.median, 3)} / ${formatNumber(w.unreplicated.latencyP99Ms.median, 2)}`,
+          `${formatNumber(w.replicated.latencyP50Ms.median, 3)} / ${formatNumber(w.replicated.latencyP99Ms.median, 2)}`,
+          formatSpread(w.addedP50Ms, 3),
+          formatSpread(w.addedP99Ms, 2),
+        ]),
+      ),
+    );
+    out.push('');
+    out.push('Log bandwidth (bytes the primary sent on the logging channel) against the input, and the secondary lag:');
+    out.push(
+      ...table(
+        ['workload', 'input B/req', 'log B/req', 'log/input', 'goal B/req', 'log KB/s', 'input x1.2 KB/s', 'events/req', 'lag p50/max entries', 'lag p50/max ms'],
+        rep.workloads.map((w) => [
+          w.workload,
+          formatNumber(w.inputBytesPerRequest.median),
+          formatSpread(w.logBytesPerRequest),
+          formatSpread(w.logBytesPerInputByte, 2),
+          formatNumber(w.goalLogBytesPerRequest.median),
+          formatNumber(w.logBytesPerS.median / 1000, 1),
+          formatNumber(w.ruleOfThumbBytesPerS.median / 1000, 1),
+          formatNumber(w.eventsPerRequest.median, 2),
+          `${formatNumber(w.lagEntriesP50.median, 0)} / ${formatNumber(w.lagEntriesMax.median, 0)}`,
+          `${formatNumber(w.lagMsP50.median, 1)} / ${formatNumber(w.lagMsMax.median, 1)}`,
+        ]),
+      ),
+    );
+    out.push('');
+    out.push('CPU per request (utime+stime from /proc/<pid>/stat over the throughput phase, warm-up included):');
+    out.push(
+      ...table(
+        ['workload', 'unrepl node us', 'primary us', 'secondary us', 'primary/node'],
+        rep.workloads.map((w) => [
+          w.workload,
+          formatSpread(mul(w.unreplicated.nodeCpuMsPerRequest, 1000)),
+          formatSpread(mul(w.replicated.primaryCpuMsPerRequest, 1000)),
+          formatSpread(mul(w.replicated.secondaryCpuMsPerRequest, 1000)),
+          formatNumber(w.replicated.primaryCpuMsPerRequest.median / w.unreplicated.nodeCpuMsPerRequest.median, 2),
+        ]),
+      ),
+    );
+    const f = rep.failover;
+    if (f) {
+      out.push('');
+      out.push(`Failover: ${f.trials.length} SIGKILLs of the primary under load (${f.program}; ${f.settings}); ms after the kill:`);
+      out.push(
+        ...table(
+          ['', 'p50', 'p99', 'max'],
+          [
+            ['failure detected', formatNumber(f.detectionMs.p50), formatNumber(f.detectionMs.p99), formatNumber(f.detectionMs.max)],
+            ['secondary live', formatNumber(f.goLiveMs.p50), formatNumber(f.goLiveMs.p99), formatNumber(f.goLiveMs.max)],
+            ['client-visible gap', formatNumber(f.clientGapMs.p50), formatNumber(f.clientGapMs.p99), formatNumber(f.clientGapMs.max)],
+          ],
+        ),
+      );
+      out.push(`lost: ${f.lostTotal} over all trials (per trial: ${f.trials.map((t) => t.lost).join(', ')}); duplicate answers: ${f.duplicatesTotal}`);
+    }
+  }
+  if (r.goals.length) {
+    out.push('');
+    out.push('Goals:');
+    out.push(...table(['goal', 'target', 'measured', 'met?'], r.goals.map((g) => [g.goal, g.target, `${formatNumber(g.measured, 3)}${g.unit ? ` ${g.unit}` : ''}`, g.margin])));
+  }
+  return out;
+}
+
+function mul(s: Spread, k: number): Spread {
+  return { median: s.median * k, min: s.min * k, max: s.max * k, samples: s.samples.map((x) => x * k) };
 }

@@ -11,7 +11,9 @@ import type { BenchResults } from '../../src/bench/results.js';
 import type { Spread } from '../../src/bench/stats.js';
 import { guestPrograms } from '../../src/bench/workloads.js';
 
-const BENCH_GUESTS = ['bench-trivial.js', 'bench-cpu.js', 'bench-clock.js', 'bench-random.js', 'bench-body.js', 'bench-disk.js', 'bench-timer.js'];
+// A tiny budget: three guests recorded, two workloads replicated vs unreplicated, one failover.
+const BENCH_GUESTS = ['bench-trivial.js', 'bench-cpu.js', 'bench-disk.js'];
+const WORKLOADS = ['cpu', 'disk-read'];
 
 function plausible(s: Spread | undefined, what: string): void {
   expect(s, what).toBeDefined();
@@ -38,8 +40,7 @@ describe('lockstep bench (quick, tiny budget)', () => {
     dir = mkdtempSync(join(tmpdir(), 'lockstep-bench-test-'));
     lines = [];
     code = await benchCommand(
-      // The replicated configuration is left out here: it belongs to the replication layer's own tests.
-      { quick: true, reps: 1, budgetMs: 300, out: dir, programs: BENCH_GUESTS.map((n) => join(GUEST_PROGRAMS_DIR, n)), noReplicated: true },
+      { quick: true, reps: 1, budgetMs: 300, out: dir, programs: BENCH_GUESTS.map((n) => join(GUEST_PROGRAMS_DIR, n)), workloads: WORKLOADS, failoverTrials: 1 },
       (line) => lines.push(line),
     );
     if (code === 0) results = JSON.parse(readFileSync(join(dir, 'bench.json'), 'utf8')) as BenchResults;
@@ -67,10 +68,10 @@ describe('lockstep bench (quick, tiny budget)', () => {
 
   it('has requests/s of the trivial guest under lockstep run and in the two in-process loops, and their ratios', () => {
     const names = results.throughput.rows.map((r) => r.name);
-    expect(names).toEqual(['lockstep-run', 'lockstep-run+record', 'guest-deliver', 'raw-call']);
+    expect(names).toEqual(['lockstep-run', 'lockstep-run+record', 'replicated', 'guest-deliver', 'raw-call']);
     for (const row of results.throughput.rows) {
       plausible(row.requestsPerS, `${row.name} req/s`);
-      if (row.name.startsWith('lockstep-run')) {
+      if (row.name.startsWith('lockstep-run') || row.name === 'replicated') {
         plausible(row.p50Ms, `${row.name} p50`);
         plausible(row.p99Ms, `${row.name} p99`);
       }
@@ -80,7 +81,8 @@ describe('lockstep bench (quick, tiny budget)', () => {
     ratio(r.guestDeliverVsRawCall, 'Guest.deliver / raw call');
     ratio(r.lockstepRunVsGuestDeliver, 'lockstep run / Guest.deliver');
     plausible(r.recordVsLockstepRun, 'lockstep run --record / lockstep run');
-    expect(results.replicated).toMatchObject({ available: false });
+    ratio(r.replicatedVsLockstepRun, 'replicated / lockstep run');
+    expect(results.replicated).toMatchObject({ available: true });
   });
 
   it('has log bytes per event and per input byte, and replay vs live speed, for every bench guest', () => {
@@ -99,10 +101,61 @@ describe('lockstep bench (quick, tiny budget)', () => {
       expect(p.non2xxAnswers, p.program).toBe(0);
     }
     const byName = new Map(results.programs.map((p) => [p.program, p]));
-    // Shape, not speed: a 4 KB body is carried in the log; timers and reads are events of their own.
-    expect(byName.get('bench-body.js')!.logBytesPerEvent.median).toBeGreaterThan(4096);
-    expect(byName.get('bench-timer.js')!.eventsPerRequest.median).toBeGreaterThan(2);
+    // Shape, not speed: a read is an event of its own and carries the 4 KB file in the log.
     expect(byName.get('bench-disk.js')!.eventsPerRequest.median).toBeGreaterThan(1.5);
+    expect(byName.get('bench-disk.js')!.logBytesPerEvent.median).toBeGreaterThan(2048);
+  });
+
+  it('has replicated vs unreplicated figures per workload, the ws round trip, and CPU per process', () => {
+    const rep = results.replication!;
+    expect(rep).toBeDefined();
+    plausible(rep.wsRtt.p50Ms, 'ws RTT p50');
+    plausible(rep.wsRtt.p99Ms, 'ws RTT p99');
+    expect(rep.wsRtt.messageBytes).toBe(35);
+    expect(rep.workloads.map((w) => w.workload)).toEqual(WORKLOADS);
+    for (const w of rep.workloads) {
+      const what = (x: string) => `${w.workload} ${x}`;
+      for (const [k, v] of Object.entries(w.unreplicated)) plausible(v, what(`unreplicated ${k}`));
+      for (const [k, v] of Object.entries(w.replicated)) plausible(v, what(`replicated ${k}`));
+      ratio(w.throughputRatio, what('throughput ratio'));
+      // Differences of latencies may be negative on a noisy machine: finite is all we ask.
+      for (const s of [w.addedP50Ms, w.addedP99Ms]) expect(s.samples.every(Number.isFinite), what('added latency')).toBe(true);
+      for (const k of ['wireBytesPerRequest', 'inputBytesPerRequest', 'logBytesPerRequest', 'logBytesPerInputByte', 'logBytesPerS', 'inputBytesPerS', 'ruleOfThumbBytesPerS', 'eventsPerRequest', 'goalLogBytesPerRequest'] as const) plausible(w[k], what(k));
+      ratio(w.logBytesPerInputByte, what('log B/input B'));
+      for (const s of [w.lagEntriesP50, w.lagEntriesMax, w.lagMsP50, w.lagMsMax]) {
+        expect(s.samples.length, what('lag samples')).toBeGreaterThan(0);
+        for (const v of s.samples) expect(Number.isFinite(v) && v >= 0, what(`lag ${v}`)).toBe(true);
+      }
+    }
+    const disk = rep.workloads.find((w) => w.workload === 'disk-read')!;
+    expect(disk.diskReadBytesPerRequest).toBe(4096);
+    expect(disk.inputBytesPerRequest.median).toBeGreaterThan(4096);
+    expect(disk.eventsPerRequest.median).toBeGreaterThan(1.5);
+  });
+
+  it('kills a primary under load and reports detection, go-live and the client gap with nothing lost', () => {
+    const f = results.replication!.failover!;
+    expect(f.trials.length).toBe(1);
+    for (const d of [f.detectionMs, f.goLiveMs, f.clientGapMs]) {
+      expect(d.n).toBe(1);
+      for (const v of [d.p50, d.p99, d.max]) expect(Number.isFinite(v) && v >= 0, `failover figure ${v}`).toBe(true);
+    }
+    expect(f.goLiveMs.p50).toBeGreaterThanOrEqual(f.detectionMs.p50);
+    expect(f.lostTotal).toBe(0);
+    expect(f.trials[0]!.answered).toBeGreaterThan(0);
+  });
+
+  it('checks every goal, met or not, with a margin', () => {
+    const goals = results.goals.map((g) => g.goal);
+    expect(goals.some((g) => g.startsWith('throughput replicated/unreplicated, cpu-bound'))).toBe(true);
+    expect(goals.filter((g) => g.startsWith('added latency p50')).length).toBe(WORKLOADS.length);
+    expect(goals.filter((g) => g.startsWith('log bytes per request')).length).toBe(WORKLOADS.length);
+    expect(goals.some((g) => g.startsWith('failover client gap p99'))).toBe(true);
+    expect(goals.filter((g) => g.startsWith('replay catch-up')).length).toBe(2);
+    for (const g of results.goals) {
+      expect(Number.isFinite(g.measured), g.goal).toBe(true);
+      expect(g.margin).toMatch(g.met ? /^met: / : /^not met: /);
+    }
   });
 
   it('writes a self-contained HTML report with the figures', () => {
@@ -110,7 +163,7 @@ describe('lockstep bench (quick, tiny budget)', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).toContain('<svg');
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/i);
-    for (const name of [...BENCH_GUESTS, 'lockstep-run', 'lockstep-run+record', 'guest-deliver', 'raw-call', 'Log bytes per event', 'Replay speed vs live speed']) expect(html).toContain(name);
+    for (const name of [...BENCH_GUESTS, 'lockstep-run', 'lockstep-run+record', 'guest-deliver', 'raw-call', 'Log bytes per event', 'Replay speed vs live speed', 'Throughput replicated / unreplicated', 'Latency with one client', "rule of thumb", 'Client-visible gap', 'Goals']) expect(html).toContain(name);
     expect(html).toContain(results.machine.cpuModel);
   });
 
