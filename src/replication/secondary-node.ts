@@ -226,7 +226,8 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
       assert(batch.firstSeq === firstSeq && batch.entries.length === count, 'batch frame and payload disagree');
       for (let i = 0; i < count; i++) retained.append(firstSeq + i, batch.entries[i]);
       queue.push(firstSeq, batch.entries);
-      replayAvailable();
+      // Replay after this returns: the channel acks on receipt, and the primary's outputs wait on it.
+      scheduleReplay();
     },
     onReleased: (seq) => {
       releasedSeq = Math.max(releasedSeq, seq);
