@@ -100,8 +100,11 @@ export class PrimaryRole {
     });
   }
 
+  private listenPort: number | undefined;
+
   async listen(): Promise<number> {
     const { port } = await this.server.listen();
+    this.listenPort = port;
     return port;
   }
 
@@ -224,6 +227,7 @@ export class PrimaryRole {
     return {
       epoch: this.epoch,
       protection: this.protection,
+      logListen: this.listenPort === undefined ? null : `${this.options.listen.host}:${this.listenPort}`,
       outputGate: this.options.outputGate,
       secondary: stats.peer,
       lastSeq: this.executor.lastSeq,
