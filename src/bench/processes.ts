@@ -1,7 +1,6 @@
 // Child processes of a benchmark: lockstep nodes (`node bin/lockstep.js ...`) and bench workers
 // (`node dist/bench/worker-main.js <task>`), each pinned by role; free ports; readiness; stopping.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -17,17 +16,8 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const STDERR_KEEP_CHARS = 4000;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One free-port finder for the demo and the bench.
+export { freePort } from '../demo/processes.js';
 
 export interface Child {
   process: ChildProcess;
