@@ -15,6 +15,8 @@ import { SharedStorageError } from './errors.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
 export const BATCH_ENTRIES_MAX = 2048;
+/** How often, at most, the primary tells the secondary which outputs have certainly left. */
+export const RELEASED_REPORT_MS = 10;
 /** Bound on the per-batch send times kept for lagMs (flow control normally keeps far fewer). */
 export const UNACKED_BATCHES_TRACKED_MAX = 100_000;
 
@@ -49,6 +51,7 @@ export class PrimaryRole {
   private admissionWaiters: Array<() => void> = [];
   private releasedReported = 0;
   private lastPumpMs = 0;
+  private releasedTimer: NodeJS.Timeout | undefined;
   /** Batches sent and not yet acknowledged, oldest first: how far behind the secondary is, in ms. */
   private unacked: Array<{ lastSeq: number; sentMs: number }> = [];
   private fenced = false;
@@ -149,8 +152,14 @@ export class PrimaryRole {
 
   /** The output gate released what acks cover: tell the secondary, so its go-live re-releases little. */
   private reportReleased(): void {
-    const acked = this.gate.acked;
-    if (acked > this.releasedReported && this.server.sendReleased(acked)) this.releasedReported = acked;
+    // Coalesced: one small frame per RELEASED_REPORT_MS at most, not one per ack. A later report only
+    // means a few more console lines are re-released at go-live (duplicates are allowed, losses not).
+    if (this.releasedTimer) return;
+    this.releasedTimer = setTimeout(() => {
+      this.releasedTimer = undefined;
+      const acked = this.gate.acked;
+      if (acked > this.releasedReported && this.server.sendReleased(acked)) this.releasedReported = acked;
+    }, RELEASED_REPORT_MS);
   }
 
   /** Flow control: resolves when the un-acknowledged log is under its bound (at once when alone). */
@@ -201,6 +210,7 @@ export class PrimaryRole {
 
   private fence(reason: string): void {
     this.fenced = true;
+    clearTimeout(this.releasedTimer);
     this.host.stop();
     this.options.onFenced(reason);
   }
@@ -217,6 +227,7 @@ export class PrimaryRole {
       this.executor.logControl({ kind: 'stop', reason });
       this.pump();
     }
+    clearTimeout(this.releasedTimer);
     await this.server.sendBye(reason);
     await this.server.close();
   }
