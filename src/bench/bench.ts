@@ -17,7 +17,7 @@ import { measurePair, type PairSample } from './replication.js';
 import { measureFailover, measureWsRtt } from './runner.js';
 import { evaluateGoals } from './goals.js';
 import type { FailoverResults, ReplicationResults, ReplicationRow } from './results.js';
-import type { FailoverTrial } from './failover.js';
+import { HANG_CLIENT_TIMEOUT_MS, type FailoverTrial } from './failover.js';
 import { percentile } from './stats.js';
 
 export interface BenchOptions {
@@ -110,6 +110,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
     const pairSamples = new Map(workloads.map((w) => [w.name, { unreplicated: [] as PairSample[], replicated: [] as PairSample[] }]));
     const rttSamples: { p50: number; p99: number; bytes: number }[] = [];
     const trials: FailoverTrial[] = [];
+    const hangTrials: FailoverTrial[] = [];
 
     for (let rep = 1; rep <= reps; rep++) {
       const tag = `[rep ${rep}/${reps}]`;
@@ -142,6 +143,18 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
           trials.push(trial);
           print(
             `${tag} failover ${trials.length}/${failoverTrials} (SIGKILL of the primary under load): detected +${fmt(trial.detectionMs)} ms, live +${fmt(trial.goLiveMs)} ms, ` +
+              `client gap ${fmt(trial.clientGapMs)} ms; ${trial.answered} answered, ${trial.lost} lost, ${trial.duplicates} duplicates`,
+          );
+        }
+        if (failoverTrials > 0) {
+          // One hang per repetition: detection by the failure timeout, the case a crash does not show.
+          const trial = await measureFailover(
+            { program: join(GUEST_PROGRAMS_DIR, FAILOVER_PROGRAM), killAfterMs: preset.killAfterMs, afterKillMs: preset.afterKillMs + 1500, rate: FAILOVER_RATE, concurrency: FAILOVER_CONCURRENCY, fault: 'hang' },
+            pinning,
+          );
+          hangTrials.push(trial);
+          print(
+            `${tag} failover by timeout ${hangTrials.length}/${reps} (SIGSTOP of the primary under load): detected +${fmt(trial.detectionMs)} ms, live +${fmt(trial.goLiveMs)} ms, ` +
               `client gap ${fmt(trial.clientGapMs)} ms; ${trial.answered} answered, ${trial.lost} lost, ${trial.duplicates} duplicates`,
           );
         }
@@ -231,7 +244,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         liveVsReplay: spreadOf(s.ratio),
       };
     });
-    const replication = replicatedAvailable ? summarizeReplication(workloads, pairSamples, rttSamples, trials) : undefined;
+    const replication = replicatedAvailable ? summarizeReplication(workloads, pairSamples, rttSamples, trials, hangTrials) : undefined;
     const goals = evaluateGoals(replication, programRows);
     const finished = Date.now();
     return {
@@ -262,6 +275,7 @@ function summarizeReplication(
   pairSamples: Map<string, { unreplicated: PairSample[]; replicated: PairSample[] }>,
   rttSamples: { p50: number; p99: number; bytes: number }[],
   trials: FailoverTrial[],
+  hangTrials: FailoverTrial[] = [],
 ): ReplicationResults {
   const rows: ReplicationRow[] = workloads.map((w) => {
     const { unreplicated: u, replicated: r } = pairSamples.get(w.name)!;
@@ -311,21 +325,26 @@ function summarizeReplication(
       lagMsMax: per(r, (s) => lagMs(s, (xs) => Math.max(0, ...xs))),
     };
   });
-  const failover: FailoverResults | undefined = trials.length
-    ? {
-        program: FAILOVER_PROGRAM,
-        settings: `default heartbeat and failure timeout of the pair commands, runLoad at ${FAILOVER_RATE} keys/s, concurrency ${FAILOVER_CONCURRENCY}`,
-        trials,
-        detectionMs: distributionOf(trials.map((t) => t.detectionMs)),
-        goLiveMs: distributionOf(trials.map((t) => t.goLiveMs)),
-        clientGapMs: distributionOf(trials.map((t) => t.clientGapMs)),
-        lostTotal: trials.reduce((a, t) => a + t.lost, 0),
-        duplicatesTotal: trials.reduce((a, t) => a + t.duplicates, 0),
-      }
-    : undefined;
+  const failoverOf = (list: FailoverTrial[], settings: string): FailoverResults | undefined =>
+    list.length
+      ? {
+          program: FAILOVER_PROGRAM,
+          settings,
+          trials: list,
+          detectionMs: distributionOf(list.map((t) => t.detectionMs)),
+          goLiveMs: distributionOf(list.map((t) => t.goLiveMs)),
+          clientGapMs: distributionOf(list.map((t) => t.clientGapMs)),
+          lostTotal: list.reduce((a, t) => a + t.lost, 0),
+          duplicatesTotal: list.reduce((a, t) => a + t.duplicates, 0),
+        }
+      : undefined;
+  const base = `default heartbeat and failure timeout of the pair commands, runLoad at ${FAILOVER_RATE} keys/s, concurrency ${FAILOVER_CONCURRENCY}`;
+  const failover = failoverOf(trials, base);
+  const hangFailover = failoverOf(hangTrials, `${base}, client request timeout ${HANG_CLIENT_TIMEOUT_MS} ms`);
   return {
     wsRtt: { messageBytes: rttSamples[0]?.bytes ?? NaN, p50Ms: spreadOf(rttSamples.map((x) => x.p50)), p99Ms: spreadOf(rttSamples.map((x) => x.p99)) },
     workloads: rows,
     ...(failover ? { failover } : {}),
+    ...(hangFailover ? { hangFailover } : {}),
   };
 }

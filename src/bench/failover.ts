@@ -22,7 +22,16 @@ export interface FailoverTask {
   concurrency: number;
   heartbeatMs?: number;
   failureTimeoutMs?: number;
+  /**
+   * 'kill': SIGKILL, the primary's sockets close at once (a process crash).
+   * 'hang': SIGSTOP, the primary stays connected but silent (a hung host or a partition): only the
+   * failure timeout can detect it, and clients give up on it after their own request timeout.
+   */
+  fault?: 'kill' | 'hang';
 }
+
+/** The clients' request timeout in hang trials: a stopped primary never answers. */
+export const HANG_CLIENT_TIMEOUT_MS = 500;
 
 export interface FailoverTrial {
   /** Times in ms after the SIGKILL (epoch ms on one host, so one clock). */
@@ -73,9 +82,10 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
     let killedAt = 0;
     let firstAfterKill = 0;
     const answerTimes: number[] = [];
+    const hang = task.fault === 'hang';
     const killer = setTimeout(() => {
       killedAt = Date.now();
-      primary.process.kill('SIGKILL');
+      primary.process.kill(hang ? 'SIGSTOP' : 'SIGKILL');
     }, task.killAfterMs);
     const summary = await runLoad(
       {
@@ -84,7 +94,7 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
         concurrency: task.concurrency,
         durationMs: task.killAfterMs + task.afterKillMs,
         workload: makeWorkload('counter'),
-        requestTimeoutMs: 2000,
+        requestTimeoutMs: hang ? HANG_CLIENT_TIMEOUT_MS : 2000,
         giveUpAfterMs: 10_000,
         lateAnswerWindowMs: 500,
         progressIntervalMs: 1000,

@@ -29,6 +29,8 @@ export function evaluateGoals(replication: ReplicationResults | undefined, progr
     for (const w of replication.workloads) goals.push(atMost(`added latency p50, ${w.workload} (one ws RTT ${f(rtt, 3)} ms + 0.1 ms)`, w.addedP50Ms.median, rtt + 0.1, 'ms', 3));
     for (const w of replication.workloads) goals.push(atMost(`log bytes per request, ${w.workload} (1.05 x input + 8 B/event)`, w.logBytesPerRequest.median, w.goalLogBytesPerRequest.median, 'B', 0));
     if (replication.failover) goals.push(atMost(`failover client gap p99 (${replication.failover.trials.length} SIGKILLs, ${replication.failover.settings})`, replication.failover.clientGapMs.p99, 500, 'ms', 0));
+    const hang = replication.hangFailover;
+    if (hang) goals.push(atMost(`failover client gap p99 by timeout (${hang.trials.length} SIGSTOPs, ${hang.settings})`, hang.clientGapMs.p99, 500, 'ms', 0));
   }
   for (const w of REPLICATION_WORKLOADS) {
     const p = programs.find((x) => x.program === w.program && !x.error);

@@ -206,18 +206,21 @@ function replicationHtml(r: BenchResults): string {
   ]);
   const bandwidthChart = barChartSvg("Log bandwidth vs VMware's rule of thumb (input x 1.2), KB/s at the replicated rate", bandwidthBars, 'KB/s', 1);
   const perInputChart = barChartSvg('Log bytes per input byte (rule of thumb 1.2)', [...rep.workloads.map((w) => ({ label: w.workload, spread: w.logBytesPerInputByte, color: COLORS[3] })), { label: 'rule of thumb', spread: one(1.2), color: COLORS[4] }], 'B/B', 2);
-  const f = rep.failover;
-  const failoverHtml = f
-    ? `<h2>Failover</h2>
-${histogramSvg(`Client-visible gap over ${f.trials.length} SIGKILLs of the primary under load`, f.trials.map((t) => t.clientGapMs), 'ms', 500)}
-${htmlTable(['ms after the SIGKILL', 'p50', 'p99', 'max'], [
+  const failoverSection = (f: typeof rep.failover, title: string, fault: string) =>
+    f
+      ? `<h2>${title}</h2>
+${histogramSvg(`Client-visible gap over ${f.trials.length} ${fault} of the primary under load`, f.trials.map((t) => t.clientGapMs), 'ms', 500)}
+${htmlTable([`ms after the fault`, 'p50', 'p99', 'max'], [
   ['failure detected', formatNumber(f.detectionMs.p50), formatNumber(f.detectionMs.p99), formatNumber(f.detectionMs.max)],
   ['secondary live', formatNumber(f.goLiveMs.p50), formatNumber(f.goLiveMs.p99), formatNumber(f.goLiveMs.max)],
   ['client-visible gap', formatNumber(f.clientGapMs.p50), formatNumber(f.clientGapMs.p99), formatNumber(f.clientGapMs.max)],
 ])}
 <p class="meta">${escapeHtml(f.program)}; ${escapeHtml(f.settings)}. Lost answers over all trials: ${f.lostTotal}; duplicate answers: ${f.duplicatesTotal}.</p>
 ${htmlTable(['trial', 'detected ms', 'claim won ms', 'live ms', 'gap ms', 'answered', 'lost'], f.trials.map((t, i) => [String(i + 1), formatNumber(t.detectionMs), formatNumber(t.claimWonMs), formatNumber(t.goLiveMs), formatNumber(t.clientGapMs), String(t.answered), String(t.lost)]))}`
-    : '';
+      : '';
+  const failoverHtml =
+    failoverSection(rep.failover, 'Failover (process killed)', 'SIGKILLs') +
+    failoverSection(rep.hangFailover, 'Failover by timeout (process hung, connection open)', 'SIGSTOPs');
   return `<h2>Replicated vs unreplicated</h2>
 <p class="meta">Each workload served by <code>lockstep run</code> and by a primary + secondary pair in the same run, interleaved. Primary (or the single node) on core 0, secondary and the load generator on core 1 in both configurations. Throughput: ${r.settings.concurrency} closed-loop clients; latency: 1 client. Bare ws round trip (${rep.wsRtt.messageBytes}-byte msgpackr messages): p50 ${formatSpread(rep.wsRtt.p50Ms, 3)} ms, p99 ${formatSpread(rep.wsRtt.p99Ms, 3)} ms.</p>
 ${ratioChart}

@@ -132,6 +132,8 @@ export interface ReplicationResults {
   wsRtt: { messageBytes: number; p50Ms: Spread; p99Ms: Spread };
   workloads: ReplicationRow[];
   failover?: FailoverResults;
+  /** The same with SIGSTOP instead of SIGKILL: detection by the failure timeout. */
+  hangFailover?: FailoverResults;
 }
 
 export interface GoalRow {

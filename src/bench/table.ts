@@ -1,6 +1,6 @@
 // The results as plain-text tables for stdout.
 import { formatMachine } from './machine.js';
-import type { BenchResults } from './results.js';
+import type { BenchResults, FailoverResults } from './results.js';
 import type { Spread } from './stats.js';
 
 export function formatNumber(n: number, digits = 0): string {
@@ -123,10 +123,14 @@ export function formatReplication(r: BenchResults): string[] {
         ]),
       ),
     );
-    const f = rep.failover;
-    if (f) {
+    const blocks: Array<[FailoverResults | undefined, string]> = [
+      [rep.failover, 'SIGKILLs of the primary under load'],
+      [rep.hangFailover, 'SIGSTOPs of the primary under load (hung, still connected: detection by the failure timeout)'],
+    ];
+    for (const [f, what] of blocks) {
+      if (!f) continue;
       out.push('');
-      out.push(`Failover: ${f.trials.length} SIGKILLs of the primary under load (${f.program}; ${f.settings}); ms after the kill:`);
+      out.push(`Failover: ${f.trials.length} ${what} (${f.program}; ${f.settings}); ms after the fault:`);
       out.push(
         ...table(
           ['', 'p50', 'p99', 'max'],

@@ -145,6 +145,18 @@ describe('lockstep bench (quick, tiny budget)', () => {
     expect(f.trials[0]!.answered).toBeGreaterThan(0);
   });
 
+  it('hangs a primary (SIGSTOP) and reports failover by the failure timeout, with nothing lost', () => {
+    const f = results.replication!.hangFailover!;
+    expect(f.trials.length).toBe(1);
+    for (const d of [f.detectionMs, f.goLiveMs, f.clientGapMs]) {
+      for (const v of [d.p50, d.p99, d.max]) expect(Number.isFinite(v) && v >= 0, `hang failover figure ${v}`).toBe(true);
+    }
+    // A hung primary keeps its connection open: only silence for the failure timeout reveals it.
+    expect(f.detectionMs.p50).toBeGreaterThanOrEqual(500);
+    expect(f.goLiveMs.p50).toBeGreaterThanOrEqual(f.detectionMs.p50);
+    expect(f.lostTotal).toBe(0);
+  });
+
   it('checks every goal, met or not, with a margin', () => {
     const goals = results.goals.map((g) => g.goal);
     expect(goals.some((g) => g.startsWith('throughput replicated/unreplicated, cpu-bound'))).toBe(true);

@@ -48,7 +48,7 @@ describe('lockstep demo', () => {
   });
 
   it('without the output gate, reports acknowledged answers lost after the kill (exit 1)', async () => {
-    const { code, stdout, stderr } = await runDemo(['--duration', '3s', '--kill-after', '1500ms', '--rate', '200', '--no-output-gate', '--channel-delay', '300ms', '--seed', '7']);
+    const { code, stdout, stderr } = await runDemo(['--duration', '3s', '--kill-after', '1500ms', '--rate', '200', '--no-output-gate', '--channel-delay', '1000ms', '--seed', '7']);
     expect(code, stdout + stderr).toBe(1);
     expect(stdout).toMatch(/RESULT: FAILED/);
     // Increments the clients were told about are missing from the survivor, so it hands the same
