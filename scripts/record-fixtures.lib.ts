@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRng } from '../src/client/rng.js';
 
 export const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(REPO_DIR, 'bin', 'lockstep.js');
@@ -133,14 +134,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A small seeded PRNG (mulberry32): the load is the same on every run. */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return createRng(seed).next;
 }
 
 /**
