@@ -48,3 +48,18 @@ export class UsageError extends LockstepError {
   readonly code = 'LOCKSTEP_USAGE';
   override readonly exitCode = 2;
 }
+
+/** A port this node must listen on is taken (or not allowed). */
+export class AddressInUseError extends LockstepError {
+  readonly code = 'LOCKSTEP_ADDRESS_IN_USE';
+  constructor(what: string, host: string, port: number, cause: string) {
+    super(`Cannot listen for the ${what} on ${host}:${port} (${cause}): another process (perhaps another Lockstep node) holds it. Choose another port.`);
+  }
+}
+
+/** Turns a listen error into one people can act on. */
+export function listenError(error: unknown, what: string, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') return new AddressInUseError(what, host, port, code);
+  return error;
+}

@@ -13,6 +13,7 @@ import {
 import { frameBytes, Link, refuseAndClose } from './link.js';
 import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Auth, type ChannelMessage } from './messages.js';
 import { newNonce, type ChannelSecret } from './secret.js';
+import { listenError } from '../errors.js';
 
 export const FRAME_BYTES_MAX_DEFAULT = 16 * 1024 * 1024; // a batch of large request bodies fits; garbage cannot exhaust memory
 export const AUTH_TIMEOUT_MS_DEFAULT = 2000; // a real peer answers in one round trip
@@ -110,12 +111,15 @@ export class ChannelServer {
     });
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.opts.frameBytesMax });
     wss.on('connection', (ws, req) => this.accept(ws, req));
+    // ws re-emits the HTTP server's errors; a failed listen is reported by listen()'s promise below.
+    wss.on('error', () => {});
     this.http = http;
     this.wss = wss;
     await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
+      const onError = (error: Error) => reject(listenError(error, 'logging channel', this.opts.host, this.opts.port));
+      http.once('error', onError);
       http.listen(this.opts.port, this.opts.host, () => {
-        http.off('error', reject);
+        http.off('error', onError);
         resolve();
       });
     });

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { HeaderPairs } from '../log/entries.js';
 import type { IncomingRequest } from '../host/live-host.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
+import { listenError } from '../errors.js';
 
 export const REQUEST_BODY_BYTES_MAX = 1024 * 1024;
 /** A guest that never answers must not hold a client forever. */
@@ -110,7 +111,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenError(error, 'HTTP service', options.host, options.port)));
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;

@@ -103,6 +103,22 @@ describe('lockstep run', () => {
   });
 });
 
+describe('a port already in use', () => {
+  it('is refused with LOCKSTEP_ADDRESS_IN_USE and no stack trace; the first node keeps serving', async () => {
+    const first = await startRun(guestPath('echo'), ['--dir', join(work, 'port-first')]);
+    try {
+      const second = await runCli(['run', guestPath('echo'), '--port', String(first.port), '--dir', join(work, 'port-second')]);
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/Cannot listen for the HTTP service on 127\.0\.0\.1:\d+ \(EADDRINUSE\).*\[LOCKSTEP_ADDRESS_IN_USE\]/);
+      expect(second.stderr).not.toMatch(/\n\s+at /);
+      const answer = await fetch(`http://127.0.0.1:${first.port}/echo`, { method: 'POST', body: 'still here' });
+      expect(await answer.text()).toBe('still here');
+    } finally {
+      expect((await first.stop()).code).toBe(0);
+    }
+  });
+});
+
 describe('--help', () => {
   it.each([
     ['run', '--record <file>'],
