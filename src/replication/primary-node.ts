@@ -95,7 +95,6 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
     retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));
-  host.setAfterEvent(() => role.afterEvent());
   const logPort = await role.listen();
   const startedMs = Date.now();
   service = await startServiceServer(

@@ -67,7 +67,9 @@ export class PrimaryRole {
     this.epoch = options.epoch;
     this.unackedBytesMax = options.unackedBytesMax ?? UNACKED_BYTES_MAX;
     this.gate.openAll(); // alone until a secondary attaches
+    // The role owns how the host's outputs and event boundaries reach the channel.
     host.gate = this.gate;
+    host.setAfterEvent(() => this.afterEvent());
     this.server = new ChannelServer({
       host: options.listen.host,
       port: options.listen.port,

@@ -197,8 +197,6 @@ export async function startSecondary(options: SecondaryOptions): Promise<Running
       retained,
     );
     state = 'live';
-    const promoted = role;
-    host.setAfterEvent(() => promoted.afterEvent());
     const { writes } = executor.goLive();
     for (const [opId, write] of writes) host.performWrite(opId, write.path, write.data);
     releaseUncertain();
