@@ -4,16 +4,9 @@ import { assert } from '../assert.js';
 import type { Entry } from '../log/entries.js';
 import { idempotencyKeyOf, type Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
-import type { HeaderPairs } from '../log/entries.js';
+import type { IncomingRequest } from '../http/incoming-request.js';
 import { dataDirOf, readGuestFile, writeGuestFile, FILE_BYTES_MAX } from './data-dir.js';
-import { OpenGate, type OutputGate } from './output-gate.js';
-
-export interface IncomingRequest {
-  method: string;
-  path: string;
-  headers: HeaderPairs;
-  body: string;
-}
+import { OpenGate, type OutputGate } from '../replication/output-gate.js';
 
 export interface LiveHostOptions {
   /** The shared directory; the guest's files are under <dir>/data. */

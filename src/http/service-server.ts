@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HeaderPairs } from '../log/entries.js';
-import type { IncomingRequest } from '../host/live-host.js';
+import type { IncomingRequest } from './incoming-request.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
 import { listenError } from '../errors.js';
 

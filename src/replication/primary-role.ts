@@ -8,7 +8,7 @@ import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type DetachReason } from '../ch
 import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
-import { AckGate } from '../host/output-gate.js';
+import { AckGate } from './output-gate.js';
 import { claimEpoch } from './arbitration.js';
 import { RetainedLog } from './retained-log.js';
 import { SharedStorageError } from './errors.js';

@@ -1,0 +1,9 @@
+// A request as the service port hands it to a node: what becomes a logged `request` entry.
+import type { HeaderPairs } from '../log/entries.js';
+
+export interface IncomingRequest {
+  method: string;
+  path: string;
+  headers: HeaderPairs;
+  body: string;
+}
