@@ -16,7 +16,7 @@ export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be
 export const RETRY_INTERVAL_MAX_MS_DEFAULT = 2000; // backoff cap: a primary that comes up is found within this
 
 /** Refusals worth retrying: the condition can clear by itself. Any other refusal is final. */
-const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT']);
+const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY']);
 
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */

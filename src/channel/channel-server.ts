@@ -46,6 +46,10 @@ export interface ChannelServerOptions {
   heartbeatIntervalMs?: number;
   failureTimeoutMs?: number;
   handshakesMax?: number;
+  /** Our last entry, sent in the welcome: the secondary is caught up once it holds it. */
+  lastSeq?: () => number;
+  /** Refuses a would-be secondary (after it proved the secret) with the error returned, e.g. a retryable not-ready. */
+  canAttach?: (peer: PeerInfo) => ChannelError | undefined;
   onAttach?: (peer: PeerInfo) => void;
   /** seq = highest contiguous seq the secondary has received; only called when it grows. */
   onAck?: (seq: number) => void;
@@ -77,7 +81,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}`>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'lastSeq' | 'canAttach'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -186,6 +190,11 @@ export class ChannelServer {
     };
   }
 
+  /** See Link.peerEchoedMs: the base of the primary's lease, or null with no secondary (or no echo yet). */
+  get peerEchoedMs(): number | null {
+    return this.attached?.link.peerEchoedMs ?? null;
+  }
+
   /** Test hook: the primary stops heartbeating, as if hung. */
   pauseHeartbeats(): void {
     this.attached?.link.pauseHeartbeats();
@@ -264,8 +273,13 @@ export class ChannelServer {
       this.refuse(ws, new ChannelBusyError(peer));
       return null;
     }
-    this.handshakes.delete(ws);
     const info: PeerInfo = { address: peer, haveSeq: auth.haveSeq, header: auth.header };
+    const refusal = this.opts.canAttach?.(info);
+    if (refusal) {
+      this.refuse(ws, refusal);
+      return null;
+    }
+    this.handshakes.delete(ws);
     // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
     ws.send(encodeMessage({
       type: 'welcome',
@@ -273,6 +287,7 @@ export class ChannelServer {
       header: this.opts.header,
       startSeq: auth.haveSeq + 1,
       epoch: this.opts.epoch,
+      lastSeq: this.opts.lastSeq?.() ?? auth.haveSeq,
     }));
     const link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,

@@ -106,3 +106,19 @@ export class ChannelSecretError extends ChannelError {
     super(`Channel secret ${path}: ${what}`, '');
   }
 }
+
+/** The primary cannot take a secondary right now (it is arbitrating, or not live yet). Retryable. */
+export class ChannelNotReadyError extends ChannelError {
+  readonly code = 'LOCKSTEP_CHANNEL_NOT_READY';
+  constructor(why: string, peer: string) {
+    super(`The primary cannot take a secondary right now${from(peer)}: ${why}. The secondary retries by itself.`, peer);
+  }
+}
+
+/** The would-be secondary's log does not fit this primary's (it holds entries this primary never logged, or ones it no longer keeps). */
+export class ChannelHistoryError extends ChannelError {
+  readonly code = 'LOCKSTEP_CHANNEL_HISTORY';
+  constructor(why: string, peer: string) {
+    super(`Refused a secondary${from(peer)}: ${why}. Start the secondary afresh (a new process holds nothing).`, peer);
+  }
+}

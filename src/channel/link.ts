@@ -17,6 +17,11 @@ export class Link {
   bytesReceived = 0;
   /** Latest round trip measured from a heartbeat echo; null until the first echo. */
   rttMs: number | null = null;
+  /**
+   * The newest of our own heartbeat send times (performance.now()) that the peer has echoed: the peer had
+   * heard from us at that moment, so it cannot declare us failed before it plus its failure timeout (the lease).
+   */
+  peerEchoedMs: number | null = null;
   private readonly detector: FailureDetector;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private peerSentMs: number | null = null;
@@ -49,7 +54,10 @@ export class Link {
     this.peerSentMs = message.sentMs;
     this.peerHeardAtMs = now;
     // The echo is our own clock: subtract how long the peer held it before sending.
-    if (message.echoMs !== null) this.rttMs = Math.max(0, now - message.echoMs - message.heldMs);
+    if (message.echoMs !== null) {
+      this.rttMs = Math.max(0, now - message.echoMs - message.heldMs);
+      this.peerEchoedMs = Math.max(this.peerEchoedMs ?? 0, message.echoMs);
+    }
   }
 
   /** Test hook: simulate a hung peer by no longer sending heartbeats (other frames still flow). */

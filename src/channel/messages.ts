@@ -7,7 +7,7 @@ import { ChannelProtocolError } from './errors.js';
 import { NONCE_BYTES } from './secret.js';
 
 /** Bumped whenever a tuple below changes shape or meaning. */
-export const CHANNEL_PROTOCOL_VERSION = 1;
+export const CHANNEL_PROTOCOL_VERSION = 2;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
 export const TEXT_CHARS_MAX = 4096;
 const PROOF_BYTES = 32; // HMAC-SHA256
@@ -28,8 +28,11 @@ export const MessageType = {
 export interface Hello { type: 'hello'; protocolVersion: number; serverNonce: Uint8Array }
 /** client -> server: [2, clientNonce, proof, header, haveSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client') */
 export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number }
-/** server -> client: [3, proof, header, startSeq, epoch]; proof uses role 'server'; startSeq is the first seq it will stream. */
-export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number }
+/**
+ * server -> client: [3, proof, header, startSeq, epoch, lastSeq]; proof uses role 'server'; startSeq is the first seq it
+ * will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds it.
+ */
+export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number }
 /** either way, right before closing: [4, code, message] */
 export interface Refuse { type: 'refuse'; code: string; message: string }
 /** server -> client: [5, firstSeq, count, payload]; payload is an opaque encoded log batch. */
@@ -58,7 +61,7 @@ function toTuple(m: ChannelMessage): unknown[] {
     case 'auth':
       return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq];
     case 'welcome':
-      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch];
+      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq];
     case 'refuse':
       return [MessageType.refuse, m.code, m.message.slice(0, TEXT_CHARS_MAX)];
     case 'batch':
@@ -117,7 +120,7 @@ class Fields {
         return { type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(), haveSeq: this.int('haveSeq') };
       case MessageType.welcome:
         this.name = 'welcome';
-        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch') };
+        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'), lastSeq: this.int('lastSeq') };
       case MessageType.refuse:
         this.name = 'refuse';
         return { type: 'refuse', code: this.text('code'), message: this.text('message') };

@@ -82,6 +82,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--log-listen <host:port>', 'address of the logging channel', '127.0.0.1:7070')
     .option('--no-output-gate', 'release outputs without waiting for acks (only to show what goes wrong)')
     .option('--channel-delay-ms <n>', 'fault injection: ship log batches this late, like a slow logging link')
+    .option('--takeover', 'claim a new epoch even though the current owner does not answer (it is gone for good; its in-memory state is lost)')
     .action(async (file, opts) => setExit(await primaryCommand(file, opts)));
 
   pairOptions(program.command('secondary <program>').description('run as secondary; go live when the primary dies'))

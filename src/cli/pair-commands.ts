@@ -35,19 +35,25 @@ function pairOptions(program: string, flags: PairFlags) {
   };
 }
 
+/** After the node is done, anything still open (a lingering socket) must not keep a fenced node alive. */
+const EXIT_GRACE_MS = 1000;
+
 async function untilDone(node: RunningNode): Promise<number> {
   const stop = (signal: string) => void node.stop(`${signal} (planned stop)`);
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  return node.done;
+  const code = await node.done;
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+  return code;
 }
 
-export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean; channelDelayMs?: string }): Promise<number> {
+export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean; channelDelayMs?: string; takeover?: boolean }): Promise<number> {
   const node = await startPrimary({
     ...pairOptions(program, flags),
     logListen: parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen'),
     outputGate: flags.outputGate !== false,
     channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000),
+    takeover: flags.takeover === true,
   });
   return untilDone(node);
 }

@@ -66,6 +66,7 @@ export class Executor {
   private readonly digest = new OutputDigest();
   private readonly checkEveryEvents: number;
   private replayWorld: ReplayWorld | undefined;
+  private liveWorldNow: LiveWorld | undefined;
   private guest!: Guest;
 
   private constructor(
@@ -126,8 +127,9 @@ export class Executor {
   goLive(): { writes: Array<[number, PendingWrite]> } {
     assert(this.mode === 'replay', 'goLive() from replay only');
     this.mode = 'live';
+    const lastNowMs = this.replayWorld?.lastNowMs ?? -Infinity;
     this.replayWorld = undefined;
-    this.guest.setWorld(this.liveWorld());
+    this.guest.setWorld(this.liveWorld(lastNowMs));
     const { actions } = this.options.hooks;
     for (const [timerId, timer] of this.timers) actions.armTimer(timerId, timer.dueMs);
     for (const [opId, path] of this.pendingReads) actions.startRead(opId, path);
@@ -229,8 +231,14 @@ export class Executor {
     return this.digest.current();
   }
 
-  private liveWorld(): LiveWorld {
-    return new LiveWorld((entry: ValueEntry) => this.log(entry));
+  private liveWorld(lastNowMs = -Infinity): LiveWorld {
+    this.liveWorldNow = new LiveWorld((entry: ValueEntry) => this.log(entry), lastNowMs);
+    return this.liveWorldNow;
+  }
+
+  /** `hostNowMs` on the log's clock: never earlier than a value the guest has already seen. */
+  clockFloorMs(hostNowMs: number): number {
+    return Math.max(hostNowMs, this.liveWorldNow?.lastClockMs ?? -Infinity);
   }
 
   private log(entry: Entry): number {

@@ -9,8 +9,10 @@ import { dataDirOf, readGuestFile, writeGuestFile, FILE_BYTES_MAX } from './data
 import { OpenGate, type OutputGate } from '../replication/output-gate.js';
 
 export interface LiveHostOptions {
-  /** The shared directory; the guest's files are under <dir>/data. */
+  /** The shared directory; the guest's files are under <dir>/data unless `dataDir` says otherwise. */
   dir: string;
+  /** The guest's files (a pair node: its epoch's directory, see replication/epoch-data.ts). */
+  dataDir?: string;
   gate?: OutputGate;
   /** Where guest console lines go once released (default: stdout with a prefix). */
   onConsole?: (level: string, text: string) => void;
@@ -34,7 +36,7 @@ export class LiveHost implements WorldActions {
 
   constructor(private readonly options: LiveHostOptions) {
     this.gate = options.gate ?? new OpenGate();
-    this.dataDir = dataDirOf(options.dir);
+    this.dataDir = options.dataDir ?? dataDirOf(options.dir);
   }
 
   /** Hooks to hand to the executor. `onEntry` may be changed later (e.g. when a secondary attaches). */
@@ -122,7 +124,8 @@ export class LiveHost implements WorldActions {
 
   armTimer(timerId: number, dueMs: number): void {
     this.clearTimer(timerId);
-    const delay = Math.max(0, dueMs - Date.now());
+    // Due times are on the log's clock, which never runs behind what the guest has seen (see LiveWorld).
+    const delay = Math.max(0, dueMs - this.live.clockFloorMs(Date.now()));
     const timer = setTimeout(() => {
       this.realTimers.delete(timerId);
       this.deliver({ kind: 'timer', timerId });

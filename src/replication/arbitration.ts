@@ -1,17 +1,53 @@
-// Arbitration on shared storage, as VMware FT does on its datastore: before acting on a peer's
-// failure a side must win an atomic test-and-set, here the O_EXCL creation of claims/epoch-N in
-// the shared directory. Exactly one side can create it; the other learns it lost.
-import { mkdir, open, readdir } from 'node:fs/promises';
+// Arbitration and epoch ownership on shared storage, as VMware FT does on its datastore. Before a
+// node serves (at start) or acts on a peer's failure, it must win an atomic test-and-set: the
+// O_EXCL creation of claims/epoch-N in the shared directory. Exactly one side can create it; the
+// other learns it lost. The claim records who owns the epoch and where its logging channel
+// listens, so a node started later can find the owner and join it instead of serving beside it.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SharedStorageError } from './errors.js';
 
 export type ClaimResult = 'won' | 'lost';
 
+/** What a claim file says about the node that owns an epoch. */
+export interface ClaimRecord {
+  /** Random per process: tells a restarted node from its previous incarnation. */
+  nodeId: string;
+  who: string;
+  pid: number;
+  host: string;
+  atMs: number;
+  /** host:port of the owner's logging channel, once it listens (a fresh secondary connects there). */
+  logListen?: string;
+  /** Set by a planned stop: the epoch has no live owner any more, a new node may claim the next one. */
+  releasedAtMs?: number;
+}
+
+export interface CurrentClaim {
+  epoch: number;
+  /** Undefined when the file is being written or unreadable (treat the owner as alive). */
+  record: ClaimRecord | undefined;
+}
+
+/** This process's identity in claim files. */
+export const NODE_ID = randomBytes(8).toString('hex');
+
 function claimsDir(dir: string): string {
   return join(dir, 'claims');
 }
 
-/** The highest epoch anyone has claimed in this directory (0 if none): a new pair starts from it. */
+function claimPath(dir: string, epoch: number): string {
+  return join(claimsDir(dir), `epoch-${epoch}`);
+}
+
+function storageError(action: string, path: string, error: unknown): SharedStorageError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new SharedStorageError(`Cannot ${action} ${path}: ${code}. Check that the shared directory is mounted and writable; without it this node may not serve.`);
+}
+
+/** The highest epoch anyone has claimed in this directory (-1 if none). */
 export async function currentEpoch(dir: string): Promise<number> {
   try {
     await mkdir(claimsDir(dir), { recursive: true });
@@ -19,19 +55,40 @@ export async function currentEpoch(dir: string): Promise<number> {
     return names.reduce((max, name) => {
       const match = /^epoch-(\d+)$/.exec(name);
       return match ? Math.max(max, Number(match[1])) : max;
-    }, 0);
+    }, -1);
   } catch (error) {
-    throw new SharedStorageError(`Cannot read the claims in ${claimsDir(dir)}: ${(error as NodeJS.ErrnoException).code ?? error}. Check that the shared directory is mounted and writable.`);
+    throw storageError('read the claims in', claimsDir(dir), error);
   }
 }
 
-/** Tries to claim `epoch`. Throws SharedStorageError if the shared directory cannot be reached. */
-export async function claimEpoch(dir: string, epoch: number, who: string): Promise<ClaimResult> {
-  const path = join(claimsDir(dir), `epoch-${epoch}`);
+/** The current epoch and what its claim file says. */
+export async function currentClaim(dir: string): Promise<CurrentClaim> {
+  const epoch = await currentEpoch(dir);
+  if (epoch < 0) return { epoch, record: undefined };
+  return { epoch, record: await readClaim(dir, epoch) };
+}
+
+async function readClaim(dir: string, epoch: number): Promise<ClaimRecord | undefined> {
   try {
+    const record = JSON.parse(await readFile(claimPath(dir, epoch), 'utf8')) as ClaimRecord;
+    return typeof record === 'object' && record !== null && typeof record.nodeId === 'string' ? record : undefined;
+  } catch {
+    return undefined; // being written right now, or damaged: the caller treats the owner as alive
+  }
+}
+
+function newRecord(who: string, logListen: string | undefined): ClaimRecord {
+  return { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen };
+}
+
+/** Tries to claim `epoch`. Throws SharedStorageError if the shared directory cannot be reached. */
+export async function claimEpoch(dir: string, epoch: number, who: string, logListen?: string): Promise<ClaimResult> {
+  const path = claimPath(dir, epoch);
+  try {
+    await mkdir(claimsDir(dir), { recursive: true });
     const handle = await open(path, 'wx', 0o644);
     try {
-      await handle.writeFile(JSON.stringify({ who, pid: process.pid, atMs: Date.now() }) + '\n');
+      await handle.writeFile(JSON.stringify(newRecord(who, logListen)) + '\n');
       await handle.sync();
     } finally {
       await handle.close();
@@ -39,6 +96,26 @@ export async function claimEpoch(dir: string, epoch: number, who: string): Promi
     return 'won';
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'lost';
-    throw new SharedStorageError(`Cannot claim ${path}: ${(error as NodeJS.ErrnoException).code ?? error}. Without the shared directory this side may not go on; it stops.`);
+    throw storageError('claim', path, error);
+  }
+}
+
+/** The owner updates its own claim (where it listens, or that it stopped on purpose). Atomic by rename. */
+export async function updateOwnClaim(dir: string, epoch: number, change: Partial<Pick<ClaimRecord, 'logListen' | 'releasedAtMs'>>): Promise<void> {
+  const path = claimPath(dir, epoch);
+  const record = (await readClaim(dir, epoch)) ?? newRecord('unknown', undefined);
+  if (record.nodeId !== NODE_ID) return; // not ours (cannot happen for a node that won it): never touch another's claim
+  const temp = `${path}.tmp-${process.pid}`;
+  try {
+    const handle = await open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(JSON.stringify({ ...record, ...change }) + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    throw storageError('update the claim', path, error);
   }
 }

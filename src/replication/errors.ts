@@ -13,8 +13,31 @@ export class SharedStorageError extends LockstepError {
   override readonly exitCode = 11;
 }
 
-/** The primary's retained log no longer starts at #1, so a new secondary cannot be brought up from it. */
-export class LogNotRetainedError extends LockstepError {
-  readonly code = 'LOCKSTEP_LOG_NOT_RETAINED';
+/**
+ * A node started on a directory whose current epoch is owned by a node it cannot reach: booting a
+ * fresh guest beside it could fork the state, so it refuses.
+ */
+export class EpochOwnedError extends LockstepError {
+  readonly code = 'LOCKSTEP_EPOCH_OWNED';
   override readonly exitCode = 12;
+  constructor(epoch: number, owner: string, dir: string) {
+    super(
+      `Epoch ${epoch} of ${dir} is owned by ${owner}, which does not answer on its logging channel. ` +
+        'Starting a fresh guest beside a live owner would fork the state, so this node does not serve. ' +
+        'Start it again once the owner is up (it then joins as the secondary), or, if the owner is gone for good, ' +
+        'start it with --takeover (the guest boots afresh from its files; state kept only in memory is lost).',
+    );
+  }
+}
+
+/** A secondary holding part of one owner's log was welcomed by another epoch's owner: it must start afresh. */
+export class LineageChangedError extends LockstepError {
+  readonly code = 'LOCKSTEP_LINEAGE_CHANGED';
+  override readonly exitCode = 13;
+  constructor(heldEpoch: number, newEpoch: number, heldSeq: number) {
+    super(
+      `This secondary holds entries #1..#${heldSeq} of epoch ${heldEpoch}'s log, but the primary now answering is in epoch ${newEpoch}: ` +
+        'its log may not continue ours. Start the secondary again (a new process holds nothing and catches up from the start).',
+    );
+  }
 }

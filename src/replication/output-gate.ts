@@ -27,6 +27,8 @@ export class AckGate implements OutputGate {
   private readonly queue: Array<{ gateSeq: number; release: () => void }> = [];
   private head = 0;
   private ackedSeq = 0;
+  /** Every output gated on an entry up to this one was released while the gate was open. */
+  private releasedWhileOpenSeq = 0;
   private open = false;
 
   get waiting(): number {
@@ -34,7 +36,7 @@ export class AckGate implements OutputGate {
   }
 
   isReleased(gateSeq: number): boolean {
-    return this.open || gateSeq <= this.ackedSeq;
+    return this.open || gateSeq <= this.ackedSeq || gateSeq <= this.releasedWhileOpenSeq;
   }
 
   hold(gateSeq: number, release: () => void): void {
@@ -56,10 +58,14 @@ export class AckGate implements OutputGate {
     }
   }
 
-  /** A secondary attached holding every entry up to `haveSeq`: gate new outputs on its acks again. */
-  regate(haveSeq: number): void {
-    assert(this.waiting === 0, 'regate with outputs still waiting');
+  /**
+   * A secondary attached holding every entry up to `haveSeq` while our log ends at `lastSeq`: gate new
+   * outputs on its acks again. Outputs up to `lastSeq` were released while open and stay released.
+   */
+  regate(haveSeq: number, lastSeq: number): void {
+    assert(this.open && this.waiting === 0, 'regate only from an open gate (a secondary attaches to a primary alone)');
     this.open = false;
+    this.releasedWhileOpenSeq = Math.max(this.releasedWhileOpenSeq, lastSeq);
     this.ackedSeq = haveSeq;
   }
 

@@ -1,75 +1,54 @@
-// `lockstep primary`: boots the guest live, serves HTTP, and protects itself with a secondary
-// over the logging channel (see primary-role.ts for the output rule and failure handling).
-import { mkdir } from 'node:fs/promises';
-import { loadOrCreateSecret } from '../channel/secret.js';
+// `lockstep primary`: decides at start whether this node owns a new epoch (it boots the guest
+// live, serves HTTP and protects itself with a secondary over the logging channel) or another node
+// owns the current one (it joins that node as its secondary, or refuses). See primary-role.ts for
+// the output rule and failure handling.
 import { Executor } from '../engine/executor.js';
-import { loadProgram, makeHeader } from '../engine/program.js';
-import { dataDirOf } from '../host/data-dir.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
-import type { GuestLimits } from '../log/entries.js';
-import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
-import { currentEpoch } from './arbitration.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog } from './retained-log.js';
+import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { decideStart } from './ownership.js';
+import { takeEpochData } from './epoch-data.js';
+import { Timeline } from './timeline.js';
 import { HEARTBEAT_INTERVAL_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT } from '../channel/channel-server.js';
+import { startSecondary } from './secondary-node.js';
 
-export interface PairOptions {
-  program: string;
-  host?: string;
-  port: number;
-  dir: string;
-  limits?: Partial<GuestLimits>;
-  bodyBytesMax?: number;
-  heartbeatIntervalMs?: number;
-  failureTimeoutMs?: number;
-  unackedBytesMax?: number;
-  frameBytesMax?: number;
-  log?: (line: string) => void;
-  onConsole?: (level: string, text: string) => void;
-}
+export type { PairOptions, RunningNode } from './pair-node.js';
+export { FENCED_EXIT_CODE, preparePairNode } from './pair-node.js';
 
 export interface PrimaryOptions extends PairOptions {
   logListen: { host: string; port: number };
   outputGate?: boolean;
   channelDelayMs?: number;
-}
-
-export interface RunningNode {
-  port: number;
-  logPort?: number;
-  /** Resolves with the exit code the process should end with (fenced, stopped...). */
-  done: Promise<number>;
-  /** Planned stop (SIGTERM/SIGINT). */
-  stop(reason: string): Promise<void>;
-  status(): Record<string, unknown>;
-}
-
-export const FENCED_EXIT_CODE = 10;
-
-/** What both nodes of a pair set up the same way: the program, its limits, the data dir, the secret. */
-export async function preparePairNode(options: PairOptions) {
-  const program = await loadProgram(options.program);
-  const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
-  await mkdir(dataDirOf(options.dir), { recursive: true });
-  const secret = await loadOrCreateSecret(options.dir);
-  return { program, limits, secret, header: makeHeader(program, limits) };
+  /** Claim the next epoch even though the current owner may be alive (it is gone for good). */
+  takeover?: boolean;
 }
 
 export async function startPrimary(options: PrimaryOptions): Promise<RunningNode> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[primary] ${line}\n`));
-  const { program, limits, secret, header } = await preparePairNode(options);
-  const epoch = await currentEpoch(options.dir);
+  const prepared = await preparePairNode(options);
+  const decision = await decideStart({ dir: options.dir, who: `primary pid ${process.pid}`, takeover: options.takeover, log });
+  if (decision.kind === 'join') {
+    log(`epoch ${decision.epoch} of ${options.dir} belongs to the node at ${decision.primaryUrl}: joining it as its secondary instead of serving beside it`);
+    return startSecondary({ ...options, primaryUrl: decision.primaryUrl, logListen: options.logListen, log });
+  }
+  return startOwner(options, prepared, decision.epoch, log);
+}
+
+async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<typeof preparePairNode>>, epoch: number, log: (line: string) => void): Promise<RunningNode> {
+  const { program, limits, secret, header } = prepared;
+  const dataDir = await takeEpochData(options.dir, epoch);
   const retained = new RetainedLog();
-  const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
+  const timeline = new Timeline();
+  const host = new LiveHost({ dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
   const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
   host.executor = executor;
 
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
-  let role: PrimaryRole;
   let service: ServiceServer | undefined;
-  role = new PrimaryRole(
+  const role: PrimaryRole = new PrimaryRole(
     {
       dir: options.dir,
       listen: options.logListen,
@@ -82,11 +61,12 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
       unackedBytesMax: options.unackedBytesMax,
       outputGate: options.outputGate ?? true,
       channelDelayMs: options.channelDelayMs,
-      onFenced: (reason) => {
+      timeline,
+      onFenced: (reason, exitCode) => {
         log(`FENCED: ${reason}. This node stops now and releases nothing more.`);
         void service?.close();
         void role.server.close();
-        finish(FENCED_EXIT_CODE);
+        finish(exitCode ?? FENCED_EXIT_CODE);
       },
       log,
     },

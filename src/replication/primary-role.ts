@@ -1,24 +1,37 @@
 // Serving as the primary of a pair: streams the log to the secondary over the channel, gates
-// outputs on its acks (the output rule), applies flow control, and when the secondary fails,
-// wins the claim before going on alone. Used by `lockstep primary` and by a secondary once live.
-import { checkHeaderCompatible } from '../log/codec.js';
-import { encodeBatch } from '../log/codec.js';
+// outputs on its acks (the output rule) under a lease, applies flow control, and when the
+// secondary fails, wins the claim before going on alone. Used by `lockstep primary` and by a
+// secondary once live. Protection: unprotected -> catching-up -> protected -> arbitrating -> ...
+import { performance } from 'node:perf_hooks';
+import { checkHeaderCompatible, encodeBatch } from '../log/codec.js';
 import type { Entry, LogHeader } from '../log/entries.js';
-import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type DetachReason } from '../channel/channel-server.js';
+import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type DetachReason, type PeerInfo } from '../channel/channel-server.js';
+import { ChannelHistoryError, ChannelNotReadyError, type ChannelError } from '../channel/errors.js';
 import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
 import { AckGate } from './output-gate.js';
-import { claimEpoch } from './arbitration.js';
+import { claimEpoch, updateOwnClaim } from './arbitration.js';
 import { RetainedLog } from './retained-log.js';
 import { SharedStorageError } from './errors.js';
+import { Timeline } from './timeline.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
+/** Log sent and not yet acknowledged, at most: a backlog is streamed in windows, so heartbeats never starve. */
+export const INFLIGHT_BYTES_MAX = 1024 * 1024;
 export const BATCH_ENTRIES_MAX = 2048;
+/** A batch stops growing at this many (estimated) bytes; one event may exceed it alone. */
+export const BATCH_BYTES_MAX = 256 * 1024;
 /** How often, at most, the primary tells the secondary which outputs have certainly left. */
 export const RELEASED_REPORT_MS = 10;
 /** Bound on the per-batch send times kept for lagMs (flow control normally keeps far fewer). */
 export const UNACKED_BATCHES_TRACKED_MAX = 100_000;
+/**
+ * The lease: outputs leave only while now < (our heartbeat time the secondary last echoed) + this
+ * fraction of the failure timeout. The secondary cannot declare us failed before that moment, so a
+ * primary frozen past it (SIGSTOP, GC, VM pause) releases nothing once it resumes.
+ */
+export const LEASE_FRACTION = 0.9;
 
 export interface PrimaryRoleOptions {
   dir: string;
@@ -30,16 +43,18 @@ export interface PrimaryRoleOptions {
   failureTimeoutMs: number;
   frameBytesMax?: number;
   unackedBytesMax?: number;
+  inflightBytesMax?: number;
   /** Only to show what goes wrong without the output rule. */
   outputGate: boolean;
   /** Fault injection: ship each batch this long after it was produced, like a slow logging link. */
   channelDelayMs?: number;
   /** Called when this side lost the claim: it must stop at once and release nothing more. */
-  onFenced(reason: string): void;
+  onFenced(reason: string, exitCode?: number): void;
   log(line: string): void;
+  timeline: Timeline;
 }
 
-export type Protection = 'unprotected' | 'protected' | 'arbitrating';
+export type Protection = 'unprotected' | 'catching-up' | 'protected' | 'arbitrating';
 
 export class PrimaryRole {
   readonly gate = new AckGate();
@@ -47,16 +62,23 @@ export class PrimaryRole {
   epoch: number;
   protection: Protection = 'unprotected';
   private sentThrough = 0;
+  /** Our last entry when the secondary attached: it is caught up once it acknowledged this. */
+  private attachSeq = 0;
+  private ackedSeq = 0;
   private pumpScheduled = false;
   private admissionWaiters: Array<() => void> = [];
   private releasedReported = 0;
   private lastPumpMs = 0;
   private releasedTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
   /** Batches sent and not yet acknowledged, oldest first: how far behind the secondary is, in ms. */
   private unacked: Array<{ lastSeq: number; sentMs: number }> = [];
   private fenced = false;
+  private leaseWaits = 0;
   private readonly startedMs = Date.now();
   private readonly unackedBytesMax: number;
+  private readonly inflightBytesMax: number;
+  private listenPort: number | undefined;
 
   constructor(
     private readonly options: PrimaryRoleOptions,
@@ -66,6 +88,7 @@ export class PrimaryRole {
   ) {
     this.epoch = options.epoch;
     this.unackedBytesMax = options.unackedBytesMax ?? UNACKED_BYTES_MAX;
+    this.inflightBytesMax = options.inflightBytesMax ?? INFLIGHT_BYTES_MAX;
     this.gate.openAll(); // alone until a secondary attaches
     // The role owns how the host's outputs and event boundaries reach the channel.
     host.gate = this.gate;
@@ -81,36 +104,94 @@ export class PrimaryRole {
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       failureTimeoutMs: options.failureTimeoutMs,
-      onAttach: (peer) => {
-        if (peer.haveSeq + 1 < retained.retainedFrom) {
-          options.log(`refusing secondary ${peer.address}: it needs entries from #${peer.haveSeq + 1} but this primary keeps them only from #${retained.retainedFrom}`);
-          this.server.dropSecondary('log not retained');
-          return;
-        }
-        options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from #${peer.haveSeq + 1}`);
-        this.sentThrough = peer.haveSeq;
-        this.unacked = [];
-        this.protection = 'protected';
-        if (options.outputGate) this.gate.regate(peer.haveSeq);
-        this.pump();
-      },
-      onAck: (seq) => {
-        while (this.unacked.length > 0 && this.unacked[0].lastSeq <= seq) this.unacked.shift();
-        this.gate.ack(seq);
-        this.reportReleased();
-        this.admit();
-      },
+      lastSeq: () => this.retained.lastSeq,
+      canAttach: (peer) => this.attachRefusal(peer),
+      onAttach: (peer) => this.attached(peer),
+      onAck: (seq) => this.acked(seq),
       onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
       onRefused: (error) => options.log(`refused a would-be secondary: ${error.message} [${error.code}]`),
     });
   }
 
-  private listenPort: number | undefined;
-
+  /** Listens on the logging channel and records the address in our claim, so restarted nodes find us. */
   async listen(): Promise<number> {
     const { port } = await this.server.listen();
     this.listenPort = port;
+    await updateOwnClaim(this.options.dir, this.epoch, { logListen: this.logListen ?? undefined });
     return port;
+  }
+
+  get logListen(): string | null {
+    return this.listenPort === undefined ? null : `${this.options.listen.host}:${this.listenPort}`;
+  }
+
+  /** A secondary may attach only to a primary alone, and only if its log is a prefix of ours. */
+  private attachRefusal(peer: PeerInfo): ChannelError | undefined {
+    if (this.fenced) return new ChannelNotReadyError('this node was fenced and is stopping', peer.address);
+    if (this.protection === 'arbitrating') return new ChannelNotReadyError('it is arbitrating after its previous secondary failed', peer.address);
+    if (peer.haveSeq > this.retained.lastSeq) {
+      return new ChannelHistoryError(`it holds entries up to #${peer.haveSeq} but this primary's log ends at #${this.retained.lastSeq} (another run's log)`, peer.address);
+    }
+    if (peer.haveSeq + 1 < this.retained.retainedFrom) {
+      return new ChannelHistoryError(`it needs entries from #${peer.haveSeq + 1} but this primary keeps them only from #${this.retained.retainedFrom}`, peer.address);
+    }
+    return undefined;
+  }
+
+  private attached(peer: PeerInfo): void {
+    this.attachSeq = this.retained.lastSeq;
+    this.sentThrough = peer.haveSeq;
+    this.ackedSeq = peer.haveSeq;
+    this.unacked = [];
+    if (this.options.outputGate) this.gate.regate(peer.haveSeq, this.attachSeq);
+    const caughtUp = peer.haveSeq >= this.attachSeq;
+    this.options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from #${peer.haveSeq + 1}` + (caughtUp ? '' : `; catching up to #${this.attachSeq}`));
+    this.options.timeline.add('attach', `secondary ${peer.address}`);
+    this.setProtection(caughtUp ? 'protected' : 'catching-up');
+    this.pump();
+  }
+
+  private acked(seq: number): void {
+    while (this.unacked.length > 0 && this.unacked[0].lastSeq <= seq) this.unacked.shift();
+    this.ackedSeq = seq;
+    if (this.protection === 'catching-up' && seq >= this.attachSeq) {
+      this.options.log(`secondary caught up (holds #${seq}): protected`);
+      this.setProtection('protected');
+    }
+    this.releaseUnderLease();
+    this.pump();
+    this.admit();
+  }
+
+  private setProtection(protection: Protection): void {
+    if (this.protection === protection) return;
+    this.protection = protection;
+    this.options.timeline.add(protection);
+  }
+
+  /** True while the secondary cannot have declared us failed yet (see LEASE_FRACTION). */
+  private leaseHeld(): boolean {
+    const echoed = this.server.peerEchoedMs;
+    return echoed !== null && performance.now() < echoed + this.options.failureTimeoutMs * LEASE_FRACTION;
+  }
+
+  /** Acks release outputs only under the lease; otherwise retry when a fresher heartbeat may have renewed it. */
+  private releaseUnderLease(): void {
+    if (this.fenced || !this.gatingOnAcks()) return;
+    if (this.options.outputGate && !this.leaseHeld()) {
+      this.leaseWaits++;
+      this.leaseTimer ??= setTimeout(() => {
+        this.leaseTimer = undefined;
+        this.releaseUnderLease();
+      }, Math.max(1, this.options.heartbeatIntervalMs / 2));
+      return;
+    }
+    this.gate.ack(this.ackedSeq);
+    this.reportReleased();
+  }
+
+  private gatingOnAcks(): boolean {
+    return this.protection === 'protected' || this.protection === 'catching-up';
   }
 
   /** Every new entry goes into the retained log and, at the next event boundary, to the secondary. */
@@ -138,12 +219,12 @@ export class PrimaryRole {
     if (performance.now() - this.lastPumpMs >= this.options.heartbeatIntervalMs / 2) this.pump();
   }
 
-  /** Sends everything not yet sent (up to `through`), in batches of whole events. */
+  /** Sends what is not yet sent (up to `through`), in batches of whole events, within the in-flight window. */
   pump(through = this.retained.lastSeq): void {
-    if (this.fenced || this.protection !== 'protected') return;
+    if (this.fenced || !this.gatingOnAcks()) return;
     this.lastPumpMs = performance.now();
-    while (this.sentThrough < through) {
-      const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX);
+    while (this.sentThrough < through && this.server.unackedBytes < this.inflightBytesMax) {
+      const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX, BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
       if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
       this.sentThrough += entries.length;
@@ -164,96 +245,115 @@ export class PrimaryRole {
     }, RELEASED_REPORT_MS);
   }
 
+  /** Log not yet acknowledged by the secondary (sent or not), estimated in bytes. */
+  get unackedLogBytes(): number {
+    return this.gatingOnAcks() ? this.retained.bytesAfter(this.ackedSeq) : 0;
+  }
+
   /** Flow control: resolves when the un-acknowledged log is under its bound (at once when alone). */
   admission(): Promise<void> | undefined {
-    if (this.protection !== 'protected' || this.server.unackedBytes <= this.unackedBytesMax) return undefined;
+    if (this.unackedLogBytes <= this.unackedBytesMax) return undefined;
     return new Promise((resolve) => this.admissionWaiters.push(resolve));
   }
 
   private admit(): void {
-    while (this.admissionWaiters.length > 0 && (this.protection !== 'protected' || this.server.unackedBytes <= this.unackedBytesMax)) {
-      this.admissionWaiters.shift()!();
-    }
+    while (this.admissionWaiters.length > 0 && this.unackedLogBytes <= this.unackedBytesMax) this.admissionWaiters.shift()!();
   }
 
   /** The secondary is gone. A planned stop (bye) needs no claim; a failure does, before going on alone. */
   private async secondaryGone(reason: DetachReason, detail: string): Promise<void> {
-    if (this.fenced || this.protection !== 'protected') return;
+    if (this.fenced || !this.gatingOnAcks()) return;
     if (reason === 'server-closing') return;
     if (reason === 'bye') {
       this.options.log(`secondary stopped on purpose (${detail}); going on alone, unprotected`);
       this.goOnAlone();
       return;
     }
-    this.protection = 'arbitrating';
+    // Even a secondary still catching up may believe it caught up (its last ack can be in flight): claim.
+    this.setProtection('arbitrating');
+    clearTimeout(this.leaseTimer);
+    this.leaseTimer = undefined;
     const next = this.epoch + 1;
     this.options.log(`secondary failed (${reason}: ${detail}); claiming epoch ${next}`);
     try {
-      const result = await claimEpoch(this.options.dir, next, `primary pid ${process.pid}`);
+      const result = await claimEpoch(this.options.dir, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
       if (result === 'lost') {
         this.fence(`lost the claim for epoch ${next}: the secondary went live`);
         return;
       }
     } catch (error) {
-      this.fence(error instanceof SharedStorageError ? error.message : String(error));
+      this.fence(error instanceof SharedStorageError ? error.message : String(error), error instanceof SharedStorageError ? error.exitCode : undefined);
       return;
     }
     this.epoch = next;
     this.server.setEpoch(next);
+    this.options.timeline.add('claim-won', `epoch ${next}`);
     this.options.log(`won epoch ${next}; going on alone, unprotected`);
     this.goOnAlone();
   }
 
   private goOnAlone(): void {
-    this.protection = 'unprotected';
+    this.setProtection('unprotected');
     this.gate.openAll();
     this.admit();
   }
 
-  private fence(reason: string): void {
+  private fence(reason: string, exitCode?: number): void {
     this.fenced = true;
     clearTimeout(this.releasedTimer);
+    clearTimeout(this.leaseTimer);
     this.host.stop();
-    this.options.onFenced(reason);
+    this.options.timeline.add('fenced', reason);
+    this.options.onFenced(reason, exitCode);
   }
 
   get isFenced(): boolean {
     return this.fenced;
   }
 
-  /** Planned stop: wait (bounded) for outputs to be released, log a stop entry, say bye. */
+  /** Planned stop: wait (bounded) for outputs to be released, log a stop entry, say bye, release the epoch. */
   async stop(reason: string, drainMs = 2000): Promise<void> {
     const deadline = Date.now() + drainMs;
-    while (this.gate.waiting > 0 && Date.now() < deadline && this.protection === 'protected') await new Promise((r) => setTimeout(r, 10));
+    while (this.gate.waiting > 0 && Date.now() < deadline && this.gatingOnAcks()) await new Promise((r) => setTimeout(r, 10));
     if (!this.fenced) {
       this.executor.logControl({ kind: 'stop', reason });
       this.pump();
     }
     clearTimeout(this.releasedTimer);
+    clearTimeout(this.leaseTimer);
     await this.server.sendBye(reason);
     await this.server.close();
+    if (!this.fenced) await updateOwnClaim(this.options.dir, this.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
   }
 
   status(): Record<string, unknown> {
     const stats = this.server.stats;
     const elapsedS = Math.max(0.001, (Date.now() - this.startedMs) / 1000);
+    const gating = this.gatingOnAcks();
+    const echoed = this.server.peerEchoedMs;
     return {
       epoch: this.epoch,
       protection: this.protection,
-      logListen: this.listenPort === undefined ? null : `${this.options.listen.host}:${this.listenPort}`,
+      logListen: this.logListen,
       outputGate: this.options.outputGate,
       secondary: stats.peer,
       lastSeq: this.executor.lastSeq,
       ackedSeq: stats.lastAckSeq,
-      lagEntries: this.protection === 'protected' ? this.executor.lastSeq - stats.lastAckSeq : null,
-      lagMs: this.protection === 'protected' ? (this.unacked.length > 0 ? performance.now() - this.unacked[0].sentMs : 0) : null,
+      catchUpToSeq: this.protection === 'catching-up' ? this.attachSeq : null,
+      lagEntries: gating ? this.executor.lastSeq - stats.lastAckSeq : null,
+      lagMs: gating ? (this.unacked.length > 0 ? performance.now() - this.unacked[0].sentMs : 0) : null,
+      leaseLeftMs: gating && echoed !== null ? Math.round(echoed + this.options.failureTimeoutMs * LEASE_FRACTION - performance.now()) : null,
+      leaseWaits: this.leaseWaits,
       unackedBytes: stats.unackedBytes,
+      unackedLogBytes: this.unackedLogBytes,
       outputsWaiting: this.gate.waiting,
       heartbeatRttMs: stats.rttMs,
       eventsPerS: this.executor.eventsDelivered / elapsedS,
       logBytesPerS: stats.bytesSent / elapsedS,
       logBytesSent: stats.bytesSent,
       retainedFrom: this.retained.retainedFrom,
+      timeline: this.options.timeline.firstTimes(),
+      history: this.options.timeline.events(),
     };
   }
 }

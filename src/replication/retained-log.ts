@@ -1,24 +1,54 @@
-// The whole log of this run, kept so a secondary that joins late (or a fresh one after failover)
-// can replay from entry #1. Bounded: past `retainedEntriesMax` the oldest entries are dropped and
-// a new secondary is refused with a clear error instead of being given a log with a hole.
+// The log this node keeps so a secondary that joins late (or a fresh one after failover) can
+// replay from entry #1. Bounded: past `retainedEntriesMax` the oldest entries are dropped and a
+// new secondary is refused with a clear error instead of being given a log with a hole. It also
+// knows each entry's approximate size, so batches and flow control are bounded in bytes.
 import { isValue, type Entry } from '../log/entries.js';
 import { assert } from '../assert.js';
 
 export const RETAINED_ENTRIES_MAX = 5_000_000;
 
+/** A cheap upper-ish estimate of an entry's encoded size (strings count one byte a char). */
+export function entryBytesEstimate(entry: Entry): number {
+  switch (entry.kind) {
+    case 'request': {
+      let bytes = 16 + entry.method.length + entry.path.length + entry.body.length;
+      for (const [name, value] of entry.headers) bytes += 4 + name.length + value.length;
+      return bytes;
+    }
+    case 'read':
+      return 12 + (entry.ok ? entry.data.length : entry.error.length);
+    case 'write':
+      return 8 + (entry.ok ? 0 : entry.error.length);
+    case 'random':
+      return 6 + entry.bytes.length;
+    case 'stop':
+      return 4 + entry.reason.length;
+    case 'check':
+      return 30;
+    default:
+      return 11;
+  }
+}
+
 export class RetainedLog {
   private entries: Entry[] = [];
+  /** cumulativeBytes[i]: estimated bytes of every entry up to and including entries[i], since #1. */
+  private cumulativeBytes: number[] = [];
   /** Seq of entries[0]. */
   private firstSeq = 1;
+  private bytesBeforeFirst = 0;
 
   constructor(private readonly entriesMax = RETAINED_ENTRIES_MAX) {}
 
   append(seq: number, entry: Entry): void {
     assert(seq === this.lastSeq + 1, `retained log: got #${seq} after #${this.lastSeq}`);
     this.entries.push(entry);
+    this.cumulativeBytes.push(this.bytesThrough(this.lastSeq - 1) + entryBytesEstimate(entry));
     if (this.entries.length > this.entriesMax) {
       const drop = this.entries.length - this.entriesMax;
+      this.bytesBeforeFirst = this.cumulativeBytes[drop - 1];
       this.entries = this.entries.slice(drop);
+      this.cumulativeBytes = this.cumulativeBytes.slice(drop);
       this.firstSeq += drop;
     }
   }
@@ -36,13 +66,27 @@ export class RetainedLog {
     return this.entries[seq - this.firstSeq];
   }
 
+  /** Estimated bytes of entries #1..#seq (seq may be just before the retained range). */
+  bytesThrough(seq: number): number {
+    if (seq < this.firstSeq) return this.bytesBeforeFirst;
+    return this.cumulativeBytes[Math.min(seq, this.lastSeq) - this.firstSeq];
+  }
+
+  /** Estimated bytes of the entries after `seq` (e.g. not yet acknowledged). */
+  bytesAfter(seq: number): number {
+    return this.bytesThrough(this.lastSeq) - this.bytesThrough(seq);
+  }
+
   /**
-   * Entries from `fromSeq`: about `countMax` of them, extended to the end of an event so a replayer
-   * never holds half an event (the log's end is always an event boundary when this is called).
+   * Entries from `fromSeq`: at most about `countMax` of them and `bytesMax` bytes (at least one whole
+   * event), extended to the end of an event so a replayer never holds half an event (the log's end is
+   * always an event boundary when this is called).
    */
-  chunk(fromSeq: number, countMax: number): Entry[] {
+  chunk(fromSeq: number, countMax: number, bytesMax = Infinity): Entry[] {
     if (fromSeq > this.lastSeq) return [];
-    let end = Math.min(this.lastSeq, fromSeq + countMax - 1);
+    const base = this.bytesThrough(fromSeq - 1);
+    let end = fromSeq;
+    while (end < this.lastSeq && end - fromSeq + 1 < countMax && this.bytesThrough(end + 1) - base <= bytesMax) end++;
     while (end < this.lastSeq && isValue(this.get(end + 1))) end++;
     return this.entries.slice(fromSeq - this.firstSeq, end - this.firstSeq + 1);
   }

@@ -1,21 +1,32 @@
 // `lockstep secondary`: follows a primary over the logging channel, replaying every entry as it
-// arrives (acks go out on receipt) with its outputs suppressed. When the primary fails it wins the
-// claim for the next epoch and goes live where the primary stopped: the explicit switch from the
-// replay doorway to the live one. Until then it answers HTTP with 503.
+// arrives (acks go out on receipt) with its outputs suppressed. It is an explicit state machine:
+//
+//   connecting -> catching-up -> following -> going-live -> live
+//        ^             |             |            |-> fenced   (lost the claim: exit 10)
+//        '-------------'             |            |-> diverged (replay diverged: exit 3, never live)
+//   (primary failed while catching up:            '-> stopped  (shared storage unreachable: exit 11)
+//    it holds only a prefix and never goes live)
+//
+// Going live is one function, `goLive`, whose order is the safety argument: stop the channel (what
+// was received is final) -> replay all of it (a divergence stops here) -> win the claim -> switch
+// the shim to live -> release uncertain outputs -> serve. Until live it answers HTTP with 503.
 import { performance } from 'node:perf_hooks';
 import { ChannelClient } from '../channel/channel-client.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
+import type { Welcome } from '../channel/messages.js';
 import { EntryQueue } from '../engine/entry-queue.js';
-import { Executor, type ExecutorHooks, type Output } from '../engine/executor.js';
+import { Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
 import { DivergenceError, LockstepError } from '../errors.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
 import { claimEpoch } from './arbitration.js';
-import { SharedStorageError } from './errors.js';
-import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './primary-node.js';
+import { takeEpochData } from './epoch-data.js';
+import { LineageChangedError, SharedStorageError } from './errors.js';
+import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog } from './retained-log.js';
+import { Timeline } from './timeline.js';
 import { assert } from '../assert.js';
 
 export interface SecondaryOptions extends PairOptions {
@@ -23,11 +34,21 @@ export interface SecondaryOptions extends PairOptions {
   /** Where this node serves its own logging channel once live, for a fresh secondary. */
   logListen: { host: string; port: number };
   /** Where the go-live timeline is reported (for the demo). */
-  onTimeline?: (event: TimelineEvent, atMs: number) => void;
+  onTimeline?: (event: string, atMs: number) => void;
 }
 
-export type TimelineEvent = 'failure-detected' | 'claim-won' | 'live';
-export type SecondaryState = 'following' | 'going-live' | 'live' | 'fenced' | 'diverged' | 'stopped';
+export type SecondaryState = 'connecting' | 'catching-up' | 'following' | 'going-live' | 'live' | 'fenced' | 'diverged' | 'stopped';
+
+const TRANSITIONS: Record<SecondaryState, readonly SecondaryState[]> = {
+  connecting: ['catching-up', 'following', 'diverged', 'stopped'],
+  'catching-up': ['following', 'connecting', 'diverged', 'stopped'],
+  following: ['going-live', 'diverged', 'stopped'],
+  'going-live': ['live', 'fenced', 'diverged', 'stopped'],
+  live: ['fenced', 'stopped'],
+  fenced: [],
+  diverged: [],
+  stopped: [],
+};
 
 /** Console lines whose release the primary had not confirmed are re-released at go-live; bounded. */
 export const UNCERTAIN_OUTPUTS_MAX = 100_000;
@@ -35,266 +56,381 @@ export const UNCERTAIN_OUTPUTS_MAX = 100_000;
 /** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
 export const REPLAY_SLICE_MS = 20;
 
-export async function startSecondary(options: SecondaryOptions): Promise<RunningNode> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`[secondary] ${line}\n`));
-  const { program, limits, secret, header } = await preparePairNode(options);
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
-  const failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
+type Prepared = Awaited<ReturnType<typeof preparePairNode>>;
 
-  const retained = new RetainedLog();
-  const queue = new EntryQueue();
-  const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole });
-  const hostHooks = host.hooks();
-  let state: SecondaryState = 'following';
-  let executor: Executor | undefined;
-  let booting: Promise<void> | undefined;
-  let role: PrimaryRole | undefined;
-  let epoch = 0;
-  let connectedOnce = false;
-  let releasedSeq = 0;
-  let uncertain: Output[] = [];
-  let uncertainDropped = 0;
-  const timeline: Partial<Record<TimelineEvent, number>> = {};
-  let finish!: (code: number) => void;
-  const done = new Promise<number>((resolve) => (finish = resolve));
+export class SecondaryNode {
+  state: SecondaryState = 'connecting';
+  private readonly retained = new RetainedLog();
+  private readonly queue = new EntryQueue();
+  private readonly timeline: Timeline;
+  private readonly client: ChannelClient;
+  private executor: Executor | undefined;
+  private booting: Promise<void> | undefined;
+  /** Exists once live: the real world, and the primary role over it. */
+  private host: LiveHost | undefined;
+  private role: PrimaryRole | undefined;
+  private service: ServiceServer | undefined;
+  private epoch = 0;
+  /** The primary's last entry when we attached: we may go live only once we hold it. */
+  private catchUpToSeq = Infinity;
+  private releasedSeq = 0;
+  private uncertain: Output[] = [];
+  private uncertainDropped = 0;
+  private primaryStoppedOnPurpose = false;
+  private replayScheduled = false;
+  private readonly startedMs = Date.now();
+  private finish!: (code: number) => void;
+  readonly done = new Promise<number>((resolve) => (this.finish = resolve));
+  private readonly heartbeatIntervalMs: number;
+  private readonly failureTimeoutMs: number;
 
-  const mark = (event: TimelineEvent) => {
-    timeline[event] = Date.now();
-    options.onTimeline?.(event, timeline[event]!);
-  };
+  constructor(
+    private readonly options: SecondaryOptions,
+    private readonly prepared: Prepared,
+    private readonly log: (line: string) => void,
+  ) {
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
+    this.failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
+    this.timeline = new Timeline((e) => options.onTimeline?.(e.event, e.atMs));
+    this.client = new ChannelClient({
+      url: options.primaryUrl,
+      secret: prepared.secret,
+      header: prepared.header,
+      compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
+      haveSeq: () => this.retained.lastSeq,
+      heartbeatIntervalMs: this.heartbeatIntervalMs,
+      failureTimeoutMs: this.failureTimeoutMs,
+      frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT, // undefined would lift the client's limit
+      onConnected: (welcome) => this.welcomed(welcome),
+      onBatch: (firstSeq, count, payload) => this.received(firstSeq, count, payload),
+      onReleased: (seq) => this.primaryReleased(seq),
+      onBye: (reason) => this.stopWith(0, `the primary stopped on purpose (${reason}); not going live`),
+      onPeerSilent: () => this.primaryFailed(`no frame for ${this.failureTimeoutMs} ms`),
+      onDisconnected: () => this.primaryFailed('the logging connection closed'),
+      onRefused: (code, message) => this.log(`refused by the primary: ${message} [${code}]`),
+      onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
+    });
+  }
 
-  const hooks: ExecutorHooks = {
-    onEntry: (seq, entry) => {
-      // Only once live: the new primary logs its own entries, numbered on from the replayed ones.
-      assert(role, 'a secondary logs entries only once live');
-      role.onEntry(seq, entry);
-    },
-    onOutput: (output) => {
-      if (state === 'live') return hostHooks.onOutput(output);
-      // Replay: suppressed. Console lines the primary may not have released are kept for go-live;
-      // answers live on in the idempotency store, and writes in the executor's pending writes.
-      if (output.effect.type !== 'console' || output.gateSeq <= releasedSeq) return;
-      uncertain.push(output);
-      if (uncertain.length > UNCERTAIN_OUTPUTS_MAX) {
-        uncertain.shift();
-        uncertainDropped++;
-      }
-    },
-    actions: host,
-  };
+  private transition(to: SecondaryState): void {
+    assert(TRANSITIONS[this.state].includes(to), `secondary: no transition from ${this.state} to ${to}`);
+    this.state = to;
+  }
 
-  const stopWith = (code: number, message: string) => {
-    if (state === 'stopped') return;
-    log(message);
-    state = code === FENCED_EXIT_CODE ? 'fenced' : state === 'diverged' ? 'diverged' : 'stopped';
-    void client.stop();
-    void service?.close();
-    finish(code);
-  };
+  async start(): Promise<void> {
+    const { options } = this;
+    this.service = await startServiceServer(
+      { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
+      {
+        role: () => (this.state === 'live' ? (this.role?.isFenced ? 'fenced' : 'primary') : this.state === 'fenced' ? 'fenced' : 'secondary'),
+        handle: async (request) => {
+          assert(this.role && this.host, 'requests reach a secondary only once live');
+          const wait = this.role.admission();
+          if (wait) await wait;
+          return this.host.handleRequest(request);
+        },
+        status: () => this.status(),
+      },
+    );
+    this.client.start();
+    this.log(`secondary of ${this.prepared.program.name} on http://${options.host ?? '127.0.0.1'}:${this.service.port}, following ${options.primaryUrl}`);
+  }
+
+  get port(): number {
+    return this.service?.port ?? 0;
+  }
+
+  // ---- following ----------------------------------------------------------------------------
+
+  private welcomed(welcome: Welcome): void {
+    if (this.retained.lastSeq > 0 && welcome.epoch !== this.epoch) {
+      // What we hold came from another owner's log: continuing from it could splice two runs.
+      const error = new LineageChangedError(this.epoch, welcome.epoch, this.retained.lastSeq);
+      return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
+    }
+    this.epoch = welcome.epoch;
+    this.catchUpToSeq = welcome.lastSeq;
+    this.log(`following ${this.options.primaryUrl} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
+    if (this.state === 'connecting') this.transition(this.caughtUp ? 'following' : 'catching-up');
+    this.timeline.add(this.state === 'following' ? 'following' : 'catching-up');
+  }
+
+  private get caughtUp(): boolean {
+    return this.retained.lastSeq >= this.catchUpToSeq;
+  }
+
+  private received(firstSeq: number, count: number, payload: Uint8Array): void {
+    const batch = decodeBatch(payload);
+    assert(batch.firstSeq === firstSeq && batch.entries.length === count, 'batch frame and payload disagree');
+    for (let i = 0; i < count; i++) this.retained.append(firstSeq + i, batch.entries[i]);
+    this.queue.push(firstSeq, batch.entries);
+    if (this.state === 'catching-up' && this.caughtUp) {
+      this.log(`caught up: holding #${this.retained.lastSeq} (the primary's last entry at attach was #${this.catchUpToSeq})`);
+      this.transition('following');
+      this.timeline.add('following');
+    }
+    // Replay after this returns: the channel acks on receipt, and the primary's outputs wait on it.
+    this.scheduleReplay();
+  }
+
+  private primaryReleased(seq: number): void {
+    this.releasedSeq = Math.max(this.releasedSeq, seq);
+    if (this.uncertain.length > 0 && this.uncertain[0].gateSeq <= this.releasedSeq) this.uncertain = this.uncertain.filter((o) => o.gateSeq > this.releasedSeq);
+  }
+
+  /** The executor's hooks: until live, outputs are suppressed (uncertain console lines kept); then they go to the host. */
+  private hooks(): ExecutorHooks {
+    const actions: WorldActions = {
+      armTimer: (timerId, dueMs) => this.host!.armTimer(timerId, dueMs),
+      clearTimer: (timerId) => this.host!.clearTimer(timerId),
+      startRead: (opId, path) => this.host!.startRead(opId, path),
+    };
+    return {
+      onEntry: (seq, entry) => {
+        // Only once live: the new primary logs its own entries, numbered on from the replayed ones.
+        assert(this.role, 'a secondary logs entries only once live');
+        this.role.onEntry(seq, entry);
+      },
+      onOutput: (output) => {
+        if (this.state === 'live') return this.host!.hooks().onOutput(output);
+        // Replay: suppressed. Console lines the primary may not have released are kept for go-live;
+        // answers live on in the idempotency store, and writes in the executor's pending writes.
+        if (output.effect.type !== 'console' || output.gateSeq <= this.releasedSeq) return;
+        this.uncertain.push(output);
+        if (this.uncertain.length > UNCERTAIN_OUTPUTS_MAX) {
+          this.uncertain.shift();
+          this.uncertainDropped++;
+        }
+      },
+      actions,
+    };
+  }
 
   // Catching up on a long log must not block the event loop: heartbeats and acks would stop and
   // the primary would declare this secondary failed. Replay in slices, yielding between them;
-  // only go-live replays everything at once (`all`).
-  let replayScheduled = false;
-  const scheduleReplay = () => {
-    if (replayScheduled) return;
-    replayScheduled = true;
+  // only go-live replays everything at once.
+  private scheduleReplay(): void {
+    if (this.replayScheduled) return;
+    this.replayScheduled = true;
     setImmediate(() => {
-      replayScheduled = false;
-      replayAvailable();
+      this.replayScheduled = false;
+      this.replaySlice();
     });
-  };
+  }
 
-  const replayAvailable = (all = false) => {
-    if (state !== 'following' && state !== 'going-live') return;
-    if (!executor) {
-      if (!booting && queue.pending > 0) {
-        booting = Executor.bootReplay({ source: program.source, programName: program.name, limits, hooks }, queue).then(
-          (booted) => {
-            executor = booted;
-            host.executor = booted;
-            replayAvailable();
-          },
-          (error) => onReplayError(error),
-        );
-      }
-      return;
-    }
+  private bootReplay(): void {
+    if (this.booting || this.queue.pending === 0) return;
+    const { program, limits } = this.prepared;
+    this.booting = Executor.bootReplay({ source: program.source, programName: program.name, limits, hooks: this.hooks() }, this.queue).then(
+      (booted) => {
+        this.executor = booted;
+        this.scheduleReplay();
+      },
+      (error) => this.replayFailed(error),
+    );
+  }
+
+  private replaySlice(): void {
+    if (this.state !== 'catching-up' && this.state !== 'following') return;
+    if (!this.executor) return this.bootReplay();
+    const sliceEndMs = performance.now() + REPLAY_SLICE_MS;
+    if (!this.replay(() => performance.now() < sliceEndMs)) return;
+    if (this.queue.pending > 0) this.scheduleReplay();
+  }
+
+  /** Replays while `more()` says so and entries remain. False if replay failed (the node stopped). */
+  private replay(more: () => boolean): boolean {
+    const executor = this.executor!;
     try {
-      const sliceEndMs = performance.now() + REPLAY_SLICE_MS;
-      for (let entry = executor.replayNext(); entry; entry = executor.replayNext()) {
-        if (entry.kind === 'stop') log(`the primary logged a planned stop (${entry.reason})`);
-        if (!all && performance.now() >= sliceEndMs) return scheduleReplay();
+      for (let entry = executor.replayNext(); entry; entry = more() ? executor.replayNext() : undefined) {
+        if (entry.kind === 'stop') {
+          this.primaryStoppedOnPurpose = true;
+          this.log(`the primary logged a planned stop (${entry.reason})`);
+        }
       }
+      return true;
     } catch (error) {
-      onReplayError(error);
+      this.replayFailed(error);
+      return false;
     }
-  };
+  }
 
-  const onReplayError = (error: unknown) => {
+  private replayFailed(error: unknown): void {
     if (error instanceof DivergenceError) {
-      state = 'diverged';
-      stopWith(error.exitCode, `DIVERGED: ${error.message} This secondary cannot take over; it stops. [${error.code}]`);
+      this.transition('diverged');
+      this.timeline.add('diverged', error.message);
+      this.stopWith(error.exitCode, `DIVERGED: ${error.message} This secondary cannot take over; it stops. [${error.code}]`);
       return;
     }
-    if (error instanceof LockstepError) {
-      stopWith(error.exitCode, `cannot replay: ${error.message} [${error.code}]`);
-      return;
-    }
+    if (error instanceof LockstepError) return this.stopWith(error.exitCode, `cannot replay: ${error.message} [${error.code}]`);
     throw error;
-  };
+  }
 
-  const releaseUncertain = () => {
-    for (const output of uncertain) if (output.gateSeq > releasedSeq) host.release(output);
-    if (uncertainDropped > 0) log(`warning: ${uncertainDropped} uncertain console lines were beyond the bound and are not re-released`);
-    uncertain = [];
-  };
+  // ---- failure of the primary and go-live ----------------------------------------------------
 
-  const failover = async (reason: string) => {
-    if (state !== 'following' || !connectedOnce) return;
-    state = 'going-live';
-    mark('failure-detected');
-    log(`primary failed (${reason}); claiming epoch ${epoch + 1}`);
-    if (booting) await booting;
-    if (!executor) {
-      log('nothing was received from the primary: there is nothing to take over; waiting for a primary');
-      state = 'following';
+  private primaryFailed(reason: string): void {
+    if (this.state === 'catching-up') {
+      this.log(
+        `primary failed (${reason}) while this secondary was catching up (holds #${this.retained.lastSeq} of #${this.catchUpToSeq}): ` +
+          'it lacks entries whose answers clients may have, so it must not take over; waiting for a primary',
+      );
+      this.timeline.add('cannot-take-over', `holds #${this.retained.lastSeq} of #${this.catchUpToSeq}`);
+      this.transition('connecting');
       return;
     }
-    let result;
+    if (this.state === 'following') void this.goLive(reason);
+  }
+
+  /** The one go-live transition. Its order is the safety argument (see the top of this file). */
+  private async goLive(reason: string): Promise<void> {
+    this.transition('going-live');
+    this.timeline.add('failure-detected', reason);
+    // 0. Nothing more arrives and no ack leaves: what we received is final.
+    this.client.fence();
+    this.log(`primary failed (${reason}); replaying all ${this.retained.lastSeq} entries received before claiming epoch ${this.epoch + 1}`);
+    // 1. Replay every entry received; a divergence stops the node for good (it never goes live).
+    await this.booting;
+    if (this.state !== 'going-live' || !this.replay(() => true)) return;
+    if (this.primaryStoppedOnPurpose) return this.stopWith(0, 'the primary had stopped on purpose; not going live');
+    // 2. Win the claim for the next epoch.
+    if (!(await this.claimNextEpoch())) return;
+    // 3. Switch the shim to live, on this epoch's own copy of the guest files (storage fencing).
+    const executor = this.executor!;
+    this.epoch += 1;
+    let dataDir: string;
     try {
-      result = await claimEpoch(options.dir, epoch + 1, `secondary pid ${process.pid}`);
+      dataDir = await takeEpochData(this.options.dir, this.epoch);
     } catch (error) {
-      stopWith(error instanceof SharedStorageError ? error.exitCode : 1, `${error instanceof Error ? error.message : error} Not going live.`);
-      return;
+      const storage = error as SharedStorageError;
+      return this.stopWith(storage.exitCode ?? 1, `${storage.message} Not going live.`);
     }
-    if (result === 'lost') {
-      stopWith(FENCED_EXIT_CODE, `FENCED: lost the claim for epoch ${epoch + 1}: the primary went on alone. This node stops.`);
-      return;
+    this.host = new LiveHost({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole });
+    this.host.executor = executor;
+    this.role = this.newRole(executor, this.host);
+    this.transition('live');
+    const { writes } = executor.goLive();
+    for (const [opId, write] of writes) this.host.performWrite(opId, write.path, write.data);
+    // 4. Release the outputs whose release is uncertain (duplicates are allowed, losses are not).
+    this.releaseUncertain();
+    // 5. Serve (the service port answers as primary from now on), 6. with a log for a fresh secondary.
+    const logPort = await this.role.listen();
+    this.timeline.add('live', `epoch ${this.epoch}`);
+    this.log(`LIVE as primary of epoch ${this.epoch} after replaying ${executor.lastSeq} entries; logging channel on ${this.options.logListen.host}:${logPort}`);
+  }
+
+  private async claimNextEpoch(): Promise<boolean> {
+    const next = this.epoch + 1;
+    try {
+      const result = await claimEpoch(this.options.dir, next, `secondary pid ${process.pid}`);
+      if (result === 'won') {
+        this.timeline.add('claim-won', `epoch ${next}`);
+        return true;
+      }
+      this.transition('fenced');
+      this.timeline.add('fenced', `lost the claim for epoch ${next}`);
+      this.stopWith(FENCED_EXIT_CODE, `FENCED: lost the claim for epoch ${next}: the primary went on alone. This node stops.`);
+    } catch (error) {
+      const code = error instanceof SharedStorageError ? error.exitCode : 1;
+      this.stopWith(code, `${error instanceof Error ? error.message : error} Not going live.`);
     }
-    mark('claim-won');
-    client.fence(); // never acknowledge the old primary again
-    replayAvailable(true);
-    // The switch: from here the guest reads the real world.
-    epoch += 1;
-    role = new PrimaryRole(
+    return false;
+  }
+
+  private newRole(executor: Executor, host: LiveHost): PrimaryRole {
+    const { options, prepared } = this;
+    return new PrimaryRole(
       {
         dir: options.dir,
         listen: options.logListen,
-        secret,
-        header,
-        epoch,
-        heartbeatIntervalMs,
-        failureTimeoutMs,
+        secret: prepared.secret,
+        header: prepared.header,
+        epoch: this.epoch,
+        heartbeatIntervalMs: this.heartbeatIntervalMs,
+        failureTimeoutMs: this.failureTimeoutMs,
         frameBytesMax: options.frameBytesMax,
         unackedBytesMax: options.unackedBytesMax,
         outputGate: true,
-        onFenced: (why) => stopWith(FENCED_EXIT_CODE, `FENCED: ${why}`),
-        log,
+        timeline: this.timeline,
+        onFenced: (why, exitCode) => {
+          this.transition('fenced');
+          this.stopWith(exitCode ?? FENCED_EXIT_CODE, `FENCED: ${why}. This node stops now and releases nothing more.`);
+        },
+        log: this.log,
       },
       executor,
       host,
-      retained,
+      this.retained,
     );
-    state = 'live';
-    const { writes } = executor.goLive();
-    for (const [opId, write] of writes) host.performWrite(opId, write.path, write.data);
-    releaseUncertain();
-    const logPort = await role.listen();
-    mark('live');
-    log(`LIVE as primary of epoch ${epoch} after replaying ${executor.lastSeq} entries; logging channel on ${options.logListen.host}:${logPort}`);
-  };
+  }
 
-  const client = new ChannelClient({
-    url: options.primaryUrl,
-    secret,
-    header,
-    compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
-    haveSeq: () => retained.lastSeq,
-    heartbeatIntervalMs,
-    failureTimeoutMs,
-    frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT, // undefined would lift the client's limit
-    onConnected: (welcome) => {
-      connectedOnce = true;
-      epoch = welcome.epoch;
-      log(`following ${options.primaryUrl} (epoch ${epoch}) from entry #${welcome.startSeq}`);
-    },
-    onBatch: (firstSeq, count, payload) => {
-      const batch = decodeBatch(payload);
-      assert(batch.firstSeq === firstSeq && batch.entries.length === count, 'batch frame and payload disagree');
-      for (let i = 0; i < count; i++) retained.append(firstSeq + i, batch.entries[i]);
-      queue.push(firstSeq, batch.entries);
-      // Replay after this returns: the channel acks on receipt, and the primary's outputs wait on it.
-      scheduleReplay();
-    },
-    onReleased: (seq) => {
-      releasedSeq = Math.max(releasedSeq, seq);
-      if (uncertain.length > 0 && uncertain[0].gateSeq <= releasedSeq) uncertain = uncertain.filter((o) => o.gateSeq > releasedSeq);
-    },
-    onBye: (reason) => stopWith(0, `the primary stopped on purpose (${reason}); not going live`),
-    onPeerSilent: () => void failover(`no frame for ${failureTimeoutMs} ms`),
-    onDisconnected: () => void failover('the logging connection closed'),
-    onRefused: (code, message) => log(`refused by the primary: ${message} [${code}]`),
-    onError: (error) => stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
-  });
+  private releaseUncertain(): void {
+    for (const output of this.uncertain) if (output.gateSeq > this.releasedSeq) this.host!.release(output);
+    if (this.uncertainDropped > 0) this.log(`warning: ${this.uncertainDropped} uncertain console lines were beyond the bound and are not re-released`);
+    this.uncertain = [];
+  }
 
-  const startedMs = Date.now();
-  let service: ServiceServer | undefined;
-  service = await startServiceServer(
-    { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
-    {
-      role: () => (state === 'live' ? 'primary' : state === 'fenced' ? 'fenced' : 'secondary'),
-      handle: async (request) => {
-        assert(role, 'requests reach a secondary only once live');
-        const wait = role.admission();
-        if (wait) await wait;
-        return host.handleRequest(request);
-      },
-      status: () => status(),
-    },
-  );
-  client.start();
-  log(`secondary of ${program.name} on http://${options.host ?? '127.0.0.1'}:${service.port}, following ${options.primaryUrl}`);
+  // ---- stopping -------------------------------------------------------------------------------
 
-  const status = (): Record<string, unknown> => {
-    const base = { program: program.name, uptimeMs: Date.now() - startedMs, timeline };
-    if (state === 'live' && role) return { role: 'primary', promotedFromSecondary: true, events: executor?.eventsDelivered ?? 0, ...base, ...role.status() };
-    const stats = client.stats;
+  /** Ends the node with `code`: every listener closes, so the process exits. */
+  private stopWith(code: number, message: string): void {
+    if (this.state === 'stopped') return;
+    this.log(message);
+    if (this.state !== 'fenced' && this.state !== 'diverged') this.transition('stopped');
+    this.host?.stop();
+    void this.client.stop();
+    void this.service?.close();
+    void this.role?.server.close();
+    this.finish(code);
+  }
+
+  /** Planned stop (SIGTERM): a live node logs a stop entry and releases its epoch; a follower says bye. */
+  async stop(reason: string): Promise<void> {
+    if (this.state === 'live' && this.role) {
+      await this.service?.close();
+      await this.role.stop(reason);
+      this.host?.stop();
+      this.state = 'stopped';
+      this.finish(0);
+      return;
+    }
+    if (this.state === 'stopped' || this.state === 'fenced' || this.state === 'diverged') return;
+    this.transition('stopped');
+    await this.client.stop(reason);
+    await this.service?.close();
+    this.finish(0);
+  }
+
+  status(): Record<string, unknown> {
+    const base = { program: this.prepared.program.name, uptimeMs: Date.now() - this.startedMs, state: this.state, timeline: this.timeline.firstTimes(), history: this.timeline.events() };
+    if (this.state === 'live' && this.role) {
+      return { role: this.role.isFenced ? 'fenced' : 'primary', promotedFromSecondary: true, events: this.executor?.eventsDelivered ?? 0, ...this.role.status(), ...base };
+    }
+    const stats = this.client.stats;
+    const replayedSeq = this.executor?.lastSeq ?? 0;
     return {
-      role: state === 'following' || state === 'going-live' ? 'secondary' : state,
+      role: this.state === 'fenced' || this.state === 'diverged' || this.state === 'stopped' ? this.state : 'secondary',
       ...base,
-      epoch,
-      primary: options.primaryUrl,
-      connected: client.state === 'connected',
-      receivedSeq: retained.lastSeq,
+      epoch: this.epoch,
+      primary: this.options.primaryUrl,
+      connected: this.client.state === 'connected',
+      caughtUp: this.caughtUp,
+      catchUpToSeq: Number.isFinite(this.catchUpToSeq) ? this.catchUpToSeq : null,
+      receivedSeq: this.retained.lastSeq,
       ackedSeq: stats.lastAckSeq,
-      replayedSeq: executor?.lastSeq ?? 0,
-      lagEntries: retained.lastSeq - (executor?.lastSeq ?? 0),
-      releasedSeq,
-      uncertainOutputs: uncertain.length,
+      replayedSeq,
+      lagEntries: this.retained.lastSeq - replayedSeq,
+      releasedSeq: this.releasedSeq,
+      uncertainOutputs: this.uncertain.length,
       heartbeatRttMs: stats.rttMs,
       logBytesReceived: stats.bytesReceived,
-      events: executor?.eventsDelivered ?? 0,
+      events: this.executor?.eventsDelivered ?? 0,
     };
-  };
+  }
+}
 
-  return {
-    port: service.port,
-    done,
-    status,
-    stop: async (reason) => {
-      if (state === 'live' && role) {
-        await service?.close();
-        await role.stop(reason);
-        host.stop();
-        finish(0);
-        return;
-      }
-      state = 'stopped';
-      await client.stop(reason);
-      await service?.close();
-      host.stop();
-      finish(0);
-    },
-  };
+export async function startSecondary(options: SecondaryOptions): Promise<RunningNode> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`[secondary] ${line}\n`));
+  const node = new SecondaryNode(options, await preparePairNode(options), log);
+  await node.start();
+  return { port: node.port, done: node.done, status: () => node.status(), stop: (reason) => node.stop(reason) };
 }

@@ -18,9 +18,14 @@ export class ReplayWorld implements GuestWorld {
 
   constructor(private readonly source: EntrySource) {}
 
+  /** The newest clock value handed to the guest: a live world goes on from it. */
+  lastNowMs = -Infinity;
+
   now(): number {
     const next = this.expect('now', 'value now (a clock read)');
-    return next?.kind === 'now' ? next.ms : 0;
+    if (next?.kind !== 'now') return 0;
+    this.lastNowMs = Math.max(this.lastNowMs, next.ms);
+    return next.ms;
   }
 
   randomBytes(length: number): Uint8Array {

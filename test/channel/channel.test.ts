@@ -8,7 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ChannelClient, type ChannelClientOptions } from '../../src/channel/channel-client.js';
 import { ChannelServer, type ChannelServerOptions, type DetachReason, type PeerInfo } from '../../src/channel/channel-server.js';
 import type { ChannelError } from '../../src/channel/errors.js';
-import { decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from '../../src/channel/messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from '../../src/channel/messages.js';
 import { ChannelSecret } from '../../src/channel/secret.js';
 import type { LogHeader } from '../../src/log/entries.js';
 
@@ -306,10 +306,10 @@ async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (send: (m:
       const m = decodeMessage(data as Buffer, 'client');
       received.push(m);
       if (m.type !== 'auth') return;
-      send({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0 });
+      send({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
       afterWelcome(send);
     });
-    send({ type: 'hello', protocolVersion: 1, serverNonce });
+    send({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
   });
   return { port: (wss.address() as { port: number }).port, received };
 }

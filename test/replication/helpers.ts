@@ -298,7 +298,7 @@ export async function count(url: string): Promise<number> {
 
 export async function claimFiles(dir: string): Promise<string[]> {
   try {
-    return (await readdir(join(dir, 'claims'))).sort();
+    return (await readdir(join(dir, 'claims'))).filter((name) => /^epoch-\d+$/.test(name)).sort();
   } catch {
     return [];
   }

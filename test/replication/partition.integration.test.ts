@@ -184,7 +184,7 @@ async function partition(make: (dir: string) => Promise<Topology>): Promise<void
   await nodes[loser as 'primary' | 'secondary'].proc.waitFor(/FENCED: lost the claim for epoch 1/);
   await sleep(300);
   expect(nodes[winner].proc.alive).toBe(true);
-  expect(await claimFiles(dir)).toEqual(['epoch-1']);
+  expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1']);
   const w = await t.status(winner);
   expect(w).toMatchObject({ role: 'primary', epoch: 1, protection: 'unprotected' });
   await nodes[winner].proc.waitFor(winner === 'primary' ? /won epoch 1; going on alone/ : /LIVE as primary of epoch 1/);

@@ -30,7 +30,7 @@ describe.concurrent('planned stop', () => {
     expect((await pair.secondary.proc.waitExit()).code).toBe(0);
     expect(pair.secondary.proc.stderr).toMatch(/the primary stopped on purpose \(SIGTERM \(planned stop\)\); not going live/);
     expect(pair.secondary.proc.stderr).not.toMatch(/claiming epoch|LIVE as primary/);
-    expect(await claimFiles(pair.dir)).toEqual([]);
+    expect(await claimFiles(pair.dir)).toEqual(['epoch-0']);
   });
 
   it('SIGTERM of the secondary: the primary goes on alone at once and keeps answering', async () => {
@@ -48,7 +48,7 @@ describe.concurrent('planned stop', () => {
     expect(JSON.parse(answer.body)).toEqual({ count: 6 });
     const s = await status(pair.primary.url);
     expect(s).toMatchObject({ role: 'primary', protection: 'unprotected', epoch: 0 });
-    expect(await claimFiles(pair.dir)).toEqual([]);
+    expect(await claimFiles(pair.dir)).toEqual(['epoch-0']);
     await sleep(100);
     expect(pair.primary.proc.alive).toBe(true);
     console.log(`primary unprotected ${tookMs} ms after SIGTERM of the secondary (failure timeout ${failureTimeoutMs} ms)`);

@@ -47,6 +47,6 @@ describe('a fresh secondary joins a promoted secondary', () => {
     await waitUntil(async () => (await status(fresh!.url))?.role === 'primary', 10_000, 'the fresh secondary went live');
     expect(await count(fresh.url)).toBe(40);
     expect((await increment(fresh.url, 'protected-3')).body).toBe(JSON.stringify({ count: 34 })); // the stored answer
-    expect(await claimFiles(dir)).toEqual(['epoch-1', 'epoch-2']);
+    expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1', 'epoch-2']);
   });
 });

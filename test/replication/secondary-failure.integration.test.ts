@@ -40,7 +40,7 @@ describe('SIGKILL of the secondary under load', () => {
     await pair.primary.proc.waitFor(/won epoch 1; going on alone, unprotected/);
     const s = await status(pair.primary.url);
     expect(s).toMatchObject({ role: 'primary', protection: 'unprotected', epoch: 1, outputsWaiting: 0 });
-    expect(await claimFiles(dir)).toEqual(['epoch-1']);
+    expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1']);
     expect(summary.lost).toBe(0);
     expect(summary.duplicates).toBe(0);
     expect(summary.statusCounts).toEqual({ '200': summary.sent });

@@ -1,0 +1,68 @@
+// Who may serve from a shared directory. A node serves only while it owns the current epoch: a
+// node started where another owns it joins that node as its secondary, or refuses; it never boots
+// a fresh guest beside a live owner (a supervisor restarting a killed primary must not fork the state).
+import { connect } from 'node:net';
+import { currentClaim, claimEpoch, type ClaimRecord } from './arbitration.js';
+import { EpochOwnedError } from './errors.js';
+
+/** How long a starting node looks for the owner of the current epoch before it refuses. */
+export const OWNER_SEARCH_MS = 3000;
+const PROBE_TIMEOUT_MS = 500;
+
+export type StartDecision =
+  /** This node won the claim for `epoch`: it boots the guest and serves. */
+  | { kind: 'owner'; epoch: number }
+  /** Another node owns `epoch` and listens at `primaryUrl`: follow it as its secondary. */
+  | { kind: 'join'; epoch: number; primaryUrl: string };
+
+export interface OwnershipOptions {
+  dir: string;
+  who: string;
+  /** Claim the next epoch even though its owner may be alive (the operator says it is gone for good). */
+  takeover?: boolean;
+  ownerSearchMs?: number;
+  log(line: string): void;
+}
+
+/** Decides, at start, whether this node owns a new epoch or joins the current owner. */
+export async function decideStart(options: OwnershipOptions): Promise<StartDecision> {
+  const deadline = Date.now() + (options.ownerSearchMs ?? OWNER_SEARCH_MS);
+  for (;;) {
+    const { epoch, record } = await currentClaim(options.dir);
+    if (epoch < 0 || record?.releasedAtMs !== undefined || options.takeover) {
+      const next = epoch + 1;
+      if (options.takeover && epoch >= 0 && record?.releasedAtMs === undefined) options.log(`--takeover: claiming epoch ${next} over epoch ${epoch} of ${describe(record)}`);
+      if ((await claimEpoch(options.dir, next, options.who)) === 'won') return { kind: 'owner', epoch: next };
+      continue; // another node claimed it first: look again
+    }
+    const address = record?.logListen;
+    if (address && !isWildcard(address) && (await reachable(address))) return { kind: 'join', epoch, primaryUrl: `ws://${address}` };
+    if (Date.now() >= deadline) throw new EpochOwnedError(epoch, describe(record), options.dir);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function describe(record: ClaimRecord | undefined): string {
+  if (!record) return 'a node whose claim file is being written';
+  return `${record.who} on ${record.host}${record.logListen ? `, logging channel ${record.logListen}` : ''}`;
+}
+
+function isWildcard(address: string): boolean {
+  return /^(0\.0\.0\.0|\[?::\]?):/.test(address);
+}
+
+/** Something accepts TCP connections at host:port (the owner's logging channel). */
+function reachable(address: string): Promise<boolean> {
+  const match = /^\[?(.+?)\]?:(\d+)$/.exec(address);
+  if (!match) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = connect({ host: match[1], port: Number(match[2]) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

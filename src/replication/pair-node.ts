@@ -1,0 +1,63 @@
+// What both nodes of a pair share: their options, how a running node looks to the CLI, and the
+// setup they do the same way (the program, its limits, the shared directory, the channel secret).
+import { mkdir } from 'node:fs/promises';
+import { loadOrCreateSecret } from '../channel/secret.js';
+import { FRAME_BYTES_MAX_DEFAULT } from '../channel/channel-server.js';
+import { loadProgram, makeHeader } from '../engine/program.js';
+import { UsageError } from '../errors.js';
+import { REQUEST_BODY_BYTES_MAX } from '../http/service-server.js';
+import type { GuestLimits } from '../log/entries.js';
+import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
+import { FencedError } from './errors.js';
+
+export interface PairOptions {
+  program: string;
+  host?: string;
+  port: number;
+  dir: string;
+  limits?: Partial<GuestLimits>;
+  bodyBytesMax?: number;
+  heartbeatIntervalMs?: number;
+  failureTimeoutMs?: number;
+  unackedBytesMax?: number;
+  frameBytesMax?: number;
+  log?: (line: string) => void;
+  onConsole?: (level: string, text: string) => void;
+}
+
+export interface RunningNode {
+  port: number;
+  logPort?: number;
+  /** Resolves with the exit code the process should end with (fenced, stopped...). */
+  done: Promise<number>;
+  /** Planned stop (SIGTERM/SIGINT). */
+  stop(reason: string): Promise<void>;
+  status(): Record<string, unknown>;
+}
+
+export const FENCED_EXIT_CODE = new FencedError('').exitCode;
+/** Room in a log frame besides a request body: headers, the event's clock and entropy values, framing. */
+const FRAME_HEADROOM_BYTES = 1024 * 1024;
+
+/** What both nodes of a pair set up the same way: the program, its limits, the data dir, the secret. */
+export async function preparePairNode(options: PairOptions) {
+  checkFrameFitsBody(options);
+  const program = await loadProgram(options.program);
+  const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
+  await mkdir(options.dir, { recursive: true });
+  const secret = await loadOrCreateSecret(options.dir);
+  return { program, limits, secret, header: makeHeader(program, limits) };
+}
+
+/** A request body must fit one log frame (a body decoded as UTF-8 can take up to 3 bytes a byte when re-encoded). */
+function checkFrameFitsBody(options: PairOptions): void {
+  const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
+  const frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
+  if (3 * bodyBytesMax + FRAME_HEADROOM_BYTES > frameBytesMax) {
+    throw new UsageError(
+      `--body-bytes-max ${bodyBytesMax} does not fit a log frame of ${frameBytesMax} bytes (a request is logged whole, ` +
+        `needing up to 3 x body + ${FRAME_HEADROOM_BYTES} bytes). Lower --body-bytes-max to at most ${Math.floor((frameBytesMax - FRAME_HEADROOM_BYTES) / 3)}.`,
+    );
+  }
+}
+
