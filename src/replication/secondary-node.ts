@@ -56,6 +56,9 @@ export const UNCERTAIN_OUTPUTS_MAX = 100_000;
 /** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
 export const REPLAY_SLICE_MS = 20;
 
+/** Fault injection for tests and experiments: damage every check digest received, as a corrupted log would be. */
+const CORRUPT_CHECKS = process.env.LOCKSTEP_FAULT_CORRUPT_CHECKS === '1';
+
 type Prepared = Awaited<ReturnType<typeof preparePairNode>>;
 
 export class SecondaryNode {
@@ -162,6 +165,7 @@ export class SecondaryNode {
   private received(firstSeq: number, count: number, payload: Uint8Array): void {
     const batch = decodeBatch(payload);
     assert(batch.firstSeq === firstSeq && batch.entries.length === count, 'batch frame and payload disagree');
+    if (CORRUPT_CHECKS) for (const entry of batch.entries) if (entry.kind === 'check') entry.digest = `corrupt-${entry.digest}`;
     for (let i = 0; i < count; i++) this.retained.append(firstSeq + i, batch.entries[i]);
     this.queue.push(firstSeq, batch.entries);
     if (this.state === 'catching-up' && this.caughtUp) {

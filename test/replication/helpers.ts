@@ -51,7 +51,7 @@ export class Proc {
   readonly exited: Promise<Exit>;
   private watchers: Array<() => void> = [];
 
-  constructor(readonly name: string, args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(readonly name: string, readonly args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) {
     const command = options.netns ? 'ip' : process.execPath;
     const argv = options.netns ? ['netns', 'exec', options.netns, process.execPath, BIN, ...args] : [BIN, ...args];
     this.child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -158,6 +158,7 @@ export interface NodeSpec extends Timing {
   extra?: string[];
   netns?: string;
   name?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface StartedNode {
@@ -175,7 +176,7 @@ export async function startPrimary(spec: NodeSpec): Promise<StartedNode> {
   const proc = new Proc(spec.name ?? 'primary', [
     'primary', spec.program ?? COUNTER, '--host', host, '--port', String(port),
     '--log-listen', `${spec.logListenHost ?? host}:${logPort}`, '--dir', spec.dir, ...timingArgs(spec), ...(spec.extra ?? []),
-  ], { netns: spec.netns });
+  ], { netns: spec.netns, env: spec.env });
   await proc.waitFor(/serving .* logging channel on/);
   return { proc, port, host, logPort, url: `http://${host}:${port}` };
 }
@@ -187,7 +188,7 @@ export async function startSecondary(spec: NodeSpec & { primaryUrl: string }): P
   const proc = new Proc(spec.name ?? 'secondary', [
     'secondary', spec.program ?? COUNTER, '--host', host, '--port', String(port), '--primary', spec.primaryUrl,
     '--log-listen', `${spec.logListenHost ?? host}:${logPort}`, '--dir', spec.dir, ...timingArgs(spec), ...(spec.extra ?? []),
-  ], { netns: spec.netns });
+  ], { netns: spec.netns, env: spec.env });
   await proc.waitFor(/secondary of .* on http/);
   return { proc, port, host, logPort, url: `http://${host}:${port}` };
 }
@@ -307,4 +308,49 @@ export async function claimFiles(dir: string): Promise<string[]> {
 /** A small seeded PRNG (mulberry32) for reproducible kill points. */
 export function rngFrom(seed: number): () => number {
   return createRng(seed).next;
+}
+
+export const LEDGER = join(ROOT, 'test/fixtures/guests/ledger.js');
+
+/** POST /add to the in-memory ledger guest. */
+export async function add(url: string, key: string, body = '', timeoutMs = 3000): Promise<HttpAnswer> {
+  return request(url, { method: 'POST', path: '/add', headers: { 'idempotency-key': key }, body, timeoutMs });
+}
+
+export async function ledgerCount(url: string): Promise<number> {
+  const a = await request(url, { path: '/n', timeoutMs: 5000 });
+  if (a.status !== 200) throw new Error(`GET /n from ${url}: ${a.status} ${a.body}`);
+  return (JSON.parse(a.body) as { n: number }).n;
+}
+
+/**
+ * A TCP proxy on loopback between a secondary and its primary's logging port that delays what the
+ * secondary sends (acks, heartbeats) by `delayMs`: a slow link, so acks can sit in flight.
+ */
+export async function slowProxyTo(port: number, delayMs: number): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        setTimeout(() => {
+          client.destroy();
+          upstream.destroy();
+        }, delayMs);
+      });
+    }
+    client.on('data', (chunk) => setTimeout(() => upstream.write(chunk), delayMs));
+    upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
 }
