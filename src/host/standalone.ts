@@ -10,6 +10,7 @@ import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { dataDirOf } from './data-dir.js';
 import { LiveHost } from './live-host.js';
+import { refuseIfOwned } from '../replication/ownership.js';
 
 export interface StandaloneOptions {
   program: string;
@@ -47,6 +48,7 @@ export class Recorder {
 }
 
 export async function startStandalone(options: StandaloneOptions): Promise<Standalone> {
+  await refuseIfOwned(options.dir);
   const program = await loadProgram(options.program);
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(dataDirOf(options.dir), { recursive: true });

@@ -1,7 +1,9 @@
 // Who may serve from a shared directory. A node serves only while it owns the current epoch: a
 // node started where another owns it joins that node as its secondary, or refuses; it never boots
 // a fresh guest beside a live owner (a supervisor restarting a killed primary must not fork the state).
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { currentClaim, claimEpoch, type ClaimRecord } from './arbitration.js';
 import { EpochOwnedError } from './errors.js';
 
@@ -65,4 +67,11 @@ function reachable(address: string): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+/** `lockstep run` on a pair's directory: refuse while the current epoch has an owner (it would serve beside it). */
+export async function refuseIfOwned(dir: string): Promise<void> {
+  if (!existsSync(join(dir, 'claims'))) return;
+  const { epoch, record } = await currentClaim(dir);
+  if (epoch >= 0 && record?.releasedAtMs === undefined) throw new EpochOwnedError(epoch, describe(record), dir);
 }

@@ -196,7 +196,10 @@ export const PRELUDE_SOURCE = String.raw`
           const timer = timers.get(e.timerId);
           if (!timer) return; // cleared after it fired on the host: nothing to run
           if (timer.intervalMs > 0) {
+            // Missed periods (the host was paused, or a failover) are skipped, not fired in a burst.
             timer.dueMs += timer.intervalMs;
+            const nowMs = DateNow();
+            if (timer.dueMs <= nowMs) timer.dueMs = nowMs + timer.intervalMs;
             effects.push(['timer', e.timerId, timer.dueMs, timer.intervalMs]);
           } else timers.delete(e.timerId);
           runCallback(timer.fn, timer.args);
