@@ -13,7 +13,7 @@ import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMes
 import { newNonce, type ChannelSecret } from './secret.js';
 
 export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be starting right now
-export const RETRY_INTERVAL_MAX_MS_DEFAULT = 2000; // backoff cap: a primary that comes up is found within this
+export const RETRY_INTERVAL_MAX_MS_DEFAULT = 500; // backoff cap: a primary that comes up (or a restarted owner) is found within this
 
 /** Refusals worth retrying: the condition can clear by itself. Any other refusal is final. */
 const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY']);
