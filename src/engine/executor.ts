@@ -7,6 +7,7 @@ import { DivergenceError } from '../errors.js';
 import { describeEntry, isEvent, type Entry, type EventEntry, type GuestLimits, type ValueEntry } from '../log/entries.js';
 import { isOutput, type OutputEffect } from '../sandbox/effects.js';
 import { Guest, type GuestEvent } from '../sandbox/guest.js';
+import { EventBudgetWorld } from '../world/event-budget.js';
 import { LiveWorld } from '../world/live-world.js';
 import { ReplayWorld, type EntrySource } from '../world/replay-world.js';
 import { IdempotencyStore, IDEMPOTENCY_KEY_CHARS_MAX } from './idempotency-store.js';
@@ -67,6 +68,8 @@ export class Executor {
   private readonly checkEveryEvents: number;
   private replayWorld: ReplayWorld | undefined;
   private liveWorldNow: LiveWorld | undefined;
+  /** What the guest is given: the live or replay world, within a per-event budget. */
+  private budgeted!: EventBudgetWorld;
   private guest!: Guest;
 
   private constructor(
@@ -83,7 +86,8 @@ export class Executor {
   static async bootLive(options: ExecutorOptions): Promise<Executor> {
     const executor = new Executor(options, 'live', undefined);
     const startSeq = executor.log({ kind: 'start' });
-    executor.guest = await Guest.create({ ...options, world: executor.liveWorld() });
+    executor.budgeted = new EventBudgetWorld(executor.liveWorld());
+    executor.guest = await Guest.create({ ...options, world: executor.budgeted });
     executor.runEvent({ kind: 'start' }, startSeq);
     return executor;
   }
@@ -97,7 +101,8 @@ export class Executor {
     }
     executor.lastSeq = first.seq;
     executor.replayWorld = new ReplayWorld(executor.countingSource());
-    executor.guest = await Guest.create({ ...options, world: executor.replayWorld });
+    executor.budgeted = new EventBudgetWorld(executor.replayWorld);
+    executor.guest = await Guest.create({ ...options, world: executor.budgeted });
     executor.throwIfDiverged();
     executor.runEvent({ kind: 'start' }, first.seq);
     return executor;
@@ -129,7 +134,7 @@ export class Executor {
     this.mode = 'live';
     const lastNowMs = this.replayWorld?.lastNowMs ?? -Infinity;
     this.replayWorld = undefined;
-    this.guest.setWorld(this.liveWorld(lastNowMs));
+    this.budgeted.inner = this.liveWorld(lastNowMs);
     const { actions } = this.options.hooks;
     for (const [timerId, timer] of this.timers) actions.armTimer(timerId, timer.dueMs);
     for (const [opId, path] of this.pendingReads) actions.startRead(opId, path);
@@ -181,6 +186,7 @@ export class Executor {
     }
     if (event.kind === 'read') this.pendingReads.delete(event.opId);
     if (event.kind === 'write') this.pendingWrites.delete(event.opId);
+    this.budgeted.beginEvent();
     const outcome = this.guest.deliver(event);
     this.throwIfDiverged();
     this.eventsDelivered++;
