@@ -2,7 +2,7 @@
 // answers released while it was open released after a secondary attaches (regate). OpenGate waits
 // for nothing.
 import { describe, expect, it } from 'vitest';
-import { AckGate, OpenGate } from '../../src/replication/output-gate.js';
+import { AckGate, OpenGate, type OutputGate } from '../../src/replication/output-gate.js';
 
 /** Holds outputs gated on `seqs` and records the order they are released in. */
 function holdAll(gate: AckGate, seqs: number[]): number[] {
@@ -13,7 +13,7 @@ function holdAll(gate: AckGate, seqs: number[]): number[] {
 
 describe('OpenGate', () => {
   it('releases at once, waits for nothing and calls everything released', () => {
-    const gate = new OpenGate();
+    const gate: OutputGate = new OpenGate();
     const released: number[] = [];
     gate.hold(7, () => released.push(7));
     gate.hold(3, () => released.push(3));
