@@ -86,6 +86,10 @@ export async function claimEpoch(dir: string, epoch: number, who: string, logLis
   const path = claimPath(dir, epoch);
   try {
     await mkdir(claimsDir(dir), { recursive: true });
+  } catch (error) {
+    throw storageError('create the claims directory', claimsDir(dir), error);
+  }
+  try {
     const handle = await open(path, 'wx', 0o644);
     try {
       await handle.writeFile(JSON.stringify(newRecord(who, logListen)) + '\n');

@@ -83,6 +83,7 @@ export class RetainedLog {
    * always an event boundary when this is called).
    */
   chunk(fromSeq: number, countMax: number, bytesMax = Infinity): Entry[] {
+    assert(fromSeq >= this.firstSeq, `retained log: asked for #${fromSeq} but it keeps entries only from #${this.firstSeq}`);
     if (fromSeq > this.lastSeq) return [];
     const base = this.bytesThrough(fromSeq - 1);
     let end = fromSeq;
