@@ -223,6 +223,11 @@ export class PrimaryRole {
   pump(through = this.retained.lastSeq): void {
     if (this.fenced || !this.gatingOnAcks()) return;
     this.lastPumpMs = performance.now();
+    if (this.sentThrough + 1 < this.retained.retainedFrom) {
+      // The secondary fell so far behind that entries it still needs were dropped: it cannot be caught up.
+      this.server.dropSecondary(`it needs entry #${this.sentThrough + 1} but this primary keeps entries only from #${this.retained.retainedFrom}`);
+      return;
+    }
     while (this.sentThrough < through && this.server.unackedBytes < this.inflightBytesMax) {
       const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX, BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
