@@ -1,12 +1,14 @@
 // The secondary's end of the logging channel: connects to the primary (retrying until it is up),
 // proves and checks the shared secret both ways, receives batches in seq order and acks on receipt.
+// Every frame after the handshake is sealed and checked both ways (frame-auth.ts).
 
 import { WebSocket } from 'ws';
 import type { LogHeader } from '../log/entries.js';
 import {
-  ChannelAuthError, ChannelAuthTimeoutError, ChannelError, ChannelFrameTooLargeError, ChannelIncompatibleError,
-  ChannelProtocolError, ChannelRefusedError, ChannelSeqError,
+  ChannelAuthError, ChannelAuthTimeoutError, ChannelError, ChannelForgedError, ChannelFrameTooLargeError, ChannelIncompatibleError,
+  ChannelProtocolError, ChannelSeqError,
 } from './errors.js';
+import { openSession, transcriptHash } from './frame-auth.js';
 import { AUTH_TIMEOUT_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from './channel-server.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
 import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from './messages.js';
@@ -15,8 +17,11 @@ import { newNonce, type ChannelSecret } from './secret.js';
 export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be starting right now
 export const RETRY_INTERVAL_MAX_MS_DEFAULT = 500; // backoff cap: a primary that comes up (or a restarted owner) is found within this
 
-/** Refusals worth retrying: the condition can clear by itself. Any other refusal is final. */
-const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY']);
+/**
+ * Refusals worth retrying: the condition can clear by itself. FORGED means something on the path
+ * tampered with a frame: a new connection gets new keys. Any other refusal is final.
+ */
+const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY', 'LOCKSTEP_CHANNEL_FORGED']);
 
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */
@@ -35,6 +40,7 @@ export interface ChannelClientOptions {
   failureTimeoutMs?: number;
   /** Called in seq order without gaps or repeats; the ack is sent as soon as this returns. */
   onBatch: (firstSeq: number, count: number, payload: Uint8Array) => void;
+  /** Called once the primary's first sealed frame confirmed the handshake (so the welcome's epoch is genuine). */
   onConnected?: (welcome: Welcome) => void;
   /** The connection ended (we will retry unless stopped, fenced, refused for good or said bye to). */
   onDisconnected?: () => void;
@@ -48,6 +54,18 @@ export interface ChannelClientOptions {
   onRefused?: (code: string, message: string) => void;
   /** Something we detected (bad server proof, incompatible header, seq gap, garbage). The client stops. */
   onError?: (error: ChannelError) => void;
+  /** A frame from the primary failed its tag or counter check: the connection is dropped and retried (onDisconnected follows). */
+  onFrameRefused?: (error: ChannelForgedError) => void;
+}
+
+export interface ChannelClientStats {
+  rttMs: number | null;
+  bytesReceived: number;
+  lastAckSeq: number;
+  /** Frames after a handshake refused as forged, replayed, reordered or dropped, since start(). */
+  framesRefused: number;
+  /** The newest of our heartbeat sentMs values (performance.now()) the primary echoed on this connection, or null. */
+  peerEchoedMs: number | null;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
@@ -64,6 +82,13 @@ export class ChannelClient {
   private nextSeq = 1;
   private lastAckSeq = 0;
   private bytesReceivedDone = 0;
+  private framesRefused = 0;
+  /**
+   * The welcome of the current connection until the primary's first sealed frame opens: only that
+   * proves both sides saw the same handshake, so only then is it reported (onConnected) and trusted.
+   */
+  private unconfirmedWelcome: Welcome | undefined;
+  private confirmed = false;
 
   constructor(options: ChannelClientOptions) {
     this.opts = {
@@ -81,8 +106,19 @@ export class ChannelClient {
     return this.stateNow;
   }
 
-  get stats(): { rttMs: number | null; bytesReceived: number; lastAckSeq: number } {
-    return { rttMs: this.link?.rttMs ?? null, bytesReceived: this.bytesReceivedDone + (this.link?.bytesReceived ?? 0), lastAckSeq: this.lastAckSeq };
+  get stats(): ChannelClientStats {
+    return {
+      rttMs: this.link?.rttMs ?? null,
+      bytesReceived: this.bytesReceivedDone + (this.link?.bytesReceived ?? 0),
+      lastAckSeq: this.lastAckSeq,
+      framesRefused: this.framesRefused,
+      peerEchoedMs: this.peerEchoedMs,
+    };
+  }
+
+  /** The newest of our own heartbeat sentMs values (performance.now()) the primary echoed on this connection; null if none. */
+  get peerEchoedMs(): number | null {
+    return this.link?.peerEchoedMs ?? null;
   }
 
   start(): void {
@@ -93,12 +129,11 @@ export class ChannelClient {
   /** Planned stop of the secondary: says bye if connected, then closes. */
   async stop(reason = 'secondary stopping'): Promise<void> {
     const ws = this.ws;
-    const wasConnected = this.stateNow === 'connected';
+    const link = this.stateNow === 'connected' ? this.link : undefined;
     this.halt();
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
     const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-    if (wasConnected && ws.readyState === WebSocket.OPEN) ws.send(encodeMessage({ type: 'bye', reason }), () => ws.close(1000, 'bye'));
-    else ws.terminate();
+    if (!link?.send({ type: 'bye', reason }, () => ws.close(1000, 'bye'))) ws.terminate();
     await closed;
   }
 
@@ -122,6 +157,8 @@ export class ChannelClient {
     const clientNonce = newNonce();
     let serverNonce: Uint8Array | undefined;
     let haveSeq = 0;
+    // The handshake frames as received and sent: both sides derive the session keys from them.
+    const transcript: { hello: Uint8Array; auth: Uint8Array } = { hello: new Uint8Array(0), auth: new Uint8Array(0) };
     ws.on('upgrade', (res) => res.socket.setNoDelay(true));
     ws.on('open', () => {
       this.authTimer = setTimeout(() => this.drop(ws, new ChannelAuthTimeoutError(this.opts.authTimeoutMs, peer), 'retry'), this.opts.authTimeoutMs);
@@ -129,6 +166,7 @@ export class ChannelClient {
     ws.on('message', (data, isBinary) => {
       if (this.ws !== ws || this.stateNow === 'stopped') return;
       const bytes = frameBytes(data);
+      if (this.link) return this.onConnectedFrame(ws, this.link, bytes, isBinary);
       let m: ChannelMessage;
       try {
         if (!isBinary) throw new ChannelProtocolError('a text frame (the channel is binary)', peer);
@@ -138,7 +176,6 @@ export class ChannelClient {
         return this.drop(ws, err, 'final');
       }
       if (m.type === 'refuse') return this.onRefuse(ws, m.code, m.message);
-      if (this.link) return this.onConnectedMessage(ws, m, bytes.length);
       if (!serverNonce) {
         if (m.type !== 'hello') return this.drop(ws, new ChannelProtocolError(`expected hello, got ${m.type}`, peer), 'final');
         if (m.protocolVersion !== CHANNEL_PROTOCOL_VERSION) {
@@ -147,7 +184,9 @@ export class ChannelClient {
         serverNonce = m.serverNonce;
         haveSeq = this.opts.haveSeq();
         const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
-        ws.send(encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq }));
+        transcript.hello = bytes;
+        transcript.auth = encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq });
+        ws.send(transcript.auth);
         return;
       }
       if (m.type !== 'welcome') return this.drop(ws, new ChannelProtocolError(`expected welcome, got ${m.type}`, peer), 'final');
@@ -161,7 +200,7 @@ export class ChannelClient {
         return this.drop(ws, new ChannelIncompatibleError((err as Error).message, peer), 'final');
       }
       if (m.startSeq !== haveSeq + 1) return this.drop(ws, new ChannelSeqError(haveSeq + 1, m.startSeq, peer), 'final');
-      this.welcomed(ws, m, haveSeq);
+      this.welcomed(ws, m, haveSeq, transcriptHash(transcript.hello, transcript.auth, bytes));
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // Connection refused/reset is the normal state while the primary is down: the close handler retries.
@@ -170,27 +209,52 @@ export class ChannelClient {
     ws.on('close', () => this.closed(ws));
   }
 
-  private welcomed(ws: WebSocket, welcome: Welcome, haveSeq: number): void {
-    clearTimeout(this.authTimer);
-    this.stateNow = 'connected';
-    this.attempts = 0;
+  private welcomed(ws: WebSocket, welcome: Welcome, haveSeq: number, transcript: Uint8Array): void {
+    this.unconfirmedWelcome = welcome;
+    this.confirmed = false;
     this.nextSeq = haveSeq + 1;
     this.lastAckSeq = haveSeq;
     this.link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
+      session: openSession(this.opts.secret, transcript, 'secondary', this.opts.url),
+      peer: this.opts.url,
       onSilent: () => {
         if (this.ws !== ws) return;
-        this.opts.onPeerSilent?.();
+        if (this.confirmed) this.opts.onPeerSilent?.();
         ws.terminate(); // the close handler retries unless the replication layer fenced or stopped us
       },
     });
+  }
+
+  /** The primary's first sealed frame opened: the handshake is confirmed, the connection is up. */
+  private confirm(welcome: Welcome): void {
+    clearTimeout(this.authTimer);
+    this.unconfirmedWelcome = undefined;
+    this.confirmed = true;
+    this.stateNow = 'connected';
+    this.attempts = 0;
     this.opts.onConnected?.(welcome);
   }
 
-  private onConnectedMessage(ws: WebSocket, m: ChannelMessage, bytes: number): void {
-    const link = this.link!;
-    link.received(m, bytes);
+  /** A frame from the primary: nothing in it is used (not even as a sign of life) unless its tag and counter check out. */
+  private onConnectedFrame(ws: WebSocket, link: Link, bytes: Uint8Array, isBinary: boolean): void {
+    let m: ChannelMessage;
+    try {
+      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', this.opts.url);
+      m = link.open(bytes);
+    } catch (err) {
+      if (!(err instanceof ChannelError)) throw err;
+      if (!(err instanceof ChannelForgedError)) return this.drop(ws, err, 'final');
+      // Tampering on the path, not a broken primary: a new connection gets new keys.
+      this.framesRefused++;
+      this.opts.onFrameRefused?.(err);
+      return this.drop(ws, err, 'retry');
+    }
+    if (this.unconfirmedWelcome) {
+      this.confirm(this.unconfirmedWelcome);
+      if (this.ws !== ws || this.stateNow !== 'connected') return; // onConnected stopped or fenced us
+    }
     switch (m.type) {
       case 'heartbeat':
         return;
@@ -208,6 +272,8 @@ export class ChannelClient {
       case 'released':
         this.opts.onReleased?.(m.seq);
         return;
+      case 'refuse':
+        return this.onRefuse(ws, m.code, m.message);
       case 'bye':
         this.halt();
         this.opts.onBye?.(m.reason);
@@ -228,15 +294,19 @@ export class ChannelClient {
   /** We end this connection: tell the primary why, report, and either retry or stop for good. */
   private drop(ws: WebSocket, error: ChannelError, then: 'retry' | 'final'): void {
     if (this.ws !== ws) return;
+    const link = this.link; // after the handshake the refusal is sealed too
     if (then === 'final') this.halt();
-    refuseAndClose(ws, error.code, error.message);
+    if (link) link.refuseAndClose(error.code, error.message);
+    else refuseAndClose(ws, error.code, error.message);
     if (then === 'final') this.opts.onError?.(error);
   }
 
   private closed(ws: WebSocket): void {
     if (this.ws !== ws) return;
     clearTimeout(this.authTimer);
-    const wasConnected = this.link !== undefined;
+    const wasConnected = this.link !== undefined && this.confirmed;
+    this.confirmed = false;
+    this.unconfirmedWelcome = undefined;
     this.endLink();
     this.ws = undefined;
     if (wasConnected) this.opts.onDisconnected?.();

@@ -1,5 +1,6 @@
 // The primary's end of the logging channel: a WebSocket server that admits one authenticated
 // secondary at a time, streams opaque log batches to it, and tracks its acks, RTT and silence.
+// Every frame after the handshake is sealed and checked both ways (frame-auth.ts).
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -7,9 +8,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { assert } from '../assert.js';
 import type { LogHeader } from '../log/entries.js';
 import {
-  ChannelAuthError, ChannelAuthTimeoutError, ChannelBusyError, ChannelError, ChannelFrameTooLargeError,
+  ChannelAuthError, ChannelAuthTimeoutError, ChannelBusyError, ChannelError, ChannelForgedError, ChannelFrameTooLargeError,
   ChannelIncompatibleError, ChannelProtocolError,
 } from './errors.js';
+import { openSession, TRAILER_BYTES, transcriptHash } from './frame-auth.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
 import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Auth, type ChannelMessage } from './messages.js';
 import { newNonce, type ChannelSecret } from './secret.js';
@@ -19,7 +21,8 @@ export const FRAME_BYTES_MAX_DEFAULT = 16 * 1024 * 1024; // a batch of large req
 export const AUTH_TIMEOUT_MS_DEFAULT = 2000; // a real peer answers in one round trip
 export const HEARTBEAT_INTERVAL_MS_DEFAULT = 100; // several beats fit in one failure timeout
 export const FAILURE_TIMEOUT_MS_DEFAULT = 1000; // failover time is at least this
-export const HANDSHAKES_MAX_DEFAULT = 8; // unauthenticated connections held at once
+/** Unauthenticated connections held at once; when full, the oldest is closed (BUSY, retryable) for the newest. */
+export const HANDSHAKES_MAX_DEFAULT = 8;
 
 export interface PeerInfo {
   /** host:port of the secondary. */
@@ -50,6 +53,7 @@ export interface ChannelServerOptions {
   lastSeq?: () => number;
   /** Refuses a would-be secondary (after it proved the secret) with the error returned, e.g. a retryable not-ready. */
   canAttach?: (peer: PeerInfo) => ChannelError | undefined;
+  /** A secondary attached: called once its first sealed frame confirmed the handshake (nothing is streamed before). */
   onAttach?: (peer: PeerInfo) => void;
   /** seq = highest contiguous seq the secondary has received; only called when it grows. */
   onAck?: (seq: number) => void;
@@ -58,6 +62,8 @@ export interface ChannelServerOptions {
   onPeerSilent?: () => void;
   /** A would-be secondary was turned away; the server keeps running. */
   onRefused?: (error: ChannelError) => void;
+  /** A frame from the attached secondary failed its tag or counter check; it is dropped (onDetach 'protocol' follows). */
+  onFrameRefused?: (error: ChannelForgedError) => void;
 }
 
 export interface ChannelServerStats {
@@ -67,6 +73,12 @@ export interface ChannelServerStats {
   bytesSent: number;
   lastAckSeq: number;
   unackedBytes: number;
+  /** Frames after a handshake refused as forged, replayed, reordered or dropped, since listen(). */
+  framesRefused: number;
+  /** Unauthenticated connections closed to make room in a full handshake table, since listen(). */
+  handshakesEvicted: number;
+  /** See `peerEchoedMs` on ChannelServer. */
+  peerEchoedMs: number | null;
 }
 
 interface Attachment {
@@ -78,6 +90,11 @@ interface Attachment {
   /** One record per batch sent and not yet acked, oldest first. */
   inflight: Array<{ lastSeq: number; bytes: number }>;
   unackedBytes: number;
+  /**
+   * False until the first sealed frame from the secondary opens: only that proves both sides saw
+   * the same handshake (an auth whose haveSeq was raised in transit would make acks up to it count).
+   */
+  confirmed: boolean;
 }
 
 export class ChannelServer {
@@ -85,9 +102,12 @@ export class ChannelServer {
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
-  private readonly handshakes = new Set<WebSocket>();
+  /** Connections between upgrade and auth, oldest first (a Map keeps insertion order), with their address. */
+  private readonly handshakes = new Map<WebSocket, string>();
   private bytesSentDetached = 0;
   private lastAckSeq = 0;
+  private framesRefused = 0;
+  private handshakesEvicted = 0;
 
   constructor(options: ChannelServerOptions) {
     this.opts = {
@@ -100,17 +120,30 @@ export class ChannelServer {
       ...options,
     };
     assert(this.opts.failureTimeoutMs > this.opts.heartbeatIntervalMs, 'failureTimeoutMs must exceed heartbeatIntervalMs');
+    assert(this.opts.handshakesMax >= 1, 'handshakesMax must be at least 1');
   }
 
   async listen(): Promise<{ port: number }> {
     assert(!this.http, 'ChannelServer.listen called twice');
-    const http = createServer((req, res) => {
+    // A connection gets authTimeoutMs to get to the upgrade too: idle TCP connections that never
+    // speak HTTP must not pile up (Node's defaults are 60 s for headers and no idle limit at all).
+    const limit = this.opts.authTimeoutMs;
+    const http = createServer({ headersTimeout: limit, requestTimeout: limit, connectionsCheckingInterval: Math.min(limit, 1000) }, (req, res) => {
       this.refused(new ChannelProtocolError('plain HTTP request instead of a WebSocket upgrade', address(req.socket)));
       res.writeHead(426, { 'content-type': 'text/plain' }).end('Lockstep logging channel: WebSocket only\n');
     });
+    http.timeout = limit; // idle before the upgrade (an upgraded socket no longer has this timeout)
+    http.on('timeout', (socket: Socket) => {
+      this.refused(new ChannelAuthTimeoutError(limit, address(socket)));
+      socket.destroy();
+    });
     // Bytes that are not even HTTP: refuse, keep serving.
     http.on('clientError', (err, socket: Socket) => {
-      this.refused(new ChannelProtocolError(`not an HTTP/WebSocket handshake (${(err as NodeJS.ErrnoException).code ?? err.message})`, address(socket)));
+      const code = (err as NodeJS.ErrnoException).code;
+      // Node's headers/request timeout reports here too: that is a peer too slow to upgrade, not garbage.
+      this.refused(code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ChannelAuthTimeoutError(limit, address(socket))
+        : new ChannelProtocolError(`not an HTTP/WebSocket handshake (${code ?? err.message})`, address(socket)));
       socket.destroy();
     });
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.opts.frameBytesMax });
@@ -134,14 +167,14 @@ export class ChannelServer {
 
   /** Send one encoded log batch. Returns false (nothing sent) when no secondary is attached. */
   sendBatch(firstSeq: number, count: number, payload: Uint8Array): boolean {
-    const a = this.attached;
+    const a = this.live;
     if (!a) return false;
     assert(count >= 1 && firstSeq === a.nextSendSeq, `batches are contiguous: expected #${a.nextSendSeq}, got #${firstSeq}`);
-    const message: ChannelMessage = { type: 'batch', firstSeq, count, payload };
+    const message = encodeMessage({ type: 'batch', firstSeq, count, payload });
     // The frame limit binds the sender too: a bigger frame would be refused by the secondary.
-    const bytes = encodeMessage(message).length;
+    const bytes = message.length + TRAILER_BYTES;
     if (bytes > this.opts.frameBytesMax) throw new ChannelFrameTooLargeError(bytes, this.opts.frameBytesMax, a.peer.address);
-    if (!a.link.send(message)) return false;
+    if (!a.link.sendEncoded(message)) return false;
     a.nextSendSeq += count;
     a.inflight.push({ lastSeq: firstSeq + count - 1, bytes: payload.length });
     a.unackedBytes += payload.length;
@@ -150,7 +183,7 @@ export class ChannelServer {
 
   /** Planned stop: tell the secondary not to go live, then close. Resolves once the frame is flushed. */
   async sendBye(reason: string): Promise<void> {
-    const a = this.attached;
+    const a = this.live;
     if (!a) return;
     await new Promise<void>((resolve) => {
       if (!a.link.send({ type: 'bye', reason }, () => resolve())) resolve();
@@ -161,7 +194,7 @@ export class ChannelServer {
 
   /** Tells the secondary which outputs have certainly left (best effort; false if none attached). */
   sendReleased(seq: number): boolean {
-    return this.attached ? this.attached.link.send({ type: 'released', seq }) : false;
+    return this.live ? this.live.link.send({ type: 'released', seq }) : false;
   }
 
   /** After winning a claim the pair is in a new epoch; later secondaries are welcomed into it. */
@@ -176,23 +209,30 @@ export class ChannelServer {
 
   /** Payload bytes sent but not yet acked: the primary admits no new events above its bound. */
   get unackedBytes(): number {
-    return this.attached?.unackedBytes ?? 0;
+    return this.live?.unackedBytes ?? 0;
+  }
+
+  /**
+   * The lease base: the newest of this process's own heartbeat sentMs values (performance.now())
+   * that the attached secondary has echoed, in an authenticated frame, on this connection; null
+   * when none is attached or it has echoed nothing yet. The secondary was alive after that instant.
+   */
+  get peerEchoedMs(): number | null {
+    return this.live?.link.peerEchoedMs ?? null;
   }
 
   get stats(): ChannelServerStats {
-    const a = this.attached;
+    const a = this.live;
     return {
       peer: a?.peer.address ?? null,
       rttMs: a?.link.rttMs ?? null,
-      bytesSent: this.bytesSentDetached + (a?.link.bytesSent ?? 0),
+      bytesSent: this.bytesSentDetached + (this.attached?.link.bytesSent ?? 0),
       lastAckSeq: this.lastAckSeq,
       unackedBytes: this.unackedBytes,
+      framesRefused: this.framesRefused,
+      handshakesEvicted: this.handshakesEvicted,
+      peerEchoedMs: this.peerEchoedMs,
     };
-  }
-
-  /** See Link.peerEchoedMs: the base of the primary's lease, or null with no secondary (or no echo yet). */
-  get peerEchoedMs(): number | null {
-    return this.attached?.link.peerEchoedMs ?? null;
   }
 
   /** Test hook: the primary stops heartbeating, as if hung. */
@@ -200,9 +240,14 @@ export class ChannelServer {
     this.attached?.link.pauseHeartbeats();
   }
 
+  /** The attached secondary once its first sealed frame confirmed the handshake; null before. */
+  private get live(): Attachment | null {
+    return this.attached?.confirmed ? this.attached : null;
+  }
+
   async close(): Promise<void> {
     if (this.attached) this.detach(this.attached, 'server-closing', 'server closed');
-    for (const ws of this.handshakes) ws.terminate();
+    for (const ws of this.handshakes.keys()) ws.terminate();
     this.handshakes.clear();
     this.wss?.close();
     const http = this.http;
@@ -217,29 +262,31 @@ export class ChannelServer {
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const peer = address(req.socket);
     req.socket.setNoDelay(true); // acks and small batches must not wait for Nagle
-    if (this.handshakes.size >= this.opts.handshakesMax) {
-      return this.refuse(ws, new ChannelProtocolError(`too many concurrent handshakes (max ${this.opts.handshakesMax})`, peer));
-    }
-    this.handshakes.add(ws);
+    // Idle strangers must not lock the real secondary out: the newest connection always gets a turn.
+    if (this.handshakes.size >= this.opts.handshakesMax) this.evictOldestHandshake();
+    this.handshakes.set(ws, peer);
     const serverNonce = newNonce();
-    const timer = setTimeout(() => this.refuse(ws, new ChannelAuthTimeoutError(this.opts.authTimeoutMs, peer)), this.opts.authTimeoutMs);
+    const hello = encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
+    const timer = setTimeout(() => {
+      if (this.handshakes.has(ws)) this.refuse(ws, new ChannelAuthTimeoutError(this.opts.authTimeoutMs, peer));
+    }, this.opts.authTimeoutMs);
     let attachment: Attachment | null = null;
 
     ws.on('message', (data, isBinary) => {
       if (!this.handshakes.has(ws) && !attachment) return; // already refused; ignore stragglers
       const bytes = frameBytes(data);
+      if (attachment) return this.onAttachedFrame(attachment, bytes, isBinary);
       let message: ChannelMessage;
       try {
         if (!isBinary) throw new ChannelProtocolError('a text frame (the channel is binary)', peer);
         message = decodeMessage(bytes, peer);
       } catch (err) {
         if (!(err instanceof ChannelError)) throw err;
-        return attachment ? this.violation(attachment, err) : this.refuse(ws, err);
+        return this.refuse(ws, err);
       }
-      if (attachment) return this.onAttachedMessage(attachment, message, bytes.length);
       clearTimeout(timer);
       if (message.type !== 'auth') return this.refuse(ws, new ChannelProtocolError(`expected auth, got ${message.type}`, peer));
-      attachment = this.authenticate(ws, peer, serverNonce, message);
+      attachment = this.authenticate(ws, peer, { hello, auth: bytes }, serverNonce, message);
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // ws has already started closing; the peer sees close code 1009 / 1002 instead of a refuse frame.
@@ -254,11 +301,20 @@ export class ChannelServer {
       this.handshakes.delete(ws);
       if (attachment) this.detach(attachment, 'closed', 'connection closed');
     });
-    ws.send(encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce }));
+    ws.send(hello);
+  }
+
+  /** The table is full: close its oldest connection with a retryable BUSY, so a real peer that was crowded out comes back. */
+  private evictOldestHandshake(): void {
+    const oldest = this.handshakes.entries().next();
+    if (oldest.done) return;
+    const [ws, peer] = oldest.value;
+    this.handshakesEvicted++;
+    this.refuse(ws, new ChannelBusyError(peer, 'handshakes-full'));
   }
 
   /** Checks in the order that leaks least: proof first, so strangers learn nothing about us. */
-  private authenticate(ws: WebSocket, peer: string, serverNonce: Uint8Array, auth: Auth): Attachment | null {
+  private authenticate(ws: WebSocket, peer: string, sent: { hello: Uint8Array; auth: Uint8Array }, serverNonce: Uint8Array, auth: Auth): Attachment | null {
     if (!this.opts.secret.verify(auth.proof, serverNonce, auth.clientNonce, 'client')) {
       this.refuse(ws, new ChannelAuthError('its proof does not match our secret', peer));
       return null;
@@ -280,34 +336,59 @@ export class ChannelServer {
       return null;
     }
     this.handshakes.delete(ws);
-    // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
-    ws.send(encodeMessage({
+    const welcome = encodeMessage({
       type: 'welcome',
       proof: this.opts.secret.proof(serverNonce, auth.clientNonce, 'server'),
       header: this.opts.header,
       startSeq: auth.haveSeq + 1,
       epoch: this.opts.epoch,
       lastSeq: this.opts.lastSeq?.() ?? auth.haveSeq,
-    }));
+    });
+    // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
+    ws.send(welcome);
     const link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
+      session: openSession(this.opts.secret, transcriptHash(sent.hello, sent.auth, welcome), 'primary', peer),
+      peer,
       onSilent: () => {
         if (this.attached !== a) return;
-        this.opts.onPeerSilent?.();
+        if (a.confirmed) this.opts.onPeerSilent?.();
         this.detach(a, 'silent', `no frame for ${this.opts.failureTimeoutMs} ms`);
       },
     });
-    const a: Attachment = { ws, link, peer: info, nextSendSeq: auth.haveSeq + 1, lastAckSeq: auth.haveSeq, inflight: [], unackedBytes: 0 };
+    // The place is taken now (a second secondary is BUSY), but nothing is reported or streamed
+    // until the secondary's first sealed frame proves the handshake arrived as it was sent.
+    const a: Attachment = { ws, link, peer: info, nextSendSeq: auth.haveSeq + 1, lastAckSeq: auth.haveSeq, inflight: [], unackedBytes: 0, confirmed: false };
     this.attached = a;
-    this.lastAckSeq = auth.haveSeq;
-    this.opts.onAttach?.(info);
     return a;
   }
 
-  private onAttachedMessage(a: Attachment, message: ChannelMessage, bytes: number): void {
+  private confirm(a: Attachment): void {
+    a.confirmed = true;
+    this.lastAckSeq = a.peer.haveSeq;
+    this.opts.onAttach?.(a.peer);
+  }
+
+  /** A frame from the attached secondary: nothing in it is used unless its tag and counter check out. */
+  private onAttachedFrame(a: Attachment, bytes: Uint8Array, isBinary: boolean): void {
     if (this.attached !== a) return;
-    a.link.received(message, bytes);
+    let message: ChannelMessage;
+    try {
+      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', a.peer.address);
+      message = a.link.open(bytes);
+    } catch (err) {
+      if (!(err instanceof ChannelError)) throw err;
+      if (err instanceof ChannelForgedError) {
+        this.framesRefused++;
+        this.opts.onFrameRefused?.(err);
+      }
+      return this.violation(a, err);
+    }
+    if (!a.confirmed) {
+      this.confirm(a);
+      if (this.attached !== a) return; // onAttach dropped it
+    }
     switch (message.type) {
       case 'heartbeat':
         return;
@@ -337,8 +418,10 @@ export class ChannelServer {
   }
 
   private violation(a: Attachment, error: ChannelError): void {
-    this.detach(a, 'protocol', error.message);
-    refuseAndClose(a.ws, error.code, error.message);
+    const confirmed = a.confirmed;
+    this.detach(a, 'protocol', `${error.message} [${error.code}]`);
+    a.link.refuseAndClose(error.code, error.message);
+    if (!confirmed) this.refused(error); // never attached as far as the caller knows: a refusal
   }
 
   /** Idempotent; takes effect at once so a new secondary can attach and sendBatch stops. */
@@ -348,9 +431,10 @@ export class ChannelServer {
     a.link.stop();
     this.bytesSentDetached += a.link.bytesSent;
     if (reason !== 'bye' && reason !== 'protocol') a.ws.terminate();
-    this.opts.onDetach?.(reason, detail);
+    if (a.confirmed) this.opts.onDetach?.(reason, detail);
   }
 
+  /** Before or during the handshake: a plain refuse frame (there is no session key yet). */
   private refuse(ws: WebSocket, error: ChannelError): void {
     this.handshakes.delete(ws);
     refuseAndClose(ws, error.code, error.message);

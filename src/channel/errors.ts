@@ -11,7 +11,8 @@ export type RefuseCode =
   | 'LOCKSTEP_CHANNEL_PROTOCOL'
   | 'LOCKSTEP_CHANNEL_FRAME_TOO_LARGE'
   | 'LOCKSTEP_CHANNEL_INCOMPATIBLE'
-  | 'LOCKSTEP_CHANNEL_SEQ';
+  | 'LOCKSTEP_CHANNEL_SEQ'
+  | 'LOCKSTEP_CHANNEL_FORGED';
 
 export abstract class ChannelError extends LockstepError {
   constructor(
@@ -41,11 +42,30 @@ export class ChannelAuthTimeoutError extends ChannelError {
   }
 }
 
-/** A secondary tried to attach while another one is attached. */
+/** Why a busy primary turned a peer away; both clear by themselves, so the peer retries. */
+export type BusyReason = 'secondary-attached' | 'handshakes-full';
+
+/** A secondary tried to attach while another one is attached, or the handshake table was full. */
 export class ChannelBusyError extends ChannelError {
   readonly code = 'LOCKSTEP_CHANNEL_BUSY';
-  constructor(peer: string) {
-    super(`The primary already has a secondary attached; refused another${from(peer)}. Stop the other secondary, or wait until the primary detects it gone.`, peer);
+  constructor(
+    peer: string,
+    readonly reason: BusyReason = 'secondary-attached',
+  ) {
+    super(busyMessage(reason, peer), peer);
+  }
+}
+
+function busyMessage(reason: BusyReason, peer: string): string {
+  switch (reason) {
+    case 'secondary-attached':
+      return `The primary already has a secondary attached; refused another${from(peer)}. Stop the other secondary, or wait until the primary detects it gone.`;
+    case 'handshakes-full':
+      return `The primary's handshake table was full and this was its oldest unauthenticated connection${from(peer)}; it was closed to make room. A Lockstep secondary retries by itself; many idle connections to the logging port mean something else is connecting to it.`;
+    default: {
+      const never: never = reason;
+      return String(never);
+    }
   }
 }
 
@@ -84,6 +104,17 @@ export class ChannelSeqError extends ChannelError {
   ) {
     const kind = gotSeq > expectedSeq ? 'gap' : 'repeat';
     super(`Channel log ${kind}${from(peer)}: expected entry #${expectedSeq} next but got #${gotSeq}. The connection was closed; this is a bug in the sender's resend logic.`, peer);
+  }
+}
+
+/**
+ * A frame after the handshake whose tag does not verify under this connection's session key, or
+ * whose counter is not the next one: injected, altered, replayed, reordered or dropped on the way.
+ */
+export class ChannelForgedError extends ChannelError {
+  readonly code = 'LOCKSTEP_CHANNEL_FORGED';
+  constructor(what: string, peer: string) {
+    super(`Channel frame refused${from(peer)}: ${what}. Something on the network path injected, altered, replayed or dropped a frame; the connection was dropped and nothing in the frame was used. Check what sits between the two nodes.`, peer);
   }
 }
 

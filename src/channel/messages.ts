@@ -1,13 +1,14 @@
 // The channel's wire vocabulary: one binary WebSocket message is one msgpack tuple whose first
 // element is a type code. Decoding validates every field, so garbage becomes a ChannelProtocolError.
+// hello, auth and welcome travel as they are; every frame after them is sealed (see frame-auth.ts).
 
 import { Packr } from 'msgpackr';
 import type { LogHeader } from '../log/entries.js';
 import { ChannelProtocolError } from './errors.js';
 import { NONCE_BYTES } from './secret.js';
 
-/** Bumped whenever a tuple below changes shape or meaning. */
-export const CHANNEL_PROTOCOL_VERSION = 2;
+/** Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame after the handshake is sealed). */
+export const CHANNEL_PROTOCOL_VERSION = 3;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
 export const TEXT_CHARS_MAX = 4096;
 const PROOF_BYTES = 32; // HMAC-SHA256

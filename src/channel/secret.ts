@@ -1,7 +1,7 @@
 // The pair's shared secret: 32 random bytes in <dir>/channel.secret (hex, mode 0600), and the
 // HMAC proofs both sides compute from it. The bytes stay inside ChannelSecret and never print.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -12,6 +12,9 @@ export const SECRET_FILE_NAME = 'channel.secret';
 export const SECRET_BYTES = 32;
 /** Both nonces are this long, so `serverNonce|clientNonce|role` is unambiguous. */
 export const NONCE_BYTES = 32;
+
+/** Per-direction session keys: as long as an HMAC-SHA256 key can usefully be. */
+export const SESSION_KEY_BYTES = 32;
 
 export type ProofRole = 'client' | 'server';
 
@@ -30,6 +33,14 @@ export class ChannelSecret {
   /** HMAC-SHA256(secret, serverNonce | clientNonce | role): the role stops a proof being reflected back. */
   proof(serverNonce: Uint8Array, clientNonce: Uint8Array, role: ProofRole): Buffer {
     return createHmac('sha256', this.#key).update(serverNonce).update(clientNonce).update(role).digest();
+  }
+
+  /**
+   * HKDF-SHA256(secret, salt = transcript hash, info = label): a key for one direction of one
+   * connection. The salt binds it to both nonces and everything said in the handshake.
+   */
+  sessionKey(transcriptHash: Uint8Array, label: string): KeyObject {
+    return createSecretKey(Buffer.from(hkdfSync('sha256', this.#key, transcriptHash, label, SESSION_KEY_BYTES)));
   }
 
   /** Constant-time check, so a peer cannot learn the proof byte by byte. */

@@ -111,6 +111,7 @@ export class SecondaryNode {
       onPeerSilent: () => this.primaryFailed(`no frame for ${this.failureTimeoutMs} ms`),
       onDisconnected: () => this.primaryFailed('the logging connection closed'),
       onRefused: (code, message) => this.log(`refused by the primary: ${message} [${code}]`),
+      onFrameRefused: (error) => this.log(`refused a frame from the primary: ${error.message} [${error.code}]`),
       onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
     });
   }

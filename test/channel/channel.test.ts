@@ -1,6 +1,8 @@
 // The logging channel over real sockets on 127.0.0.1: mutual auth, batches and acks, refusals
-// (secret, garbage, size, busy, incompatible), heartbeats and silence, retry, bye and fencing.
+// (secret, garbage, size, busy, incompatible), heartbeats and silence, retry, bye and fencing,
+// and per-frame authentication against hand-driven peers that forge, replay or skip the seal.
 
+import { randomBytes } from 'node:crypto';
 import { connect, createServer as createNetServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,8 +10,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ChannelClient, type ChannelClientOptions } from '../../src/channel/channel-client.js';
 import { ChannelServer, type ChannelServerOptions, type DetachReason, type PeerInfo } from '../../src/channel/channel-server.js';
 import type { ChannelError } from '../../src/channel/errors.js';
+import { openSession, TRAILER_BYTES, transcriptHash, type FrameSession } from '../../src/channel/frame-auth.js';
 import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from '../../src/channel/messages.js';
-import { ChannelSecret } from '../../src/channel/secret.js';
+import { ChannelSecret, newNonce } from '../../src/channel/secret.js';
 import type { LogHeader } from '../../src/log/entries.js';
 
 const header: LogHeader = {
@@ -44,13 +47,17 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 2000)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function startServer(options: Partial<ChannelServerOptions> = {}) {
-  const log = { attached: [] as PeerInfo[], acks: [] as number[], detached: [] as DetachReason[], silent: 0, refused: [] as ChannelError[] };
+  const log = { attached: [] as PeerInfo[], acks: [] as number[], detached: [] as DetachReason[], details: [] as string[], silent: 0, refused: [] as ChannelError[], forged: [] as ChannelError[] };
   const server = new ChannelServer({
     host: '127.0.0.1', port: 0, secret, header, compatible,
     heartbeatIntervalMs: 50, failureTimeoutMs: 400, authTimeoutMs: 500,
     onAttach: (peer) => log.attached.push(peer),
     onAck: (seq) => log.acks.push(seq),
-    onDetach: (reason) => log.detached.push(reason),
+    onDetach: (reason, detail) => {
+      log.detached.push(reason);
+      log.details.push(detail);
+    },
+    onFrameRefused: (error) => log.forged.push(error),
     onPeerSilent: () => log.silent++,
     onRefused: (error) => log.refused.push(error),
     ...options,
@@ -66,6 +73,8 @@ function startClient(port: number, options: Partial<ChannelClientOptions> = {}) 
     welcomes: [] as Welcome[],
     refused: [] as string[],
     errors: [] as ChannelError[],
+    forged: [] as ChannelError[],
+    disconnects: 0,
     byes: [] as string[],
     silent: 0,
   };
@@ -81,6 +90,8 @@ function startClient(port: number, options: Partial<ChannelClientOptions> = {}) 
     onConnected: (welcome) => log.welcomes.push(welcome),
     onRefused: (code) => log.refused.push(code),
     onError: (error) => log.errors.push(error),
+    onFrameRefused: (error) => log.forged.push(error),
+    onDisconnected: () => log.disconnects++,
     onBye: (reason) => log.byes.push(reason),
     onPeerSilent: () => log.silent++,
     ...options,
@@ -245,6 +256,21 @@ describe('ChannelServer + ChannelClient', () => {
     expect(elapsed).toBeLessThan(400 + 250);
   });
 
+  it('every authenticated frame from the primary is a sign of life: batches alone keep the link up', async () => {
+    const { server, port, log } = await startServer();
+    const { client, log: clog } = startClient(port);
+    await waitFor('attach', () => log.attached.length === 1 && client.state === 'connected');
+    server.pauseHeartbeats(); // from now on only batches flow to the secondary
+    for (let seq = 1; seq <= 10; seq++) {
+      server.sendBatch(seq, 1, bytes(4, seq));
+      await sleep(100); // 1 s in all: more than twice failureTimeoutMs (400 ms)
+    }
+    expect(clog.silent).toBe(0);
+    expect(client.state).toBe('connected');
+    expect(clog.batches.length).toBe(10);
+    await waitFor('client sees silence once batches stop', () => clog.silent === 1, 1500);
+  });
+
   it('retries until the primary starts later', async () => {
     const probe = createNetServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -292,27 +318,298 @@ describe('ChannelServer + ChannelClient', () => {
   });
 });
 
+/** A frame a man in the middle could make: a real message with a trailer of random bytes. */
+const forgedFrame = (m: ChannelMessage) => Buffer.concat([encodeMessage(m), randomBytes(TRAILER_BYTES)]);
+
+/** What a hand-driven peer can do once the handshake is done: seal like a real node, or not. */
+interface HandPeer {
+  /** Sealed with this connection's key, as a real node would. */
+  send(m: ChannelMessage): void;
+  /** Bytes as they are: forged, replayed or unsealed frames. */
+  sendRaw(bytes: Uint8Array): void;
+  sendText(text: string): void;
+  /** Every sealed frame sent so far, to replay. */
+  sealed: Buffer[];
+}
+
+function handPeer(ws: WebSocket, session: FrameSession): HandPeer {
+  const sealed: Buffer[] = [];
+  return {
+    send: (m) => {
+      const frame = session.sealer.seal(encodeMessage(m));
+      sealed.push(frame);
+      ws.send(frame);
+    },
+    sendRaw: (bytes) => ws.send(bytes),
+    sendText: (text) => ws.send(text),
+    sealed,
+  };
+}
+
+/** Decodes a frame after the handshake: sealed if it opens, else as a plain message (a refusal sent before keys). */
+function openOrPlain(session: FrameSession, bytes: Uint8Array, who: string): ChannelMessage {
+  try {
+    return decodeMessage(session.opener.open(bytes), who);
+  } catch (sealedError) {
+    try {
+      return decodeMessage(bytes, who);
+    } catch {
+      throw sealedError;
+    }
+  }
+}
+
 /** A hand-written primary: lets us send what a correct ChannelServer never would. */
-async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (send: (m: ChannelMessage) => void) => void) {
+async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (peer: HandPeer, connection: number) => void) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
   cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
   const received: ChannelMessage[] = [];
+  let connections = 0;
   wss.on('connection', (ws) => {
     cleanups.push(() => ws.terminate());
+    const connection = ++connections;
     const serverNonce = new Uint8Array(32).fill(9);
-    const send = (m: ChannelMessage) => ws.send(encodeMessage(m));
+    const hello = encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
+    let session: FrameSession | undefined;
     ws.on('message', (data) => {
-      const m = decodeMessage(data as Buffer, 'client');
+      const bytes = data as Buffer;
+      if (session) return void received.push(openOrPlain(session, bytes, 'client'));
+      const m = decodeMessage(bytes, 'client');
       received.push(m);
       if (m.type !== 'auth') return;
-      send({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
-      afterWelcome(send);
+      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
+      ws.send(welcome);
+      session = openSession(serverSecret, transcriptHash(hello, bytes, welcome), 'primary', 'client');
+      const peer = handPeer(ws, session);
+      peer.send({ type: 'heartbeat', sentMs: performance.now(), echoMs: null, heldMs: 0 }); // as a real Link does at once
+      afterWelcome(peer, connection);
     });
-    send({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
+    ws.send(hello);
   });
-  return { port: (wss.address() as { port: number }).port, received };
+  return { port: (wss.address() as { port: number }).port, received, connections: () => connections };
 }
+
+/**
+ * A hand-written secondary: does the real handshake and, like a real one, sends a sealed heartbeat
+ * at once, then lets the test send anything. `alteredHaveSeq` plays a man in the middle who raised
+ * haveSeq in the auth frame on its way (the keys still come from the auth as the secondary sent it).
+ */
+async function handSecondary(port: number, alteredHaveSeq?: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  ws.on('error', () => undefined);
+  cleanups.push(() => ws.terminate());
+  const inbox: ChannelMessage[] = [];
+  const unreadable: Error[] = [];
+  let closeCode = 0;
+  ws.on('close', (code) => (closeCode = code));
+  const clientNonce = newNonce();
+  let hello: Uint8Array | undefined;
+  let auth: Uint8Array | undefined;
+  let session: FrameSession | undefined;
+  const peer = await new Promise<HandPeer>((resolve, reject) => {
+    ws.on('message', (data) => {
+      const bytes = data as Buffer;
+      if (session) {
+        try {
+          inbox.push(openOrPlain(session, bytes, 'server'));
+        } catch (err) {
+          unreadable.push(err as Error); // sealed under keys this peer does not have
+        }
+        return;
+      }
+      const m = decodeMessage(bytes, 'server');
+      if (m.type === 'hello') {
+        hello = bytes;
+        const proof = secret.proof(m.serverNonce, clientNonce, 'client');
+        auth = encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: 0 });
+        return ws.send(alteredHaveSeq === undefined ? auth : encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: alteredHaveSeq }));
+      }
+      if (m.type !== 'welcome') return reject(new Error(`expected welcome, got ${m.type}`));
+      session = openSession(secret, transcriptHash(hello!, auth!, bytes), 'secondary', 'server');
+      const peer = handPeer(ws, session);
+      peer.send({ type: 'heartbeat', sentMs: performance.now(), echoMs: null, heldMs: 0 });
+      resolve(peer);
+    });
+  });
+  return { ws, peer, inbox, unreadable, closeCode: () => closeCode };
+}
+
+describe('every frame after the handshake is authenticated', () => {
+  it.each([
+    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'ack', seq: 3 })), /tag does not verify/],
+    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'ack', seq: 3 })), /too short to carry a counter and tag/],
+    ['replayed (an earlier real frame)', (p: HandPeer) => p.sendRaw(p.sealed[0]!), /expected frame #\d+ but got frame #\d+ again \(a replay\)/],
+  ])('the primary refuses a %s ack: no ack reaches the output rule, it is counted, the secondary is dropped', async (_kind, attack, pattern) => {
+    const { server, port, log } = await startServer();
+    const hand = await handSecondary(port);
+    await waitFor('attach', () => log.attached.length === 1);
+    server.sendBatch(1, 1, bytes(10, 1));
+    server.sendBatch(2, 2, bytes(10, 2));
+    await waitFor('batches', () => hand.inbox.filter((m) => m.type === 'batch').length === 2);
+    hand.peer.send({ type: 'ack', seq: 1 }); // a real ack: counted
+    await waitFor('ack 1', () => log.acks.at(-1) === 1);
+    attack(hand.peer); // claims entries up to #3 are held by the secondary (or repeats the ack for #1)
+    await waitFor('refused', () => log.forged.length === 1 && log.detached.length === 1);
+    expect(log.forged[0]!.code).toBe('LOCKSTEP_CHANNEL_FORGED');
+    expect(log.forged[0]!.message).toMatch(pattern);
+    expect(log.acks).toEqual([1]);
+    expect(server.stats).toMatchObject({ framesRefused: 1, lastAckSeq: 1, peer: null });
+    expect(log.detached).toEqual(['protocol']);
+    expect(log.details[0]).toMatch(/\[LOCKSTEP_CHANNEL_FORGED\]$/);
+    // The refusal itself is sealed: the real peer can trust it.
+    await waitFor('refuse frame', () => hand.inbox.some((m) => m.type === 'refuse'));
+    expect(hand.inbox.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_FORGED' });
+    await waitFor('closed', () => hand.closeCode() !== 0);
+  });
+
+  it.each([
+    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(3, 6) })), /tag does not verify/],
+    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(30, 6) })), /tag does not verify/],
+    ['replayed (an earlier real frame)', (p: HandPeer) => p.sendRaw(p.sealed.at(-1)!), /again \(a replay\)/],
+    ['text', (p: HandPeer) => p.sendText('{"type":"batch"}'), /a text frame/],
+  ])('the secondary refuses a %s batch: nothing delivered or acked, counted, and it reconnects', async (_kind, attack, pattern) => {
+    const fake = await fakePrimary(secret, (peer, connection) => {
+      if (connection !== 1) return; // the second connection is left alone
+      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1) });
+      attack(peer);
+    });
+    const { client, log } = startClient(fake.port);
+    await waitFor('refused', () => log.forged.length === 1);
+    expect(log.forged[0]!.code).toBe('LOCKSTEP_CHANNEL_FORGED');
+    expect(log.forged[0]!.message).toMatch(pattern);
+    expect(log.batches.map(([first]) => first)).toEqual([1]);
+    expect(client.stats.framesRefused).toBe(1);
+    await waitFor('refuse frame', () => fake.received.some((m) => m.type === 'refuse'));
+    expect(fake.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_FORGED' });
+    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1 }]);
+    // Tampering on the path is not a broken primary: the client reconnects, with new keys, from #2.
+    await waitFor('reconnected', () => fake.connections() === 2 && log.welcomes.length === 2);
+    expect(log.disconnects).toBe(1);
+    expect(log.welcomes[1]!.startSeq).toBe(2);
+    expect(log.errors).toEqual([]);
+  });
+
+  it('a man in the middle cannot change the welcome: the keys differ and the first sealed frame is refused', async () => {
+    // The fake primary signs the nonces correctly but its transcript differs from what the client
+    // saw (as if a proxy had rewritten startSeq or epoch in transit).
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+    wss.on('connection', (ws) => {
+      cleanups.push(() => ws.terminate());
+      const serverNonce = new Uint8Array(32).fill(3);
+      const hello = encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary || (data as Buffer)[0] !== 0x95) return; // only the auth tuple matters here; later frames are sealed
+        const m = decodeMessage(data as Buffer, 'client');
+        if (m.type !== 'auth') return;
+        const proof = secret.proof(serverNonce, m.clientNonce, 'server');
+        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq })); // altered in transit
+        const session = openSession(secret, transcriptHash(hello, data as Buffer, meant), 'primary', 'client');
+        ws.send(session.sealer.seal(encodeMessage({ type: 'heartbeat', sentMs: 1, echoMs: null, heldMs: 0 })));
+      });
+      ws.send(hello);
+    });
+    const { log } = startClient((wss.address() as { port: number }).port);
+    await waitFor('refused', () => log.forged.length >= 1);
+    expect(log.forged[0]!.message).toMatch(/tag does not verify/);
+    // The altered welcome was never reported: its epoch was never trusted, and no disconnect either.
+    expect(log.welcomes).toEqual([]);
+    expect(log.disconnects).toBe(0);
+  });
+
+  it('a man in the middle cannot raise haveSeq in the auth: the secondary is never attached, so no ack is assumed', async () => {
+    const { server, port, log } = await startServer({ lastSeq: () => 50 });
+    const hand = await handSecondary(port, 40); // the primary is told the secondary holds #1..#40
+    await waitFor('refused', () => log.forged.length === 1);
+    expect(log.forged[0]!.message).toMatch(/tag does not verify/);
+    expect(log.attached).toEqual([]);
+    expect(log.detached).toEqual([]); // never attached, so never detached: a refusal
+    expect(log.refused.map((e) => e.code)).toEqual(['LOCKSTEP_CHANNEL_FORGED']);
+    expect(server.stats).toMatchObject({ peer: null, lastAckSeq: 0, framesRefused: 1 });
+    expect(server.sendBatch(41, 1, bytes(1, 1))).toBe(false);
+    await waitFor('closed', () => hand.closeCode() !== 0);
+  });
+
+  it('exposes peerEchoedMs: the newest of our own heartbeat times the peer echoed, on both ends', async () => {
+    const before = performance.now();
+    const { server, port, log } = await startServer();
+    expect(server.peerEchoedMs).toBeNull();
+    const { client } = startClient(port);
+    await waitFor('attach', () => log.attached.length === 1);
+    await waitFor('echoes', () => server.peerEchoedMs !== null && client.peerEchoedMs !== null);
+    const first = server.peerEchoedMs!;
+    expect(first).toBeGreaterThanOrEqual(before);
+    expect(first).toBeLessThanOrEqual(performance.now());
+    expect(server.stats.peerEchoedMs).toBe(first);
+    await sleep(200); // four heartbeat intervals
+    expect(server.peerEchoedMs!).toBeGreaterThan(first);
+    expect(performance.now() - server.peerEchoedMs!).toBeLessThan(200);
+    expect(performance.now() - client.stats.peerEchoedMs!).toBeLessThan(200);
+    server.dropSecondary('test');
+    expect(server.peerEchoedMs).toBeNull(); // no secondary, no lease base
+  });
+});
+
+describe('the handshake table', () => {
+  it('closes a TCP connection that never upgrades within the auth timeout, and reports it', async () => {
+    const { port, log } = await startServer({ authTimeoutMs: 300 });
+    const start = performance.now();
+    const idle = connect(port, '127.0.0.1');
+    idle.on('error', () => undefined);
+    cleanups.push(() => idle.destroy());
+    let closedAt = 0;
+    idle.on('close', () => (closedAt = performance.now()));
+    await waitFor('closed', () => closedAt !== 0, 3000);
+    expect(closedAt - start).toBeGreaterThan(250);
+    expect(log.refused.map((e) => e.code)).toEqual(['LOCKSTEP_CHANNEL_AUTH_TIMEOUT']);
+  });
+
+
+  it('when full, closes its oldest unauthenticated connection with a retryable BUSY, so a real secondary attaches', async () => {
+    const { server, port, log } = await startServer({ handshakesMax: 2, authTimeoutMs: 5000 });
+    const idle = [await rawPeer(port), await rawPeer(port), await rawPeer(port)]; // one past the limit
+    await waitFor('oldest evicted', () => idle[0]!.received.some((m) => m.type === 'refuse'));
+    expect(idle[0]!.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_BUSY' });
+    expect(log.refused.map((e) => e.code)).toEqual(['LOCKSTEP_CHANNEL_BUSY']);
+    expect(log.refused[0]!.message).toMatch(/handshake table was full/);
+    // Well inside the 5 s auth timeout the idle ones would otherwise hold their places for.
+    const start = performance.now();
+    const { client } = startClient(port);
+    await waitFor('attach', () => log.attached.length === 1 && client.state === 'connected', 1000);
+    expect(performance.now() - start).toBeLessThan(1000);
+    expect(server.stats.handshakesEvicted).toBe(2);
+    expect(idle[1]!.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_BUSY' });
+    expect(idle[2]!.received.some((m) => m.type === 'refuse')).toBe(false);
+  });
+
+  it('a secondary attaches while a stranger keeps re-filling the table', async () => {
+    const { port, log } = await startServer({ handshakesMax: 1, authTimeoutMs: 5000 });
+    // A stranger that keeps re-opening a connection whenever one is closed, so the table is always full.
+    let stop = false;
+    const strangers: WebSocket[] = [];
+    const open = () => {
+      if (stop) return;
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+      strangers.push(ws);
+      ws.on('error', () => undefined);
+      ws.on('close', () => setTimeout(open, 30));
+    };
+    open();
+    cleanups.push(() => {
+      stop = true;
+      for (const ws of strangers) ws.terminate();
+    });
+    await sleep(50);
+    const { client, log: clog } = startClient(port);
+    await waitFor('attach', () => log.attached.length === 1 && client.state === 'connected', 3000);
+    // Every refusal the secondary saw (if any) was worth retrying.
+    expect(clog.refused.every((code) => code === 'LOCKSTEP_CHANNEL_BUSY')).toBe(true);
+    expect(clog.errors).toEqual([]);
+  });
+});
 
 describe('ChannelClient against a misbehaving primary', () => {
   it('refuses a primary that does not know the secret', async () => {
@@ -330,9 +627,9 @@ describe('ChannelClient against a misbehaving primary', () => {
     ['gap', 3, /gap.*expected entry #2 next but got #3/],
     ['repeat', 1, /repeat.*expected entry #2 next but got #1/],
   ])('reports a seq %s instead of skipping it', async (_kind, secondSeq, pattern) => {
-    const fake = await fakePrimary(secret, (send) => {
-      send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1) });
-      send({ type: 'batch', firstSeq: secondSeq, count: 1, payload: bytes(1, 2) });
+    const fake = await fakePrimary(secret, (peer) => {
+      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1) });
+      peer.send({ type: 'batch', firstSeq: secondSeq, count: 1, payload: bytes(1, 2) });
     });
     const { client, log } = startClient(fake.port);
     await waitFor('error', () => log.errors.length === 1);
