@@ -42,6 +42,8 @@ export const DEFAULT_GUEST_LIMITS: GuestLimits = {
   cpuPollsPerEventMax: 2000, // ~10M simple loop iterations, ~0.1-1 s
 };
 
+/** Bytes of entropy per crypto.getRandomValues call (the Web Crypto limit); the prelude checks it too. */
+export const RANDOM_BYTES_PER_CALL_MAX = 65_536;
 /** Room the host keeps above the guest's memory limit to collect effects after the guest hit it. */
 const HOST_MEMORY_HEADROOM_BYTES = 8 * 1024 * 1024;
 /** Bound on job-draining rounds per event: each round runs every pending job. */
@@ -61,6 +63,8 @@ export class Guest {
   private heapGrowthAllowed: number;
   private disposed = false;
   private broken = false;
+  /** The highest request id delivered: the host accepts answers only to requests that arrived. */
+  private requestIdMax = 0;
 
   private constructor(
     private readonly runtime: QuickJSRuntime,
@@ -92,6 +96,8 @@ export class Guest {
     // Host functions the prelude captures privately; they are never globals.
     const hostRandom = context.newFunction('hostRandom', (lengthHandle) => {
       const length = context.getNumber(lengthHandle);
+      // Only the prelude holds this function and it checks the count; the host checks again.
+      if (!Number.isInteger(length) || length < 0 || length > RANDOM_BYTES_PER_CALL_MAX) throw new RangeError(`random bytes: a count of 0..${RANDOM_BYTES_PER_CALL_MAX} is needed, got ${length}`);
       const bytes = (guest ? guest.world : world).randomBytes(length);
       assert(bytes.length === length, 'world returned the wrong number of random bytes');
       return context.newArrayBuffer(bytes.slice().buffer);
@@ -166,6 +172,7 @@ export class Guest {
     assert(!this.broken, 'deliver on a guest the host failed inside (see the error that broke it)');
     const { context, runtime } = this;
     const faults: EventOutcome['faults'] = [];
+    if (event.kind === 'request') this.requestIdMax = Math.max(this.requestIdMax, event.id);
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
     const eventHandle = context.newString(JSON.stringify(event));
@@ -207,10 +214,17 @@ export class Guest {
     runtime.setMemoryLimit(this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES);
     this.heapGrowthAllowed = this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES;
     try {
+      // A null-prototype array the prelude built after the guest ran: reading it runs no guest code.
       const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
-      const text = context.getString(handle);
-      handle.dispose();
-      return decodeEffects(text);
+      try {
+        const length = context.getProp(handle, 'length').consume((h) => context.getNumber(h));
+        const text = context.getProp(handle, 0).consume((h) => context.getString(h));
+        const blobs: unknown[] = [];
+        for (let i = 1; i < length; i++) blobs.push(context.getProp(handle, i).consume((h) => readBlob(context, h)));
+        return decodeEffects(text, blobs, { requestIdMax: this.requestIdMax });
+      } finally {
+        handle.dispose();
+      }
     } finally {
       runtime.setMemoryLimit(this.limits.memoryBytesMax);
       this.heapGrowthAllowed = this.limits.memoryBytesMax;
@@ -248,6 +262,13 @@ function faultMessagesFor(limits: GuestLimits): Record<Exclude<GuestFault, 'gues
     memory_limit_exceeded: `the guest ran out of memory: it exceeded its memory limit of ${limits.memoryBytesMax} bytes (--memory-mb)`,
     stack_limit_exceeded: `the guest exceeded its stack limit of ${limits.stackBytesMax} bytes (--stack-kb): stack overflow`,
   };
+}
+
+/** A body or file content: a string, or bytes (copied out of the guest's memory). */
+function readBlob(context: QuickJSContext, handle: QuickJSHandle): unknown {
+  const type = context.typeof(handle);
+  if (type === 'string') return context.getString(handle);
+  return undefined;
 }
 
 function isPromise(context: QuickJSContext, handle: QuickJSHandle): boolean {
