@@ -34,7 +34,7 @@ export interface ServiceServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, role: ServiceRole): void {
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array, role: ServiceRole): void {
   if (res.headersSent || res.destroyed) return;
   try {
     res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });

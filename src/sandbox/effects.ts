@@ -4,10 +4,13 @@
 // This is the sandbox boundary: effects are untrusted input, checked here by pure functions of the
 // effect alone, so record and replay decide alike and nothing a guest returns can crash the host.
 
+/** Text goes out as UTF-8; bytes (a Response of an ArrayBuffer or typed array) go out as they are. */
+export type ResponseBody = string | Uint8Array;
+
 export type ConsoleLevel = 'log' | 'info' | 'debug' | 'warn' | 'error';
 
 export type Effect =
-  | { type: 'respond'; requestId: number; status: number; headers: Record<string, string>; body: string }
+  | { type: 'respond'; requestId: number; status: number; headers: Record<string, string>; body: ResponseBody }
   | { type: 'console'; level: ConsoleLevel; text: string }
   | { type: 'timer'; timerId: number; dueMs: number; intervalMs: number }
   | { type: 'clear'; timerId: number }
@@ -75,8 +78,8 @@ export function responseProblem(status: unknown, headers: unknown, body: unknown
     headerBytes += name.length + value.length;
   }
   if (headerBytes > RESPONSE_HEADER_BYTES_MAX) return `the response headers take ${headerBytes} bytes, more than the ${RESPONSE_HEADER_BYTES_MAX} allowed`;
-  if (typeof body !== 'string') return 'the response body must be a string';
-  const bodyBytes = body.length * 3 <= RESPONSE_BODY_BYTES_MAX ? body.length : Buffer.byteLength(body);
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) return 'the response body must be text or bytes';
+  const bodyBytes = typeof body !== 'string' ? body.length : body.length * 3 <= RESPONSE_BODY_BYTES_MAX ? body.length : Buffer.byteLength(body);
   if (bodyBytes > RESPONSE_BODY_BYTES_MAX) return `the response body is ${bodyBytes} bytes, more than the ${RESPONSE_BODY_BYTES_MAX} allowed`;
   if (NULL_BODY_STATUSES.has(status) && body.length > 0) return `a ${status} response cannot have a body`;
   return undefined;
@@ -134,7 +137,7 @@ function decodeOne(t: unknown[], blobs: unknown[], context: DecodeContext): Effe
       const body = blobAt(blobs, t[4]);
       const problem = responseProblem(t[2], t[3], body);
       if (problem) return badResponse(requestId, problem);
-      return [{ type: 'respond', requestId, status: t[2] as number, headers: headerRecord(t[3] as Array<[string, string]>), body: body as string }];
+      return [{ type: 'respond', requestId, status: t[2] as number, headers: headerRecord(t[3] as Array<[string, string]>), body: body as ResponseBody }];
     }
     case 'console': {
       const [, level, text] = t;

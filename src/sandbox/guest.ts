@@ -7,6 +7,7 @@ import { GuestLoadError } from '../errors.js';
 import type { GuestLimits, HeaderPairs } from '../log/entries.js';
 import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
+import { WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
 import { loadOwnedQuickJS } from './quickjs-module.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
@@ -104,9 +105,11 @@ export class Guest {
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(options.limits)));
+    const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages));
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web));
     preludeFactory.dispose();
+    web.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
     faultMessages.dispose();
@@ -268,7 +271,17 @@ function faultMessagesFor(limits: GuestLimits): Record<Exclude<GuestFault, 'gues
 function readBlob(context: QuickJSContext, handle: QuickJSHandle): unknown {
   const type = context.typeof(handle);
   if (type === 'string') return context.getString(handle);
-  return undefined;
+  if (type !== 'object') return undefined;
+  try {
+    const bytes = context.getArrayBuffer(handle);
+    try {
+      return bytes.value.slice();
+    } finally {
+      bytes.dispose();
+    }
+  } catch {
+    return undefined; // not an ArrayBuffer: the boundary check refuses it
+  }
 }
 
 function isPromise(context: QuickJSContext, handle: QuickJSHandle): boolean {

@@ -10,7 +10,7 @@
 
 /** Lives inside the guest; evaluates to the dispatcher object the host keeps a handle to. */
 export const PRELUDE_SOURCE = String.raw`
-(function (hostRandom, hostClockMs, faultMessagesJson) {
+(function (hostRandom, hostClockMs, faultMessagesJson, webBundle) {
   'use strict';
   // ---- intrinsics, captured before any guest code runs ----------------------------------------
   const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
@@ -50,6 +50,11 @@ export const PRELUDE_SOURCE = String.raw`
   const TypedArraySet = uncurryThis(TypedArrayPrototype.set);
   const DateNow = Date.now;
   const InternalErrorCtor = typeof InternalError === 'function' ? InternalError : undefined;
+  // The Web APIs (src/sandbox/web), evaluated just before this prelude; only these two internals
+  // reach the host side, and both read private fields, so no guest code runs inside them.
+  const WEB = webBundle.web;
+  const requestFromHost = webBundle.internals.requestFromHost;
+  const responseParts = webBundle.internals.responseParts;
 
   // A limit (CPU budget, memory, stack) surfaces as an InternalError the prelude's own catch sees:
   // it is reported as that limit, not as an ordinary throw.
@@ -226,6 +231,12 @@ export const PRELUDE_SOURCE = String.raw`
   define('fs', fs);
   define('crypto', ObjectFreeze({ getRandomValues, randomUUID }));
   define('performance', performance);
+  const webNames = ObjectKeys(WEB);
+  for (let i = 0; i < webNames.length; i++) define(webNames[i], WEB[webNames[i]]);
+  define('queueMicrotask', (fn) => {
+    if (typeof fn !== 'function') throw new TypeErrorCtor('queueMicrotask needs a function');
+    runMicrotask(fn);
+  });
   define('WeakRef', refuse('WeakRef'));
   define('FinalizationRegistry', refuse('FinalizationRegistry'));
 
@@ -242,9 +253,26 @@ export const PRELUDE_SOURCE = String.raw`
     emitRespond(requestId, 500, '[["content-type","application/json"]]', '{"error":' + q(code) + ',"message":' + q(message) + '}');
   }
   function emitBadResponse(requestId, message) { emitError(requestId, 'guest_bad_response', message); }
+  function respondWithResponse(requestId, parts) {
+    if (typeof parts === 'string') { emitBadResponse(requestId, parts); return; }
+    const pairs = parts[1];
+    let headerJson = '';
+    for (let i = 0; i < pairs.length; i++) headerJson += (i ? ',' : '') + '[' + q(safeString(pairs[i][0])) + ',' + q(safeString(pairs[i][1])) + ']';
+    let body = parts[2];
+    if (body === null || body === undefined) body = '';
+    else if (typeof body !== 'string') {
+      if (!ArrayBufferIsView(body)) { emitBadResponse(requestId, 'the response body is neither text nor bytes'); return; }
+      const copy = new Uint8ArrayCtor(TypedArrayByteLength(body));
+      TypedArraySet(copy, body);
+      body = TypedArrayBuffer(copy);
+    }
+    emitRespond(requestId, parts[0], '[' + headerJson + ']', body);
+  }
   function respondWith(requestId, value) {
     if (typeof value === 'string') { emitRespond(requestId, 200, '[]', value); return; }
-    if (value === null || typeof value !== 'object') { emitBadResponse(requestId, 'fetch() must return a response object or a string, got ' + show(value)); return; }
+    if (value === null || typeof value !== 'object') { emitBadResponse(requestId, 'fetch() must return a Response, a response object or a string, got ' + show(value)); return; }
+    const parts = responseParts(value);
+    if (parts !== null) { respondWithResponse(requestId, parts); return; }
     const rawStatus = value.status;
     const rawHeaders = value.headers;
     let body = value.body;
@@ -314,17 +342,19 @@ export const PRELUDE_SOURCE = String.raw`
       if (isThenable(result)) watchTimerPromise(result);
     } catch (error) { reportTimerError(error); }
   }
-  function makeRequest(e) {
-    const headers = nullObject();
-    const pairs = e.headers;
-    for (let i = 0; i < pairs.length; i++) {
-      const k = pairs[i][0];
-      const v = pairs[i][1];
-      headers[k] = ObjectHasOwn(headers, k) ? headers[k] + ', ' + v : v;
-    }
-    return ObjectFreeze({ method: e.method, path: e.path, headers: ObjectFreeze(ObjectSetPrototypeOf(headers, Object.prototype)), body: e.body });
+  async function runMicrotask(fn) {
+    await undefined;
+    try { ReflectApply(fn, undefined, nullArray()); } catch (error) { emitConsole('error', oneArgument('Uncaught (in microtask) ' + describeError(error))); }
   }
-
+  async function watchWaitUntil(thenable) {
+    try { await thenable; } catch (error) { emitConsole('error', oneArgument('Uncaught (in waitUntil) ' + describeError(error))); }
+  }
+  const env = ObjectFreeze({});
+  const ctx = ObjectFreeze({
+    // Events run to completion with every promise job, so work a handler leaves behind finishes anyway.
+    waitUntil(promise) { if (isThenable(promise)) watchWaitUntil(promise); },
+    passThroughOnException() {},
+  });
   return ObjectFreeze({
     setProgram(namespace) {
       const main = namespace && namespace.default;
@@ -339,11 +369,10 @@ export const PRELUDE_SOURCE = String.raw`
           runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, []); }, nullArray());
           return;
         case 'request': {
-          const request = makeRequest(e);
           settle(e.id, () => {
             const handler = program.fetch;
             if (typeof handler !== 'function') return { status: 404, body: { error: 'no_fetch_handler', message: 'the program exports no fetch(request) handler' } };
-            return ReflectApply(handler, program, [request]);
+            return ReflectApply(handler, program, [requestFromHost(e.method, e.path, e.headers, e.body), env, ctx]);
           });
           return;
         }

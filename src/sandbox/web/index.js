@@ -1,0 +1,49 @@
+// The Web APIs of a Lockstep guest, bundled into one script (scripts/bundle-guest-web.mjs) that the
+// prelude evaluates before the program. URL, URLSearchParams and structuredClone come from
+// core-js-pure (a maintained, spec-following pure-JS implementation: no host calls, no clock, no
+// entropy, so deterministic by construction); the rest is written here, small and UTF-8 only.
+import URL from 'core-js-pure/actual/url/index.js';
+import URLSearchParams from 'core-js-pure/actual/url-search-params/index.js';
+import structuredClone from 'core-js-pure/actual/structured-clone.js';
+import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
+import { Headers } from './headers.js';
+import { makeFetchClasses } from './fetch.js';
+
+const { Request, Response } = makeFetchClasses(URL, URLSearchParams);
+
+const SAFE_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
+const HOST_NAME = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.?$/;
+const NUMERIC_LABEL = /(^|\.)(\d+|0x[0-9a-f]*)\.?$/;
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The absolute URL of a request from its Host header and target, as `new URL()` would serialize it. */
+export function requestUrl(hostHeader, target) {
+  const host = typeof hostHeader === 'string' ? hostHeader.toLowerCase() : '';
+  const colon = host.lastIndexOf(':');
+  const name = colon >= 0 && host.indexOf(']') < 0 ? host.slice(0, colon) : host;
+  const port = colon >= 0 && host.indexOf(']') < 0 ? host.slice(colon + 1) : '';
+  const fastHost =
+    HOST_NAME.test(name) && !name.includes('xn--') && (!NUMERIC_LABEL.test(name) || DOTTED_QUAD.test(name)) && (colon < 0 || (/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535));
+  if (fastHost && SAFE_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?')[0])) {
+    return 'http://' + (port === '80' ? name : host) + target;
+  }
+  for (const base of [host || 'localhost', 'localhost']) {
+    try {
+      return new URL(target.startsWith('/') ? target : '/' + target, 'http://' + base).href;
+    } catch {
+      // try the next base
+    }
+  }
+  return 'http://localhost/';
+}
+
+export const web = { URL, URLSearchParams, structuredClone, atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
+export const internals = {
+  requestFromHost: (method, target, headerPairs, body) => {
+    let host;
+    for (const [name, value] of headerPairs) if (name === 'host') host = value;
+    return Request._fromHost(method, requestUrl(host, target), target, headerPairs, body);
+  },
+  responseParts: (response) => Response._parts(response),
+};
