@@ -73,6 +73,7 @@ export class Guest {
     private readonly dispatcher: QuickJSHandle,
     private readonly deliverFn: QuickJSHandle,
     private readonly takeEffectsFn: QuickJSHandle,
+    private readonly endEventFn: QuickJSHandle,
     private readonly limits: GuestLimits,
     private world: GuestWorld,
   ) {
@@ -115,7 +116,8 @@ export class Guest {
     faultMessages.dispose();
     const deliverFn = context.getProp(dispatcher, 'deliver');
     const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
-    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, options.limits, world);
+    const endEventFn = context.getProp(dispatcher, 'endEvent');
+    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, endEventFn, options.limits, world);
     runtime.setInterruptHandler(() => ++guest!.pollsUsed > guest!.pollsAllowed);
     try {
       guest.loadProgram(options.source, options.programName);
@@ -183,11 +185,12 @@ export class Guest {
       const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
       if (result.error) faults.push(this.consumeFault(result.error));
       else result.value.dispose();
-      for (let round = 0; round < JOB_ROUNDS_MAX && runtime.hasPendingJob(); round++) {
-        const jobs = runtime.executePendingJobs(-1);
-        if (jobs.error) faults.push(this.consumeFault(jobs.error));
-        else jobs.value; // a count, nothing to dispose
-      }
+      this.drainJobs(faults);
+      // The prelude's end of event (env.storage's write), still inside the event's CPU budget.
+      const ended = context.callFunction(this.endEventFn, this.dispatcher);
+      if (ended.error) faults.push(this.consumeFault(ended.error));
+      else ended.value.dispose();
+      this.drainJobs(faults);
     } catch (error) {
       // A host exception unwound through QuickJS (V8's own stack overflowed before the guest's stack
       // limit): the runtime is left inconsistent and where it happened depends on the host, not the log.
@@ -210,6 +213,14 @@ export class Guest {
       for (const { fault, message } of faults) effects.push({ type: 'console', level: 'error', text: `[lockstep] ${fault}: ${message}` });
     }
     return { effects, cpuPolls, faults };
+  }
+
+  private drainJobs(faults: EventOutcome['faults']): void {
+    for (let round = 0; round < JOB_ROUNDS_MAX && this.runtime.hasPendingJob(); round++) {
+      const jobs = this.runtime.executePendingJobs(-1);
+      if (jobs.error) faults.push(this.consumeFault(jobs.error));
+      else jobs.value; // a count, nothing to dispose
+    }
   }
 
   private takeEffects(): Effect[] {
@@ -252,6 +263,7 @@ export class Guest {
     if (this.broken) return;
     this.deliverFn.dispose();
     this.takeEffectsFn.dispose();
+    this.endEventFn.dispose();
     this.dispatcher.dispose();
     this.context.dispose();
     this.runtime.dispose();

@@ -55,6 +55,8 @@ export const PRELUDE_SOURCE = String.raw`
   const WEB = webBundle.web;
   const requestFromHost = webBundle.internals.requestFromHost;
   const responseParts = webBundle.internals.responseParts;
+  const makeStorage = webBundle.internals.makeStorage;
+  const serializeStorage = webBundle.internals.serializeStorage;
 
   // A limit (CPU budget, memory, stack) surfaces as an InternalError the prelude's own catch sees:
   // it is reported as that limit, not as an ordinary throw.
@@ -171,8 +173,16 @@ export const PRELUDE_SOURCE = String.raw`
       start = slash + 1;
     }
     if (count === 0) throw new ErrorCtor('EISDIR: path names the data directory itself: ' + path);
+    if (parts[0] === STORAGE_DIR) throw new ErrorCtor('EACCES: ' + STORAGE_DIR + '/ is reserved for env.storage: ' + path);
     parts.length = count;
     return ArrayJoin(parts, '/');
+  }
+  /** An operation of the prelude itself (env.storage): plain callbacks, no promise the guest could see. */
+  function startInternalOp(kind, path, data, onDone, onFail) {
+    const id = ++opSeq;
+    MapSet(ops, id, { resolve: onDone, reject: onFail, internal: true });
+    if (kind === 'read') emit('["read",' + id + ',' + q(path) + ']');
+    else emit('["write",' + id + ',' + q(path) + ',' + blob(data) + ']');
   }
   function startOp(kind, path, data) {
     return new PromiseCtor((resolve, reject) => {
@@ -240,12 +250,71 @@ export const PRELUDE_SOURCE = String.raw`
   define('WeakRef', refuse('WeakRef'));
   define('FinalizationRegistry', refuse('FinalizationRegistry'));
 
+  // ---- env.storage: kept in the guest heap, persisted after each event that changed it --------
+  // Every change gets a number; a whole-store write after the event covers all changes so far.
+  // An answer given after change n is held until a write covering n is on disk (the output rule
+  // makes the log durable on the secondary; this makes the state durable on the shared disk).
+  const STORAGE_DIR = '.lockstep';
+  const STORAGE_PATH = '.lockstep/storage.json';
+  let storageChanges = 0;
+  let storageDurableAt = 0;
+  let storageDirty = false;
+  let storageWriting = false;
+  let storageWriteEvent = false;
+  let storageWaiters = nullArray();
+  let heldAnswers = nullArray();
+  const storage = makeStorage(ObjectFreeze({
+    load: () => new PromiseCtor((resolve, reject) => startInternalOp('read', STORAGE_PATH, undefined, resolve, (error) => {
+      if (StringIndexOf(safeString(error && error.message), 'ENOENT') === 0) resolve(null);
+      else reject(error);
+    })),
+    changed: () => { storageDirty = true; return ++storageChanges; },
+    durable: (n) => new PromiseCtor((resolve, reject) => {
+      if (storageDurableAt >= n) resolve();
+      else storageWaiters[storageWaiters.length] = { n, resolve, reject };
+    }),
+  }));
+  function flushStorage() {
+    if (!storageDirty || storageWriting || storageWriteEvent) return;
+    storageDirty = false;
+    storageWriting = true;
+    const covers = storageChanges;
+    startInternalOp('write', STORAGE_PATH, serializeStorage(storage), () => storageWritten(covers, undefined), (error) => storageWritten(covers, error));
+  }
+  function storageWritten(covers, error) {
+    storageWriting = false;
+    if (error) {
+      storageDirty = true;
+      storageWriteEvent = true; // retried at the end of the next other event, not in a loop of failures
+    } else storageDurableAt = covers;
+    const waiters = storageWaiters;
+    storageWaiters = nullArray();
+    for (let i = 0; i < waiters.length; i++) {
+      const w = waiters[i];
+      if (w.n > covers) storageWaiters[storageWaiters.length] = w;
+      else if (error) w.reject(error);
+      else w.resolve();
+    }
+    const held = heldAnswers;
+    heldAnswers = nullArray();
+    for (let i = 0; i < held.length; i++) {
+      const a = held[i];
+      if (a.n > covers) heldAnswers[heldAnswers.length] = a;
+      else if (error) emitRespondNow(a.requestId, 500, '[["content-type","application/json"]]', '{"error":"storage_write_failed","message":' + q('env.storage could not be written, so this answer (given after a change) was withdrawn: ' + describeError(error)) + '}');
+      else emitRespondNow(a.requestId, a.status, a.headerJson, a.body);
+    }
+  }
+
   // ---- responses ----------------------------------------------------------------------------
   // The prelude only turns what the guest returned into (status, header pairs, body) of primitive
   // types, reading each property once. Whether those are acceptable HTTP (status range, header
   // syntax, body size) is decided by the host from the effect alone (src/sandbox/effects.ts).
-  function emitRespond(requestId, status, headerPairsJson, body) {
+  function emitRespondNow(requestId, status, headerPairsJson, body) {
     emit('["respond",' + requestId + ',' + q(status) + ',' + headerPairsJson + ',' + blob(body) + ']');
+  }
+  function emitRespond(requestId, status, headerPairsJson, body) {
+    if (storageChanges > storageDurableAt) heldAnswers[heldAnswers.length] = { n: storageChanges, requestId, status, headerJson: headerPairsJson, body };
+    else emitRespondNow(requestId, status, headerPairsJson, body);
   }
   // Error bodies are built by hand: QuickJS's JSON.stringify of an object pushes onto internal arrays,
   // which a guest's setters on Array.prototype indices would see.
@@ -349,7 +418,7 @@ export const PRELUDE_SOURCE = String.raw`
   async function watchWaitUntil(thenable) {
     try { await thenable; } catch (error) { emitConsole('error', oneArgument('Uncaught (in waitUntil) ' + describeError(error))); }
   }
-  const env = ObjectFreeze({});
+  const env = ObjectFreeze({ storage });
   const ctx = ObjectFreeze({
     // Events run to completion with every promise job, so work a handler leaves behind finishes anyway.
     waitUntil(promise) { if (isThenable(promise)) watchWaitUntil(promise); },
@@ -401,6 +470,11 @@ export const PRELUDE_SOURCE = String.raw`
         default:
           throw new ErrorCtor('unknown event kind ' + e.kind);
       }
+    },
+    /** After the event's promise jobs ran (within its CPU budget): persists env.storage if it changed. */
+    endEvent() {
+      flushStorage();
+      storageWriteEvent = false;
     },
     /** [effects JSON text, blob 0, blob 1, ...] in a container the guest never saw; resets for the next event. */
     takeEffects() {

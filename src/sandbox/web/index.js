@@ -8,6 +8,7 @@ import structuredClone from 'core-js-pure/actual/structured-clone.js';
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
 import { Headers } from './headers.js';
 import { makeFetchClasses } from './fetch.js';
+import { Storage } from './storage.js';
 
 const { Request, Response } = makeFetchClasses(URL, URLSearchParams);
 
@@ -15,6 +16,7 @@ const SAFE_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
 const HOST_NAME = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.?$/;
 const NUMERIC_LABEL = /(^|\.)(\d+|0x[0-9a-f]*)\.?$/;
+const HOST_HEADER = /^[^/?#@\\\s]+$/;
 const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** The absolute URL of a request from its Host header and target, as `new URL()` would serialize it. */
@@ -28,9 +30,12 @@ export function requestUrl(hostHeader, target) {
   if (fastHost && SAFE_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?')[0])) {
     return 'http://' + (port === '80' ? name : host) + target;
   }
-  for (const base of [host || 'localhost', 'localhost']) {
+  // The target is a path (origin-form), so it is appended, never resolved: '//x' stays a path.
+  // A Host header that could smuggle in userinfo, a path or a query is not used as the host.
+  const path = target.startsWith('/') ? target : '/' + target;
+  for (const base of [HOST_HEADER.test(host) ? host : 'localhost', 'localhost']) {
     try {
-      return new URL(target.startsWith('/') ? target : '/' + target, 'http://' + base).href;
+      return new URL('http://' + base + path).href;
     } catch {
       // try the next base
     }
@@ -46,4 +51,6 @@ export const internals = {
     return Request._fromHost(method, requestUrl(host, target), target, headerPairs, body);
   },
   responseParts: (response) => Response._parts(response),
+  makeStorage: (hooks) => new Storage(hooks),
+  serializeStorage: (storage) => Storage._serialize(storage),
 };
