@@ -7,7 +7,7 @@ import { GuestLoadError } from '../errors.js';
 import type { GuestLimits, HeaderPairs } from '../log/entries.js';
 import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
-import { WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
+import { URL_LIB_SOURCE, WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
 import { loadOwnedQuickJS } from './quickjs-module.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
@@ -108,9 +108,11 @@ export class Guest {
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(options.limits)));
     const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web));
+    const urlLibSource = context.newString(URL_LIB_SOURCE);
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLibSource));
     preludeFactory.dispose();
     web.dispose();
+    urlLibSource.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
     faultMessages.dispose();

@@ -16,10 +16,10 @@ const HEADERS_MEMBERS = new Set(['append', 'delete', 'get', 'getSetCookie', 'has
 /** Only the host's requests are built from this; guests cannot name it. */
 const FROM_HOST = Symbol('lockstep host request');
 
-export function makeFetchClasses(URL, URLSearchParams) {
+export function makeFetchClasses(lazy) {
   function parseUrl(input, what) {
     try {
-      return new URL(String(input)).href;
+      return new lazy.URL(String(input)).href;
     } catch {
       throw new TypeError(`${what}: "${String(input)}" is not an absolute URL`);
     }
@@ -48,7 +48,7 @@ export function makeFetchClasses(URL, URLSearchParams) {
       const from = input instanceof Request ? input : null;
       let source = from ? Body._source(from) : null;
       let contentType = null;
-      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, URLSearchParams);
+      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, lazy);
       else if (from && from.bodyUsed) throw new TypeError('Request: the body of the request it copies has already been read');
       super(source);
       this.#url = from ? from.url : parseUrl(input, 'Request');
@@ -88,7 +88,9 @@ export function makeFetchClasses(URL, URLSearchParams) {
     }
     /** Lockstep's plain-object contract: the request target as the client sent it. */
     get path() {
-      return this.#legacyPath !== undefined ? this.#legacyPath : new URL(this.#url).pathname + new URL(this.#url).search;
+      if (this.#legacyPath !== undefined) return this.#legacyPath;
+      const url = new lazy.URL(this.#url);
+      return url.pathname + url.search;
     }
     /** Lockstep's plain-object contract: the body as a string (not a stream). */
     get body() {
@@ -120,7 +122,7 @@ export function makeFetchClasses(URL, URLSearchParams) {
       if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`Response: the status must be an integer from 200 to 599, got ${String(options.status)}`);
       const statusText = options.statusText === undefined ? '' : String(options.statusText);
       if (!REASON_PHRASE.test(statusText)) throw new TypeError('Response: statusText has a character HTTP forbids');
-      const [source, contentType] = extractBody(body, URLSearchParams);
+      const [source, contentType] = extractBody(body, lazy);
       if (source !== null && NULL_BODY_STATUSES.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
       super(source);
       this.#status = status;

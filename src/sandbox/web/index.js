@@ -1,16 +1,29 @@
 // The Web APIs of a Lockstep guest, bundled into one script (scripts/bundle-guest-web.mjs) that the
 // prelude evaluates before the program. URL, URLSearchParams and structuredClone come from
 // core-js-pure (a maintained, spec-following pure-JS implementation: no host calls, no clock, no
-// entropy, so deterministic by construction); the rest is written here, small and UTF-8 only.
-import URL from 'core-js-pure/actual/url/index.js';
-import URLSearchParams from 'core-js-pure/actual/url-search-params/index.js';
-import structuredClone from 'core-js-pure/actual/structured-clone.js';
+// entropy, so deterministic by construction) in a second bundle (url-lib.js) loaded on first use;
+// the rest is written here, small and UTF-8 only.
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
 import { Headers } from './headers.js';
 import { makeFetchClasses } from './fetch.js';
 import { Storage } from './storage.js';
 
-const { Request, Response } = makeFetchClasses(URL, URLSearchParams);
+/** Set by the prelude: evaluates url-lib.js once and returns { URL, URLSearchParams, structuredClone }. */
+let loadUrlLib = () => {
+  throw new Error('the URL library loader was not installed');
+};
+const lazy = {
+  get URL() {
+    return loadUrlLib().URL;
+  },
+  /** Without the library loaded, no URLSearchParams exists yet to be a body. */
+  isURLSearchParams(value) {
+    return loaded !== null && value instanceof loaded.URLSearchParams;
+  },
+};
+let loaded = null;
+
+const { Request, Response } = makeFetchClasses(lazy);
 
 const SAFE_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
@@ -35,7 +48,7 @@ export function requestUrl(hostHeader, target) {
   const path = target.startsWith('/') ? target : '/' + target;
   for (const base of [HOST_HEADER.test(host) ? host : 'localhost', 'localhost']) {
     try {
-      return new URL('http://' + base + path).href;
+      return new lazy.URL('http://' + base + path).href;
     } catch {
       // try the next base
     }
@@ -43,8 +56,11 @@ export function requestUrl(hostHeader, target) {
   return 'http://localhost/';
 }
 
-export const web = { URL, URLSearchParams, structuredClone, atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
+export const web = { atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
 export const internals = {
+  setUrlLibLoader: (load) => {
+    loadUrlLib = () => (loaded ??= load());
+  },
   requestFromHost: (method, target, headerPairs, body) => {
     let host;
     for (const [name, value] of headerPairs) if (name === 'host') host = value;
