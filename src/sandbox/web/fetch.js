@@ -78,6 +78,8 @@ export function makeFetchClasses(lazy) {
     }
 
     get url() {
+      // The host's requests compute their URL on first use: a handler that never asks pays nothing.
+      if (typeof this.#url === 'function') this.#url = this.#url();
       return this.#url;
     }
     get method() {

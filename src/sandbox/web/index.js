@@ -64,7 +64,7 @@ export const internals = {
   requestFromHost: (method, target, headerPairs, body) => {
     let host;
     for (const [name, value] of headerPairs) if (name === 'host') host = value;
-    return Request._fromHost(method, requestUrl(host, target), target, headerPairs, body);
+    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, body);
   },
   responseParts: (response) => Response._parts(response),
   makeStorage: (hooks) => new Storage(hooks),
