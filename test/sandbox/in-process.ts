@@ -5,7 +5,7 @@
 import { Executor, type Output } from '../../src/engine/executor.js';
 import type { Entry, GuestLimits } from '../../src/log/entries.js';
 import { DEFAULT_GUEST_LIMITS } from '../../src/sandbox/guest.js';
-import type { Effect } from '../../src/sandbox/effects.js';
+import type { Effect, ResponseBody } from '../../src/sandbox/effects.js';
 
 export interface Ask {
   method?: string;
@@ -17,7 +17,7 @@ export interface Ask {
 export interface Answer {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  body: ResponseBody;
   json: any;
 }
 
@@ -89,7 +89,7 @@ export async function recordRun(source: string, limits: Partial<GuestLimits> = {
       const { status, headers, body } = respond.effect;
       let json: unknown;
       try {
-        json = JSON.parse(body);
+        json = typeof body === 'string' ? JSON.parse(body) : undefined;
       } catch {
         json = undefined;
       }
