@@ -1,10 +1,10 @@
-// Echo: POST /echo answers with the request body. The smallest possible guest, for benchmarks:
-// it measures the cost of Lockstep itself (one request entry, no values, one response).
+// Echo, in the Fetch style: POST /echo answers with the request body. The smallest possible guest,
+// for benchmarks: it measures the cost of Lockstep itself (one request entry, no values, one answer).
 export default {
-  fetch(request) {
-    if (request.method === 'POST' && request.path === '/echo') {
-      return { headers: { 'content-type': request.headers['content-type'] ?? 'text/plain' }, body: request.body };
+  async fetch(request) {
+    if (request.method === 'POST' && new URL(request.url).pathname === '/echo') {
+      return new Response(await request.text(), { headers: { 'content-type': request.headers.get('content-type') ?? 'text/plain' } });
     }
-    return { status: 404, body: { error: 'not_found' } };
+    return Response.json({ error: 'not_found' }, { status: 404 });
   },
 };

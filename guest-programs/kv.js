@@ -1,45 +1,35 @@
-// A key-value store persisted on disk: PUT/GET/DELETE /kv/<key>, GET /kv lists the keys.
-// Shows request bodies, state kept in one file (kv.json), and reads/writes racing with requests.
-let store = {};
-let loading = null;
-
-function load() {
-  loading ??= fs.readFile('kv.json').then(
-    (text) => { store = JSON.parse(text); },
-    () => { store = {}; },
-  );
-  return loading;
-}
-
-function save() {
-  return fs.writeFile('kv.json', JSON.stringify(store));
-}
+// A key-value store in the Fetch style: PUT/GET/DELETE /kv/<key>, GET /kv lists the keys.
+// Shows Request/Response, URL, and env.storage (each change is on disk before its answer leaves).
+const KEY = /^\/kv\/([A-Za-z0-9_.-]{1,64})$/;
 
 export default {
-  async fetch(request) {
-    await load();
-    if (request.path === '/kv' && request.method === 'GET') {
-      return { body: { keys: Object.keys(store).sort(), count: Object.keys(store).length } };
+  async fetch(request, env) {
+    const { pathname } = new URL(request.url);
+    const storage = env.storage;
+    if (pathname === '/kv' && request.method === 'GET') {
+      const keys = [...(await storage.list({ prefix: 'kv:' })).keys()].map((k) => k.slice(3));
+      return Response.json({ keys, count: keys.length });
     }
-    const match = /^\/kv\/([A-Za-z0-9_.-]{1,64})$/.exec(request.path);
-    if (!match) return { status: 404, body: { error: 'not_found' } };
+    const match = KEY.exec(pathname);
+    if (!match) return Response.json({ error: 'not_found' }, { status: 404 });
     const key = match[1];
     switch (request.method) {
-      case 'GET':
-        if (!Object.hasOwn(store, key)) return { status: 404, body: { error: 'no_such_key', key } };
-        return { headers: { 'content-type': 'text/plain' }, body: store[key].value };
-      case 'PUT':
-        store[key] = { value: request.body, updatedAt: new Date().toISOString() };
-        await save();
-        return { status: 201, body: { key, bytes: request.body.length } };
+      case 'GET': {
+        const entry = await storage.get(`kv:${key}`);
+        if (entry === undefined) return Response.json({ error: 'no_such_key', key }, { status: 404 });
+        return new Response(entry.value, { headers: { 'content-type': 'text/plain' } });
+      }
+      case 'PUT': {
+        const value = await request.text();
+        await storage.put(`kv:${key}`, { value, updatedAt: new Date().toISOString() });
+        return Response.json({ key, bytes: value.length }, { status: 201 });
+      }
       case 'DELETE': {
-        const existed = Object.hasOwn(store, key);
-        delete store[key];
-        if (existed) await save();
-        return { status: existed ? 200 : 404, body: { key, deleted: existed } };
+        const deleted = await storage.delete(`kv:${key}`);
+        return Response.json({ key, deleted }, { status: deleted ? 200 : 404 });
       }
       default:
-        return { status: 405, body: { error: 'method_not_allowed' } };
+        return Response.json({ error: 'method_not_allowed' }, { status: 405 });
     }
   },
 };

@@ -5,7 +5,8 @@
 export interface StoredAnswer {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  /** Text (sent as UTF-8) or bytes. */
+  body: string | Uint8Array;
 }
 
 export type KeyState = { requestSeq: number; answer?: StoredAnswer; /** The gate seq of the answer: released once acknowledged. */ answerGateSeq?: number };

@@ -9,7 +9,13 @@ export class OutputDigest {
   add(output: OutputEffect): void {
     switch (output.type) {
       case 'respond':
-        this.hash.update(`respond\0${output.requestId}\0${output.status}\0${JSON.stringify(output.headers)}\0${output.body}\0`);
+        if (typeof output.body === 'string') {
+          this.hash.update(`respond\0${output.requestId}\0${output.status}\0${JSON.stringify(output.headers)}\0${output.body}\0`);
+        } else {
+          // Bytes are digested as they are, after a length, so no text body can digest the same.
+          this.hash.update(`respond-bytes\0${output.requestId}\0${output.status}\0${JSON.stringify(output.headers)}\0${output.body.length}\0`);
+          this.hash.update(output.body);
+        }
         return;
       case 'console':
         this.hash.update(`console\0${output.level}\0${output.text}\0`);

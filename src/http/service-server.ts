@@ -34,9 +34,19 @@ export interface ServiceServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, role: ServiceRole): void {
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array, role: ServiceRole): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });
+  try {
+    res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });
+  } catch (error) {
+    // Answers are checked at the sandbox boundary (src/sandbox/effects.ts), so this is a gap in that
+    // check: answer 500 rather than let node:http's throw take the whole node down.
+    res.removeHeader('content-type');
+    const text = JSON.stringify({ error: 'host_bad_response', message: `the answer could not be sent: ${error instanceof Error ? error.message : String(error)}` });
+    res.writeHead(500, { 'content-type': 'application/json', 'x-lockstep-role': role, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
+  }
   res.end(body);
 }
 

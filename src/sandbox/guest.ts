@@ -7,6 +7,7 @@ import { GuestLoadError } from '../errors.js';
 import type { GuestLimits, HeaderPairs } from '../log/entries.js';
 import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
+import { URL_LIB_SOURCE, WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
 import { loadOwnedQuickJS } from './quickjs-module.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
@@ -42,6 +43,8 @@ export const DEFAULT_GUEST_LIMITS: GuestLimits = {
   cpuPollsPerEventMax: 2000, // ~10M simple loop iterations, ~0.1-1 s
 };
 
+/** Bytes of entropy per crypto.getRandomValues call (the Web Crypto limit); the prelude checks it too. */
+export const RANDOM_BYTES_PER_CALL_MAX = 65_536;
 /** Room the host keeps above the guest's memory limit to collect effects after the guest hit it. */
 const HOST_MEMORY_HEADROOM_BYTES = 8 * 1024 * 1024;
 /** Bound on job-draining rounds per event: each round runs every pending job. */
@@ -61,6 +64,8 @@ export class Guest {
   private heapGrowthAllowed: number;
   private disposed = false;
   private broken = false;
+  /** The highest request id delivered: the host accepts answers only to requests that arrived. */
+  private requestIdMax = 0;
 
   private constructor(
     private readonly runtime: QuickJSRuntime,
@@ -68,6 +73,7 @@ export class Guest {
     private readonly dispatcher: QuickJSHandle,
     private readonly deliverFn: QuickJSHandle,
     private readonly takeEffectsFn: QuickJSHandle,
+    private readonly endEventFn: QuickJSHandle,
     private readonly limits: GuestLimits,
     private world: GuestWorld,
   ) {
@@ -92,21 +98,28 @@ export class Guest {
     // Host functions the prelude captures privately; they are never globals.
     const hostRandom = context.newFunction('hostRandom', (lengthHandle) => {
       const length = context.getNumber(lengthHandle);
+      // Only the prelude holds this function and it checks the count; the host checks again.
+      if (!Number.isInteger(length) || length < 0 || length > RANDOM_BYTES_PER_CALL_MAX) throw new RangeError(`random bytes: a count of 0..${RANDOM_BYTES_PER_CALL_MAX} is needed, got ${length}`);
       const bytes = (guest ? guest.world : world).randomBytes(length);
       assert(bytes.length === length, 'world returned the wrong number of random bytes');
       return context.newArrayBuffer(bytes.slice().buffer);
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(options.limits)));
+    const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages));
+    const urlLibSource = context.newString(URL_LIB_SOURCE);
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLibSource));
     preludeFactory.dispose();
+    web.dispose();
+    urlLibSource.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
     faultMessages.dispose();
     const deliverFn = context.getProp(dispatcher, 'deliver');
     const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
-    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, options.limits, world);
+    const endEventFn = context.getProp(dispatcher, 'endEvent');
+    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, endEventFn, options.limits, world);
     runtime.setInterruptHandler(() => ++guest!.pollsUsed > guest!.pollsAllowed);
     try {
       guest.loadProgram(options.source, options.programName);
@@ -166,6 +179,7 @@ export class Guest {
     assert(!this.broken, 'deliver on a guest the host failed inside (see the error that broke it)');
     const { context, runtime } = this;
     const faults: EventOutcome['faults'] = [];
+    if (event.kind === 'request') this.requestIdMax = Math.max(this.requestIdMax, event.id);
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
     const eventHandle = context.newString(JSON.stringify(event));
@@ -173,11 +187,12 @@ export class Guest {
       const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
       if (result.error) faults.push(this.consumeFault(result.error));
       else result.value.dispose();
-      for (let round = 0; round < JOB_ROUNDS_MAX && runtime.hasPendingJob(); round++) {
-        const jobs = runtime.executePendingJobs(-1);
-        if (jobs.error) faults.push(this.consumeFault(jobs.error));
-        else jobs.value; // a count, nothing to dispose
-      }
+      this.drainJobs(faults);
+      // The prelude's end of event (env.storage's write), still inside the event's CPU budget.
+      const ended = context.callFunction(this.endEventFn, this.dispatcher);
+      if (ended.error) faults.push(this.consumeFault(ended.error));
+      else ended.value.dispose();
+      this.drainJobs(faults);
     } catch (error) {
       // A host exception unwound through QuickJS (V8's own stack overflowed before the guest's stack
       // limit): the runtime is left inconsistent and where it happened depends on the host, not the log.
@@ -202,15 +217,30 @@ export class Guest {
     return { effects, cpuPolls, faults };
   }
 
+  private drainJobs(faults: EventOutcome['faults']): void {
+    for (let round = 0; round < JOB_ROUNDS_MAX && this.runtime.hasPendingJob(); round++) {
+      const jobs = this.runtime.executePendingJobs(-1);
+      if (jobs.error) faults.push(this.consumeFault(jobs.error));
+      else jobs.value; // a count, nothing to dispose
+    }
+  }
+
   private takeEffects(): Effect[] {
     const { context, runtime } = this;
     runtime.setMemoryLimit(this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES);
     this.heapGrowthAllowed = this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES;
     try {
+      // A null-prototype array the prelude built after the guest ran: reading it runs no guest code.
       const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
-      const text = context.getString(handle);
-      handle.dispose();
-      return decodeEffects(text);
+      try {
+        const length = context.getProp(handle, 'length').consume((h) => context.getNumber(h));
+        const text = context.getProp(handle, 0).consume((h) => context.getString(h));
+        const blobs: unknown[] = [];
+        for (let i = 1; i < length; i++) blobs.push(context.getProp(handle, i).consume((h) => readBlob(context, h)));
+        return decodeEffects(text, blobs, { requestIdMax: this.requestIdMax });
+      } finally {
+        handle.dispose();
+      }
     } finally {
       runtime.setMemoryLimit(this.limits.memoryBytesMax);
       this.heapGrowthAllowed = this.limits.memoryBytesMax;
@@ -235,6 +265,7 @@ export class Guest {
     if (this.broken) return;
     this.deliverFn.dispose();
     this.takeEffectsFn.dispose();
+    this.endEventFn.dispose();
     this.dispatcher.dispose();
     this.context.dispose();
     this.runtime.dispose();
@@ -248,6 +279,23 @@ function faultMessagesFor(limits: GuestLimits): Record<Exclude<GuestFault, 'gues
     memory_limit_exceeded: `the guest ran out of memory: it exceeded its memory limit of ${limits.memoryBytesMax} bytes (--memory-mb)`,
     stack_limit_exceeded: `the guest exceeded its stack limit of ${limits.stackBytesMax} bytes (--stack-kb): stack overflow`,
   };
+}
+
+/** A body or file content: a string, or bytes (copied out of the guest's memory). */
+function readBlob(context: QuickJSContext, handle: QuickJSHandle): unknown {
+  const type = context.typeof(handle);
+  if (type === 'string') return context.getString(handle);
+  if (type !== 'object') return undefined;
+  try {
+    const bytes = context.getArrayBuffer(handle);
+    try {
+      return bytes.value.slice();
+    } finally {
+      bytes.dispose();
+    }
+  } catch {
+    return undefined; // not an ArrayBuffer: the boundary check refuses it
+  }
 }
 
 function isPromise(context: QuickJSContext, handle: QuickJSHandle): boolean {

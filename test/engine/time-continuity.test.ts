@@ -22,7 +22,7 @@ function hooks(entries: Entry[], outputs: Output[]): ExecutorHooks {
 function answerOf(outputs: Output[], requestSeq: number): { now: number; perf: number } {
   const output = outputs.find((o) => o.effect.type === 'respond' && o.effect.requestId === requestSeq);
   if (!output || output.effect.type !== 'respond') throw new Error(`no answer to #${requestSeq}`);
-  return JSON.parse(output.effect.body) as { now: number; perf: number };
+  return JSON.parse(String(output.effect.body)) as { now: number; perf: number };
 }
 
 const request = { kind: 'request' as const, method: 'GET', path: '/now', headers: [] as Array<[string, string]>, body: '' };

@@ -54,6 +54,7 @@ const ALLOWED_GLOBALS = new Set([
   ...'Uint8ClampedArray Int8Array Uint8Array Int16Array Uint16Array Int32Array Uint32Array BigInt64Array BigUint64Array Float16Array Float32Array Float64Array'.split(' '),
   ...'WeakRef FinalizationRegistry'.split(' '), // present only to throw a clear error
   ...'console setTimeout setInterval clearTimeout clearInterval fs crypto performance'.split(' '),
+  ...'URL URLSearchParams Headers Request Response TextEncoder TextDecoder atob btoa structuredClone queueMicrotask DOMException'.split(' '),
 ]);
 
 let kiritimati: Run;

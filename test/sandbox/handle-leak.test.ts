@@ -46,7 +46,7 @@ describe('handle ownership', () => {
     }
     const answers = outputs.filter((o) => o.effect.type === 'respond');
     expect(answers).toHaveLength(2000);
-    expect(answers.filter((o) => o.effect.type === 'respond' && o.effect.body.includes('cpu_budget_exceeded'))).toHaveLength(4);
+    expect(answers.filter((o) => o.effect.type === 'respond' && typeof o.effect.body === 'string' && o.effect.body.includes('cpu_budget_exceeded'))).toHaveLength(4);
     expect(executor.eventsDelivered).toBeGreaterThan(3000) // requests, timer firings, write and read completions;
     expect(() => executor.dispose()).not.toThrow();
   });

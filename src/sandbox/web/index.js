@@ -1,0 +1,72 @@
+// The Web APIs of a Lockstep guest, bundled into one script (scripts/bundle-guest-web.mjs) that the
+// prelude evaluates before the program. URL, URLSearchParams and structuredClone come from
+// core-js-pure (a maintained, spec-following pure-JS implementation: no host calls, no clock, no
+// entropy, so deterministic by construction) in a second bundle (url-lib.js) loaded on first use;
+// the rest is written here, small and UTF-8 only.
+import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
+import { Headers } from './headers.js';
+import { makeFetchClasses } from './fetch.js';
+import { Storage } from './storage.js';
+
+/** Set by the prelude: evaluates url-lib.js once and returns { URL, URLSearchParams, structuredClone }. */
+let loadUrlLib = () => {
+  throw new Error('the URL library loader was not installed');
+};
+const lazy = {
+  get URL() {
+    return loadUrlLib().URL;
+  },
+  /** Without the library loaded, no URLSearchParams exists yet to be a body. */
+  isURLSearchParams(value) {
+    return loaded !== null && value instanceof loaded.URLSearchParams;
+  },
+};
+let loaded = null;
+
+const { Request, Response } = makeFetchClasses(lazy);
+
+const SAFE_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
+const HOST_NAME = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.?$/;
+const NUMERIC_LABEL = /(^|\.)(\d+|0x[0-9a-f]*)\.?$/;
+const HOST_HEADER = /^[^/?#@\\\s]+$/;
+const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The absolute URL of a request from its Host header and target, as `new URL()` would serialize it. */
+export function requestUrl(hostHeader, target) {
+  const host = typeof hostHeader === 'string' ? hostHeader.toLowerCase() : '';
+  const colon = host.lastIndexOf(':');
+  const name = colon >= 0 && host.indexOf(']') < 0 ? host.slice(0, colon) : host;
+  const port = colon >= 0 && host.indexOf(']') < 0 ? host.slice(colon + 1) : '';
+  const fastHost =
+    HOST_NAME.test(name) && !name.includes('xn--') && (!NUMERIC_LABEL.test(name) || DOTTED_QUAD.test(name)) && (colon < 0 || (/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535));
+  if (fastHost && SAFE_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?')[0])) {
+    return 'http://' + (port === '80' ? name : host) + target;
+  }
+  // The target is a path (origin-form), so it is appended, never resolved: '//x' stays a path.
+  // A Host header that could smuggle in userinfo, a path or a query is not used as the host.
+  const path = target.startsWith('/') ? target : '/' + target;
+  for (const base of [HOST_HEADER.test(host) ? host : 'localhost', 'localhost']) {
+    try {
+      return new lazy.URL('http://' + base + path).href;
+    } catch {
+      // try the next base
+    }
+  }
+  return 'http://localhost/';
+}
+
+export const web = { atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
+export const internals = {
+  setUrlLibLoader: (load) => {
+    loadUrlLib = () => (loaded ??= load());
+  },
+  requestFromHost: (method, target, headerPairs, body) => {
+    let host;
+    for (const [name, value] of headerPairs) if (name === 'host') host = value;
+    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, body);
+  },
+  responseParts: (response) => Response._parts(response),
+  makeStorage: (hooks) => new Storage(hooks),
+  serializeStorage: (storage) => Storage._serialize(storage),
+};
