@@ -34,9 +34,10 @@ export interface ServiceServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, role: ServiceRole): void {
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, role: ServiceRole, epoch?: number): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });
+  const epochHeader = epoch === undefined ? {} : { 'x-lockstep-epoch': String(epoch) };
+  res.writeHead(status, { ...headers, 'x-lockstep-role': role, ...epochHeader, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -49,6 +50,12 @@ function headerPairs(req: IncomingMessage): HeaderPairs {
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i].toLowerCase(), raw[i + 1]]);
   return pairs;
+}
+
+/** The epoch the node serves in as it releases an answer (x-lockstep-epoch: lets clients see two nodes serving one epoch). */
+function epochOf(handler: ServiceHandler): number | undefined {
+  const epoch = (handler.status() as { epoch?: unknown } | undefined)?.epoch;
+  return typeof epoch === 'number' ? epoch : undefined;
 }
 
 export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
@@ -100,7 +107,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
       answer.then(
         (a) => {
           clearTimeout(timer);
-          send(res, a.status, a.headers, a.body, handler.role());
+          send(res, a.status, a.headers, a.body, handler.role(), epochOf(handler));
         },
         (error) => {
           clearTimeout(timer);
