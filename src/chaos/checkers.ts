@@ -159,12 +159,13 @@ export function checkPrimaries(samples: StatusSample[], limits: LivenessLimits):
 export function checkNodes(nodes: NodeRecord[], samples: StatusSample[], endMs: number, limits: LivenessLimits): Violation[] {
   const out: Violation[] = [];
   for (const n of nodes) {
-    const diverged = n.notable.find((line) => line.includes('DIVERGED'));
-    if (diverged) out.push(violation('divergence', `${n.id} diverged: ${diverged}`));
-    const fenced = samples.find((s) => s.node === n.id && s.role === 'fenced');
-    if (fenced) {
-      const stillAt = (n.exitMs ?? endMs) - fenced.tMs;
-      if (stillAt > limits.fencedExitGraceMs) out.push(violation('fenced-not-exited', `${n.id} reported fenced at ${Math.round(fenced.tMs)} ms but was still running ${Math.round(stillAt)} ms later`, fenced.tMs));
+    const diverged = n.notable.find((x) => x.line.includes('DIVERGED'));
+    if (diverged) out.push(violation('divergence', `${n.id} diverged at ${diverged.atMs} ms: ${diverged.line}`, diverged.atMs));
+    // Fenced: it said so, or its status said so (a fenced node may close its status endpoint at once).
+    const fencedAt = Math.min(n.notable.find((x) => x.line.includes('FENCED'))?.atMs ?? Infinity, samples.find((s) => s.node === n.id && s.role === 'fenced')?.tMs ?? Infinity);
+    if (fencedAt < Infinity) {
+      const runningMs = (n.exitMs ?? endMs) - fencedAt;
+      if (runningMs > limits.fencedExitGraceMs) out.push(violation('fenced-not-exited', `${n.id} was fenced at ${Math.round(fencedAt)} ms but still running ${Math.round(runningMs)} ms later${n.exitMs === undefined ? ' (until the end of the run)' : ''}`, fencedAt));
     }
   }
   return out;

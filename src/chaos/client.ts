@@ -30,6 +30,11 @@ export interface ChaosLoadOptions {
 
 /** Answers that are not the guest's: the node is not serving (secondary, fenced, stopping) or timed out. */
 export const NOT_AN_ANSWER = new Set([503, 504]);
+/**
+ * Share of keys whose first attempt goes to a node picked at random rather than the one that answered
+ * last (like clients behind round-robin DNS): a second node that serves is then seen by clients.
+ */
+export const SPREAD_FRACTION = 0.25;
 const RETRY_BACKOFF_MS = 20;
 const RETRY_BACKOFF_MAX_MS = 400;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -89,6 +94,7 @@ export class ChaosLoad {
   readonly answers: AnswerRecord[] = [];
   readonly keys: KeyRecord[] = [];
   private readonly rng;
+  private readonly spreadRng;
   private issuing = true;
   private nextIndex = 0;
   private nextSlotMs = 0;
@@ -98,6 +104,7 @@ export class ChaosLoad {
 
   constructor(private readonly o: ChaosLoadOptions) {
     this.rng = createRng(o.seed);
+    this.spreadRng = createRng(o.seed ^ 0x5bd1e995);
   }
 
   start(): void {
@@ -133,13 +140,15 @@ export class ChaosLoad {
   /** Carries one key through its retries until it is answered or given up. */
   private async carry(k: KeyRecord): Promise<void> {
     let backoffMs = RETRY_BACKOFF_MS;
-    let turn = 0;
+    let turn = -1;
+    const spread = this.spreadRng.next() < SPREAD_FRACTION;
     while (this.o.now() - k.sentMs < this.o.giveUpAfterMs) {
       const targets = this.o.targets();
       if (targets.length === 0) {
         await sleep(backoffMs);
         continue;
       }
+      if (turn < 0) turn = spread ? this.spreadRng.int(targets.length) : 0;
       const start = Math.max(0, targets.findIndex((t) => t.id === this.preferred));
       const target = targets[(start + turn) % targets.length]!;
       k.attempts++;

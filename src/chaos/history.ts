@@ -55,7 +55,7 @@ export interface NodeRecord {
   /** The restarted node's id, when the supervisor restarted one with its original command. */
   restartOf?: string;
   /** Lines that matter to the checkers (DIVERGED, FENCED, LIVE, claims), all of them. */
-  notable: string[];
+  notable: { atMs: number; line: string }[];
   /** The end of everything it printed, for the report. */
   outputTail: string;
 }

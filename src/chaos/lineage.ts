@@ -83,7 +83,7 @@ export class Lineage {
       const lines = text.split('\n');
       partial = lines.pop()!;
       for (const line of lines) {
-        if (NOTABLE.test(line)) record.notable.push(`${Math.round(this.o.now())} ms: ${line}`);
+        if (NOTABLE.test(line)) record.notable.push({ atMs: Math.round(this.o.now()), line });
         if (!started && /serving .* logging channel on|secondary of .* on http/.test(line)) {
           started = true;
           onStarted();

@@ -102,6 +102,7 @@ export class LinkProxy {
   }
 
   private accept(client: net.Socket): void {
+    client.on('error', () => {}); // resets are what this proxy is for
     if (this.modeNow.kind === 'cut') {
       client.resetAndDestroy();
       return;

@@ -4,6 +4,9 @@ import { latencyStats, type LatencyStats } from '../client/load-client.js';
 import type { Violation } from './checkers.js';
 import type { FaultRecord, History } from './history.js';
 
+/** The end of each node's output kept in the JSON summary. */
+export const NODE_OUTPUT_IN_JSON_CHARS = 4000;
+
 export const CHAOS_EXIT = { ok: 0, correctness: 20, liveness: 21, harness: 22 } as const;
 
 export interface KindSummary {
@@ -30,7 +33,7 @@ export interface ChaosSummary {
   exitCode: number;
   verdict: 'ok' | 'correctness violation' | 'liveness violation' | 'harness failure';
   faults: FaultRecord[];
-  nodes: { id: string; startedAs: string; restartOf?: string; startMs: number; exitMs?: number; exitCode?: number | null; exitSignal?: string | null; notable: string[] }[];
+  nodes: { id: string; startedAs: string; restartOf?: string; startMs: number; exitMs?: number; exitCode?: number | null; exitSignal?: string | null; notable: { atMs: number; line: string }[]; outputTail: string }[];
 }
 
 function kindSummary(faults: FaultRecord[]): KindSummary {
@@ -81,7 +84,7 @@ export function summarize(input: { seed: number; program: string; kinds: string[
     exitCode,
     verdict: verdicts[exitCode as keyof typeof verdicts],
     faults: h.faults,
-    nodes: h.nodes.map((n) => ({ id: n.id, startedAs: n.startedAs, restartOf: n.restartOf, startMs: Math.round(n.startMs), exitMs: n.exitMs === undefined ? undefined : Math.round(n.exitMs), exitCode: n.exitCode, exitSignal: n.exitSignal, notable: n.notable })),
+    nodes: h.nodes.map((n) => ({ id: n.id, startedAs: n.startedAs, restartOf: n.restartOf, startMs: Math.round(n.startMs), exitMs: n.exitMs === undefined ? undefined : Math.round(n.exitMs), exitCode: n.exitCode, exitSignal: n.exitSignal, notable: n.notable, outputTail: n.outputTail.slice(-NODE_OUTPUT_IN_JSON_CHARS) })),
   };
 }
 
