@@ -39,8 +39,9 @@ export const chaosDefaults = {
   faults: 10,
   rate: 50,
   concurrency: 8,
-  heartbeatMs: 50,
-  failureTimeoutMs: 600,
+  // The nodes' own defaults: shorter timeouts fail over falsely on a busy machine.
+  heartbeatMs: 100,
+  failureTimeoutMs: 1000,
   gapMaxMs: 10_000,
   reprotectMaxMs: 30_000,
 } as const;
@@ -52,6 +53,15 @@ const REQUEST_TIMEOUT_MS = 2000;
 const LATE_ANSWER_WINDOW_MS = 3000;
 const GIVE_UP_AFTER_MS = 20_000;
 const FENCED_EXIT_GRACE_MS = 3000;
+/** Cleanup steps (stopping the monitor, killing the nodes) that take longer are abandoned. */
+const CLEANUP_STEP_MS_MAX = 10_000;
+
+/** Resolves with the promise, or rejects after `ms`: a harness that hangs must still report. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -133,7 +143,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     return null;
   };
 
-  try {
+  const main = async () => {
     const primary = await lineage.startPrimary();
     if (!primary.alive) throw new Error(`the first primary exited at start:\n${primary.record.outputTail}`);
     monitor.start();
@@ -211,14 +221,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
       runViolations.push(violation('no-live-primary', 'after the run no node reported role primary: the final state could not be checked', now()));
     } else {
       final = await finalState(program, p.n.record.url, opening);
-      await readBack(load, p.n, now, readback, runViolations);
+      await readBack(load, () => currentPrimary(now() - 1000)?.n ?? p.n, now, readback, runViolations);
     }
+  };
+  // Bounded: every fault can take its re-protection limit, plus start, drain and read-back.
+  const runMsMax = schedule.length * (o.reprotectMaxMs + o.failureTimeoutMs * 4 + 5000) + 120_000 + (o.durationMs ?? 0);
+  try {
+    await withTimeout(main(), runMsMax, 'the chaos run (a harness hang)');
   } catch (error) {
     harnessError = error instanceof Error ? error.message : String(error);
-    await load?.stop().catch(() => undefined);
+    await withTimeout(load?.stop() ?? Promise.resolve(), CLEANUP_STEP_MS_MAX + GIVE_UP_AFTER_MS, 'stopping the load').catch(() => undefined);
   } finally {
-    await monitor.stop();
-    await lineage.closeAll();
+    await withTimeout(monitor.stop(), CLEANUP_STEP_MS_MAX, 'stopping the status monitor').catch((e) => notes.push(String(e.message)));
+    await withTimeout(lineage.closeAll(), CLEANUP_STEP_MS_MAX, 'killing the nodes').catch((e) => notes.push(String(e.message)));
     await disk?.unmount();
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -239,23 +254,24 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   return summary;
 }
 
-/** Asks every answered key again, with the same Idempotency-Key, of the final primary: the answer must not have changed. */
-async function readBack(load: ChaosLoad, node: ChaosNode, now: () => number, out: AnswerRecord[], violations: Violation[]): Promise<void> {
+/** Asks every answered key again, with the same Idempotency-Key, of the primary of the moment: the answer must not have changed. */
+async function readBack(load: ChaosLoad, primary: () => ChaosNode, now: () => number, out: AnswerRecord[], violations: Violation[]): Promise<void> {
   const keys = load.keys.filter((k) => k.first).slice(0, READBACK_KEYS_MAX);
   let next = 0;
   let unanswered = 0;
-  const target = { id: node.record.id, url: node.record.url };
   await Promise.all(
     Array.from({ length: READBACK_CONCURRENCY }, async () => {
       while (next < keys.length) {
         const k = keys[next++]!;
         let answered = false;
-        for (let tries = 0; tries < 3 && !answered; tries++) {
+        for (let tries = 0; tries < 5 && !answered; tries++) {
+          const node = primary();
+          const target = { id: node.record.id, url: node.record.url };
           const outcome = await attempt(target, k, 5000, 0, now, 'readback', (late) => out.push(late));
           if (outcome.kind === 'answer') {
             out.push(outcome.answer);
             answered = true;
-          } else await sleep(100);
+          } else await sleep(200 * (tries + 1));
         }
         if (!answered) unanswered++;
       }

@@ -11,8 +11,18 @@ export const STATUS_TIMEOUT_MS = 400;
 export const SAMPLES_MAX = 500_000;
 
 function getStatus(url: string): Promise<Record<string, any> | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(new URL('/_lockstep/status', url), { agent: false, timeout: STATUS_TIMEOUT_MS }, (res) => {
+  return new Promise((resolveOnce) => {
+    // One deadline whatever happens (a node frozen mid-answer must not stall the polling round).
+    let settled = false;
+    const resolve = (value: Record<string, any> | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req.destroy();
+      resolveOnce(value);
+    };
+    const deadline = setTimeout(() => resolve(undefined), STATUS_TIMEOUT_MS);
+    const req = http.get(new URL('/_lockstep/status', url), { agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -23,9 +33,10 @@ function getStatus(url: string): Promise<Record<string, any> | undefined> {
         }
       });
       res.on('error', () => resolve(undefined));
+      res.on('close', () => resolve(undefined));
     });
-    req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
+    req.on('close', () => setImmediate(() => resolve(undefined)));
   });
 }
 
