@@ -35,27 +35,28 @@ describe('lockstep chaos', () => {
   // A 2 s failure timeout: a kill is noticed at once (the socket closes), and a busy test machine does
   // not fail over by itself (a false failover is a real event, but not the one this test is about).
   it('survives SIGKILLs of either role with re-protection: exit 0 and a complete summary', async () => {
-    const { code, stdout, stderr, summary } = await chaos(['--seed', '11', '--faults', '3', '--fault-kinds', 'safe', '--program', COUNTER, '--rate', '40', '--failure-timeout-ms', '2000']);
+    const { code, stdout, stderr, summary } = await chaos(['--seed', '63', '--faults', '2', '--fault-kinds', 'safe', '--program', COUNTER, '--rate', '40', '--failure-timeout-ms', '2000']);
     expect(code, stdout + stderr).toBe(0);
-    expect(stdout.split('\n')[0]).toBe('SEED=11');
-    expect(stdout).toMatch(/schedule: kill-(primary|secondary) /);
+    expect(stdout.split('\n')[0]).toBe('SEED=63');
+    // Seed 63 schedules one fault of each safe kind, the primary first.
+    expect(stdout).toMatch(/schedule: kill-primary kill-secondary\n/);
     expect(stdout).toMatch(/RESULT: ok \(exit 0\)/);
     const s = summary!;
-    expect(s.seed).toBe(11);
-    expect(s.faultsRun).toBe(3);
+    expect(s.seed).toBe(63);
+    expect(s.faultsRun).toBe(2);
     expect(s.violations).toEqual({ correctness: 0, liveness: 0, examples: [] });
     expect(s.keys.sent).toBeGreaterThan(50);
     expect(s.keys.answered).toBe(s.keys.sent);
     expect(s.keys.readback).toBe(s.keys.answered);
-    expect(Object.keys(s.byKind).every((k) => k === 'kill-primary' || k === 'kill-secondary')).toBe(true);
-    expect(Object.values(s.byKind).reduce((n, k) => n + k.count, 0)).toBe(3);
+    expect(s.byKind['kill-primary']!.count).toBe(1);
+    expect(s.byKind['kill-secondary']!.count).toBe(1);
     expect(s.all.notReprotected).toBe(0);
     expect(s.all.reprotectMs.maxMs).toBeGreaterThan(0);
     expect(s.all.reprotectMs.p50Ms).toBeLessThanOrEqual(s.all.reprotectMs.maxMs);
     expect(s.all.gapMs.maxMs).toBeGreaterThan(0);
     // Each fault's replacement is a new process: the initial pair plus at least one per fault.
-    expect(s.nodesStarted).toBeGreaterThanOrEqual(5);
-  });
+    expect(s.nodesStarted).toBeGreaterThanOrEqual(4);
+  }, 120_000); // ~20 s on an idle machine; real processes on a shared 2-core machine can take far longer
 
   it('catches a real loss: primaries without the output rule, a slow link, a SIGKILL -> correctness exit 20', async () => {
     const { code, stdout, stderr, summary } = await chaos(['--seed', '3', '--faults', '1', '--fault-kinds', 'kill-primary', '--program', COUNTER, '--rate', '60', '--no-output-gate', '--channel-delay-ms', '1500']);
@@ -67,7 +68,7 @@ describe('lockstep chaos', () => {
     // The answers told in the last 1.5 s before the kill never reached the survivor.
     expect(kinds.has('lost-answer')).toBe(true);
     expect(kinds.has('invariant')).toBe(true);
-  });
+  }, 120_000);
 
   it('refuses an unknown fault kind with a usage error (exit 2)', async () => {
     const { code, stderr } = await chaos(['--fault-kinds', 'meteor']);
