@@ -22,7 +22,7 @@ export interface FaultContext {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function inject(fault: ScheduledFault, c: FaultContext): Promise<FaultRecord> {
-  const hitsPrimary = fault.kind.endsWith('-primary');
+  const hitsPrimary = fault.kind.endsWith('-primary') && !fault.kind.startsWith('link');
   const target = hitsPrimary ? c.primary : c.secondary;
   const record: FaultRecord = { index: fault.index, kind: fault.kind, node: target.record.id, startMs: c.now(), healMs: 0, reprotectedMs: null, gapMs: 0, notes: [] };
   const settleMs = c.failureTimeoutMs * 3 + 2000;
@@ -65,6 +65,24 @@ export async function inject(fault: ScheduledFault, c: FaultContext): Promise<Fa
       }
       proxy.set(fault.kind === 'link-cut' ? { kind: 'cut' } : fault.kind === 'link-blackhole' ? { kind: 'blackhole' } : { kind: 'slow', delayMs: fault.delayMs });
       await sleep(fault.durationMs);
+      proxy.set({ kind: 'pass' });
+      break;
+    }
+    case 'blackhole-kill-primary': {
+      // What the primary sent while the link held it dies with the primary (as unacknowledged TCP
+      // segments do with their sender): with the output rule, no answer depended on it.
+      const proxy = c.secondary.proxy;
+      if (!proxy) {
+        record.notes.push(`${c.secondary.record.id} follows its primary without a proxy: the primary is killed without the blackhole`);
+        c.lineage.signal(target, 'SIGKILL');
+        break;
+      }
+      proxy.set({ kind: 'blackhole' });
+      await sleep(fault.durationMs);
+      c.lineage.signal(target, 'SIGKILL');
+      await waitExit(target, 2000);
+      proxy.set({ kind: 'cut' });
+      await sleep(50);
       proxy.set({ kind: 'pass' });
       break;
     }

@@ -14,6 +14,7 @@ export const faultKinds = [
   'link-cut', // the logging link refuses and resets connections for a while
   'link-blackhole', // the logging link holds every byte (connections stay open), then delivers them
   'link-slow', // every byte on the logging link arrives late for a while
+  'blackhole-kill-primary', // the logging link holds every byte, and the primary dies before it heals
   'disk-full', // guest disk writes fail with ENOSPC for a while (a full tmpfs under <dir>/data)
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -72,6 +73,9 @@ function durationOf(kind: FaultKind, rng: Rng, timeoutMs: number): { durationMs:
     case 'link-blackhole':
       // Sometimes shorter than the failure timeout (nobody should fail over), mostly longer.
       return { durationMs: between(rng, Math.round(timeoutMs / 2), timeoutMs * 4), delayMs: 0 };
+    case 'blackhole-kill-primary':
+      // Shorter than the failure timeout: nobody has failed over yet when the primary dies.
+      return { durationMs: between(rng, Math.round(timeoutMs / 4), Math.round((timeoutMs * 3) / 4)), delayMs: 0 };
     case 'link-slow':
       return { durationMs: between(rng, 500, 3000), delayMs: between(rng, 5, Math.max(10, Math.round(timeoutMs / 3))) };
     case 'disk-full':

@@ -15,6 +15,7 @@ export const DEFAULT_CHAOS_PROGRAM = fileURLToPath(new URL('../../guest-programs
 export const CHAOS_HELP = `
 Exit codes:
   ${CHAOS_EXIT.ok}   no violation
+  2   usage error
   ${CHAOS_EXIT.correctness}  correctness violation (an acknowledged answer lost, a key answered two ways,
       two nodes serving at once, the guest's invariant broken, a divergence)
   ${CHAOS_EXIT.liveness}  liveness violation (a client-visible gap or a re-protection past its limit, a
@@ -22,7 +23,7 @@ Exit codes:
   ${CHAOS_EXIT.harness}  harness failure (the first pair never came up, a node did not start, ...)
 Fault kinds: safe (kill-primary, kill-secondary), all, or a comma-separated list of kill-primary,
   kill-secondary, restart-primary, restart-secondary, stop-primary, stop-secondary, link-cut,
-  link-blackhole, link-slow, disk-full (needs root: a small tmpfs under the run's directory).
+  link-blackhole, link-slow, blackhole-kill-primary, disk-full (needs root: a small tmpfs under the run's directory).
 The same --seed and --fault-kinds give the same fault schedule.`;
 
 export interface ChaosFlags {

@@ -129,7 +129,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--gap-max <d>', 'liveness: longest client-visible gap allowed per fault', chaos.gapMax)
     .option('--reprotect-max <d>', 'liveness: longest time until a caught-up secondary protects a primary again', chaos.reprotectMax)
     .option('--no-output-gate', 'run primaries without the output rule (to see the checkers catch the loss)')
-    .option('--channel-delay-ms <n>', 'primaries ship their log this late (with --no-output-gate, a kill loses answers)')
+    .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
     .addHelpText('after', CHAOS_HELP)
     .action(async (opts) => setExit(await chaosCommand(opts, out)));
 
