@@ -7,6 +7,7 @@ import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
 import { demoCommand } from './demo-command.js';
+import { CHAOS_HELP, chaosCommand, chaosFlagDefaults as chaos } from './chaos-command.js';
 import { benchCommand } from '../bench/bench-command.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
@@ -111,6 +112,26 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
     .option('--seed <n>', 'seed of the load client')
     .action(async (opts) => setExit(await demoCommand(opts, out)));
+
+  program
+    .command('chaos')
+    .description('run real nodes under load and a seeded schedule of faults, and check that no client lost or was contradicted an answer')
+    .option('--seed <n>', 'seed of the fault schedule and the load (printed first as SEED=; random by default)')
+    .option('--faults <k>', 'how many faults to inject', chaos.faults)
+    .option('--fault-kinds <kinds>', "'safe', 'all', or a comma-separated list (see below)", chaos.faultKinds)
+    .option('--program <file>', 'guest program: bank.js (total conserved) or counter.js (counts distinct and covered)')
+    .option('--json <file>', 'also write the summary as JSON')
+    .option('--duration <d>', 'stop injecting faults after this long (e.g. 10m), even if some are left')
+    .option('--rate <n>', 'requests per second', chaos.rate)
+    .option('--concurrency <n>', 'requests in flight', chaos.concurrency)
+    .option('--heartbeat-ms <n>', 'heartbeat interval of every node', chaos.heartbeatMs)
+    .option('--failure-timeout-ms <n>', 'failure timeout of every node', chaos.failureTimeoutMs)
+    .option('--gap-max <d>', 'liveness: longest client-visible gap allowed per fault', chaos.gapMax)
+    .option('--reprotect-max <d>', 'liveness: longest time until a caught-up secondary protects a primary again', chaos.reprotectMax)
+    .option('--no-output-gate', 'run primaries without the output rule (to see the checkers catch the loss)')
+    .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
+    .addHelpText('after', CHAOS_HELP)
+    .action(async (opts) => setExit(await chaosCommand(opts, out)));
 
   program
     .command('bench')

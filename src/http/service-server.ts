@@ -34,10 +34,11 @@ export interface ServiceServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array, role: ServiceRole): void {
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array, role: ServiceRole, epoch?: number): void {
   if (res.headersSent || res.destroyed) return;
+  const epochHeader = epoch === undefined ? {} : { 'x-lockstep-epoch': String(epoch) };
   try {
-    res.writeHead(status, { ...headers, 'x-lockstep-role': role, 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, { ...headers, 'x-lockstep-role': role, ...epochHeader, 'content-length': Buffer.byteLength(body) });
   } catch (error) {
     // Answers are checked at the sandbox boundary (src/sandbox/effects.ts), so this is a gap in that
     // check: answer 500 rather than let node:http's throw take the whole node down.
@@ -59,6 +60,12 @@ function headerPairs(req: IncomingMessage): HeaderPairs {
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i].toLowerCase(), raw[i + 1]]);
   return pairs;
+}
+
+/** The epoch the node serves in as it releases an answer (x-lockstep-epoch: lets clients see two nodes serving one epoch). */
+function epochOf(handler: ServiceHandler): number | undefined {
+  const epoch = (handler.status() as { epoch?: unknown } | undefined)?.epoch;
+  return typeof epoch === 'number' ? epoch : undefined;
 }
 
 export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
@@ -110,7 +117,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
       answer.then(
         (a) => {
           clearTimeout(timer);
-          send(res, a.status, a.headers, a.body, handler.role());
+          send(res, a.status, a.headers, a.body, handler.role(), epochOf(handler));
         },
         (error) => {
           clearTimeout(timer);

@@ -1,0 +1,108 @@
+// Injecting one scheduled fault into the running lineage: signals to a node, a mode of the logging
+// link's proxy, a full disk. Resolves when the fault is healed (a kill heals at once; a restart
+// kind also restarts the node with its original command, as a supervisor would).
+import type { DiskFault } from './disk-fault.js';
+import type { FaultRecord } from './history.js';
+import type { ChaosNode, Lineage } from './lineage.js';
+import type { ScheduledFault } from './schedule.js';
+
+export interface FaultContext {
+  lineage: Lineage;
+  disk: DiskFault | undefined;
+  primary: ChaosNode;
+  secondary: ChaosNode;
+  now(): number;
+  /** Resolves once some node other than `not` reports role primary (or after `timeoutMs`). */
+  waitForOtherPrimary(not: ChaosNode, timeoutMs: number): Promise<boolean>;
+  /** Resolves once `primary` no longer reports protected (or after `timeoutMs`). */
+  waitUnprotected(primary: ChaosNode, timeoutMs: number): Promise<boolean>;
+  failureTimeoutMs: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function inject(fault: ScheduledFault, c: FaultContext): Promise<FaultRecord> {
+  const hitsPrimary = fault.kind.endsWith('-primary') && !fault.kind.startsWith('link');
+  const target = hitsPrimary ? c.primary : c.secondary;
+  const record: FaultRecord = { index: fault.index, kind: fault.kind, node: target.record.id, startMs: c.now(), healMs: 0, reprotectedMs: null, gapMs: 0, notes: [] };
+  const settleMs = c.failureTimeoutMs * 3 + 2000;
+  switch (fault.kind) {
+    case 'kill-primary':
+    case 'kill-secondary':
+      c.lineage.signal(target, 'SIGKILL');
+      break;
+    case 'restart-primary': {
+      c.lineage.signal(target, 'SIGKILL');
+      // The supervisor notices the death a little later; by then the secondary has normally gone live.
+      if (!(await c.waitForOtherPrimary(target, settleMs))) record.notes.push('no other node became primary before the restart');
+      await waitExit(target, 2000);
+      const restarted = await c.lineage.restart(target);
+      record.notes.push(`restarted ${target.record.id} with its original command as ${restarted.record.id}${restarted.alive ? '' : ` (it exited: code ${restarted.record.exitCode})`}`);
+      break;
+    }
+    case 'restart-secondary': {
+      c.lineage.signal(target, 'SIGKILL');
+      if (!(await c.waitUnprotected(c.primary, settleMs))) record.notes.push('the primary still reported protected before the restart');
+      await waitExit(target, 2000);
+      const restarted = await c.lineage.restart(target);
+      record.notes.push(`restarted ${target.record.id} with its original command as ${restarted.record.id}${restarted.alive ? '' : ` (it exited: code ${restarted.record.exitCode})`}`);
+      break;
+    }
+    case 'stop-primary':
+    case 'stop-secondary':
+      c.lineage.signal(target, 'SIGSTOP');
+      await sleep(fault.durationMs);
+      c.lineage.signal(target, 'SIGCONT');
+      break;
+    case 'link-cut':
+    case 'link-blackhole':
+    case 'link-slow': {
+      const proxy = c.secondary.proxy;
+      record.node = c.secondary.record.id;
+      if (!proxy) {
+        record.notes.push(`${c.secondary.record.id} follows its primary without a proxy (a node that joined by itself): no link fault`);
+        break;
+      }
+      proxy.set(fault.kind === 'link-cut' ? { kind: 'cut' } : fault.kind === 'link-blackhole' ? { kind: 'blackhole' } : { kind: 'slow', delayMs: fault.delayMs });
+      await sleep(fault.durationMs);
+      proxy.set({ kind: 'pass' });
+      break;
+    }
+    case 'blackhole-kill-primary': {
+      // What the primary sent while the link held it dies with the primary (as unacknowledged TCP
+      // segments do with their sender): with the output rule, no answer depended on it.
+      const proxy = c.secondary.proxy;
+      if (!proxy) {
+        record.notes.push(`${c.secondary.record.id} follows its primary without a proxy: the primary is killed without the blackhole`);
+        c.lineage.signal(target, 'SIGKILL');
+        break;
+      }
+      proxy.set({ kind: 'blackhole' });
+      await sleep(fault.durationMs);
+      c.lineage.signal(target, 'SIGKILL');
+      await waitExit(target, 2000);
+      proxy.set({ kind: 'cut' });
+      await sleep(50);
+      proxy.set({ kind: 'pass' });
+      break;
+    }
+    case 'disk-full':
+      if (!c.disk) throw new Error('disk-full scheduled without a disk to fill');
+      record.node = 'disk';
+      await c.disk.fill();
+      await sleep(fault.durationMs);
+      await c.disk.free();
+      break;
+    default: {
+      const never: never = fault.kind;
+      throw new Error(`unknown fault kind ${never}`);
+    }
+  }
+  record.healMs = c.now();
+  return record;
+}
+
+async function waitExit(node: ChaosNode, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (node.alive && Date.now() < deadline) await sleep(10);
+}

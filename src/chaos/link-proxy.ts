@@ -1,0 +1,134 @@
+// A fault-injecting TCP proxy for the logging channel (node:net): placed between a secondary and
+// its primary's logging port, it passes bytes through, or cuts the link (resets and refuses
+// connections), blackholes it (holds every byte, connections stay open, as a network dropping
+// packets under TCP retransmission would), or slows it (every byte arrives late, in order).
+import net from 'node:net';
+
+/** Bytes held per direction before the proxy stops reading (TCP back-pressure, not unbounded memory). */
+export const PROXY_HELD_BYTES_MAX = 16 * 1024 * 1024;
+
+export type LinkMode = { kind: 'pass' } | { kind: 'cut' } | { kind: 'blackhole' } | { kind: 'slow'; delayMs: number };
+
+interface Chunk {
+  data: Buffer;
+  /** When it may be delivered; undefined while blackholed. */
+  dueMs: number | undefined;
+}
+
+/** One direction of one connection: an ordered queue of chunks with delivery times. */
+class Direction {
+  private readonly queue: Chunk[] = [];
+  private heldBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly from: net.Socket, private readonly to: net.Socket, private readonly mode: () => LinkMode) {
+    from.on('data', (data: Buffer) => this.push(data));
+  }
+
+  private push(data: Buffer): void {
+    const mode = this.mode();
+    if (mode.kind === 'pass' && this.queue.length === 0) {
+      this.to.write(data);
+      return;
+    }
+    const dueMs = mode.kind === 'blackhole' ? undefined : Date.now() + (mode.kind === 'slow' ? mode.delayMs : 0);
+    this.queue.push({ data, dueMs });
+    this.heldBytes += data.length;
+    if (this.heldBytes > PROXY_HELD_BYTES_MAX) this.from.pause();
+    this.drain();
+  }
+
+  /** The mode changed: held chunks become due now (a healed blackhole delivers what it held). */
+  release(): void {
+    const now = Date.now();
+    for (const chunk of this.queue) if (chunk.dueMs === undefined) chunk.dueMs = now;
+    this.drain();
+  }
+
+  private drain(): void {
+    clearTimeout(this.timer);
+    const now = Date.now();
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if (head.dueMs === undefined) return; // blackholed: wait for release()
+      if (head.dueMs > now) {
+        this.timer = setTimeout(() => this.drain(), head.dueMs - now);
+        return;
+      }
+      this.queue.shift();
+      this.heldBytes -= head.data.length;
+      if (!this.to.destroyed) this.to.write(head.data);
+    }
+    if (this.from.isPaused() && this.heldBytes <= PROXY_HELD_BYTES_MAX / 2) this.from.resume();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.queue.length = 0;
+  }
+}
+
+export class LinkProxy {
+  private modeNow: LinkMode = { kind: 'pass' };
+  private readonly server: net.Server;
+  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket; directions: Direction[] }>();
+  port = 0;
+  connections = 0;
+
+  constructor(readonly target: { host: string; port: number }) {
+    this.server = net.createServer((client) => this.accept(client));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  get mode(): LinkMode {
+    return this.modeNow;
+  }
+
+  set(mode: LinkMode): void {
+    this.modeNow = mode;
+    if (mode.kind === 'cut') {
+      for (const link of this.links) this.drop(link);
+      return;
+    }
+    for (const link of this.links) for (const d of link.directions) d.release();
+  }
+
+  private accept(client: net.Socket): void {
+    client.on('error', () => {}); // resets are what this proxy is for
+    if (this.modeNow.kind === 'cut') {
+      client.resetAndDestroy();
+      return;
+    }
+    this.connections++;
+    const upstream = net.connect(this.target.port, this.target.host);
+    const mode = () => this.modeNow;
+    const link = { client, upstream, directions: [new Direction(client, upstream, mode), new Direction(upstream, client, mode)] };
+    this.links.add(link);
+    const close = () => this.drop(link);
+    for (const socket of [client, upstream]) {
+      socket.setNoDelay(true);
+      socket.on('error', close);
+      socket.on('close', close);
+    }
+  }
+
+  private drop(link: { client: net.Socket; upstream: net.Socket; directions: Direction[] }): void {
+    if (!this.links.delete(link)) return;
+    for (const d of link.directions) d.stop();
+    link.client.resetAndDestroy();
+    link.upstream.resetAndDestroy();
+  }
+
+  async close(): Promise<void> {
+    for (const link of [...this.links]) this.drop(link);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

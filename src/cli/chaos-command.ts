@@ -1,0 +1,79 @@
+// `lockstep chaos`: parse flags, run the seeded fault schedule, write --json, and exit 0 (ok),
+// 20 (correctness violation), 21 (liveness violation) or 22 (harness failure).
+import { randomInt } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { chaosDefaults, runChaos } from '../chaos/chaos.js';
+import { CHAOS_EXIT } from '../chaos/report.js';
+import { FAULTS_MAX, parseKinds } from '../chaos/schedule.js';
+import { parseDuration } from '../client/durations.js';
+import { UsageError } from '../errors.js';
+import { parseInteger } from './options.js';
+
+export const DEFAULT_CHAOS_PROGRAM = fileURLToPath(new URL('../../guest-programs/bank.js', import.meta.url));
+
+export const CHAOS_HELP = `
+Exit codes:
+  ${CHAOS_EXIT.ok}   no violation
+  2   usage error
+  ${CHAOS_EXIT.correctness}  correctness violation (an acknowledged answer lost, a key answered two ways,
+      two nodes serving at once, the guest's invariant broken, a divergence)
+  ${CHAOS_EXIT.liveness}  liveness violation (a client-visible gap or a re-protection past its limit, a
+      fenced node that did not exit, keys no node answered)
+  ${CHAOS_EXIT.harness}  harness failure (the first pair never came up, a node did not start, ...)
+Fault kinds: safe (kill-primary, kill-secondary), all, or a comma-separated list of kill-primary,
+  kill-secondary, restart-primary, restart-secondary, stop-primary, stop-secondary, link-cut,
+  link-blackhole, link-slow, blackhole-kill-primary, disk-full (needs root: a small tmpfs under the run's directory).
+The same --seed and --fault-kinds give the same fault schedule.`;
+
+export interface ChaosFlags {
+  seed?: string;
+  faults: string;
+  faultKinds: string;
+  program?: string;
+  json?: string;
+  duration?: string;
+  rate: string;
+  concurrency: string;
+  heartbeatMs: string;
+  failureTimeoutMs: string;
+  gapMax: string;
+  reprotectMax: string;
+  outputGate?: boolean;
+  channelDelayMs?: string;
+}
+
+export async function chaosCommand(flags: ChaosFlags, print: (line: string) => void): Promise<number> {
+  const heartbeatMs = parseInteger(flags.heartbeatMs, '--heartbeat-ms', 5, 60_000)!;
+  const failureTimeoutMs = parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000)!;
+  if (failureTimeoutMs <= heartbeatMs) throw new UsageError(`--failure-timeout-ms (${failureTimeoutMs}) must be larger than --heartbeat-ms (${heartbeatMs}).`);
+  const summary = await runChaos({
+    seed: flags.seed === undefined ? randomInt(2 ** 31) : parseInteger(flags.seed, '--seed', 0, 2 ** 31)!,
+    faults: parseInteger(flags.faults, '--faults', 0, FAULTS_MAX)!,
+    kinds: parseKinds(flags.faultKinds),
+    program: flags.program ?? DEFAULT_CHAOS_PROGRAM,
+    durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration, '--duration'),
+    rate: parseInteger(flags.rate, '--rate', 1, 10_000)!,
+    concurrency: parseInteger(flags.concurrency, '--concurrency', 1, 1000)!,
+    heartbeatMs,
+    failureTimeoutMs,
+    gapMaxMs: parseDuration(flags.gapMax, '--gap-max'),
+    reprotectMaxMs: parseDuration(flags.reprotectMax, '--reprotect-max'),
+    outputGate: flags.outputGate !== false,
+    channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000) ?? 0,
+    print,
+  });
+  if (flags.json) await writeFile(flags.json, JSON.stringify(summary, null, 2) + '\n');
+  return summary.exitCode;
+}
+
+export const chaosFlagDefaults = {
+  faults: String(chaosDefaults.faults),
+  faultKinds: 'safe',
+  rate: String(chaosDefaults.rate),
+  concurrency: String(chaosDefaults.concurrency),
+  heartbeatMs: String(chaosDefaults.heartbeatMs),
+  failureTimeoutMs: String(chaosDefaults.failureTimeoutMs),
+  gapMax: `${chaosDefaults.gapMaxMs}ms`,
+  reprotectMax: `${chaosDefaults.reprotectMaxMs}ms`,
+};
