@@ -44,7 +44,7 @@ describe('lockstep bench (quick, tiny budget)', () => {
       (line) => lines.push(line),
     );
     if (code === 0) results = JSON.parse(readFileSync(join(dir, 'bench.json'), 'utf8')) as BenchResults;
-  }, 120_000);
+  }, 180_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
