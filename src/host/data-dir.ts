@@ -73,7 +73,10 @@ class DataDirStore implements CommitStore {
   }
 
   async publish(prepared: Prepared): Promise<void> {
-    await rename(prepared.temp, prepared.file);
+    await rename(prepared.temp, prepared.file).catch(async (error) => {
+      await unlink(prepared.temp).catch(() => {});
+      throw error;
+    });
   }
 
   async syncDirectory(dir: string): Promise<void> {

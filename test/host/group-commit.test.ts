@@ -181,6 +181,13 @@ describe('writeGuestFile (real disk)', () => {
     expect((await readdir(data)).filter((n) => n.includes('lockstep-tmp'))).toEqual([]);
   });
 
+  it('a write over a directory fails with the rename\'s error and leaves no temp file', async () => {
+    const data = join(dir, 'data');
+    await mkdir(join(data, 'adir'));
+    await expect(writeGuestFile(data, 'adir', 'x')).rejects.toThrow(/EISDIR|EEXIST|ENOTEMPTY/);
+    expect((await readdir(data)).filter((n) => n.includes('lockstep-tmp'))).toEqual([]);
+  });
+
   it('a path through a symlink out of the data directory fails only the writes it covered', async () => {
     const data = join(dir, 'data');
     const { symlink } = await import('node:fs/promises');
