@@ -144,7 +144,7 @@ describe('GroupCommitter', () => {
     const committer = new GroupCommitter(fakeStore(trace));
     await issue(committer, trace, [['d/a', '1'], ['d/b', '2'], ['d/c', '3'], ['e/x', '4']]);
     expect(committer.rounds).toBe(1);
-    expect(trace.filter((s) => s.op === 'sync').map((s) => s.file).sort()).toEqual(['d', 'e']);
+    expect(trace.flatMap((s) => (s.op === 'sync' ? [s.file] : [])).sort()).toEqual(['d', 'e']);
     expect(doneOrder(trace)).toEqual([0, 1, 2, 3]);
   });
 
