@@ -47,7 +47,8 @@ const DRAIN_MS_MAX = 10_000;
 /**
  * One autocannon run: a warm-up, then the measured window. An answer counts in the window when its
  * request was sent inside it (send time = arrival - autocannon's response time), as a closed loop
- * would count it; the run stops once every connection has answered after the window closed.
+ * would count it, or when it is the first answer to a request sent after the warm-up; the run
+ * stops once every connection has answered after the window closed.
  */
 export function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const next = requestSource(task.workload);
@@ -97,11 +98,13 @@ export function runLoadTask(task: LoadTask): Promise<LoadResult> {
       answered++;
       if (status < 500) totalOk++;
       const sent = now - ms;
+      // A window with no answer yet stays open for the next one (a slow node on a loaded machine).
+      const counts = sent >= from && (sent < to || ok + errors === 0);
       if (now > to) {
         drained.add(client);
-        if (drained.size >= task.concurrency) instance.stop();
+        if (drained.size >= task.concurrency && (ok + errors > 0 || counts)) instance.stop();
       }
-      if (sent < from || sent >= to) return;
+      if (!counts) return;
       lastEnd = Math.max(lastEnd, now);
       if (status >= 500) {
         errors++;
