@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { replicated, replicationAvailable, unreplicated, type Configuration } from './configurations.js';
+import { bareNode, replicated, replicationAvailable, unreplicated, type Configuration } from './configurations.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { detectPinning } from './pinning.js';
 import { GUEST_PROGRAMS_DIR } from './processes.js';
@@ -31,7 +31,7 @@ export interface BenchOptions {
   programs?: string[];
   /** Skip probing for the replicated configuration (treat it as unavailable). */
   noReplicated?: boolean;
-  /** Replicated-vs-unreplicated workloads (default all: cpu, clock, random, body, disk-read, timer). */
+  /** Replicated-vs-unreplicated workloads (default all: trivial, write, cpu, clock, random, body, disk-read, timer). */
   workloads?: string[];
   /** SIGKILLs of a primary under load, a fresh pair each (quick 5, full 20); 0 for none. */
   failoverTrials?: number;
@@ -90,6 +90,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         return { rps: load.requestsPerS, p50: load.p50Ms, p99: load.p99Ms };
       },
     });
+    entries.push(http(bareNode));
     entries.push(http(unreplicated));
     entries.push(http(unreplicated, true));
     if (replicatedAvailable) entries.push(http(replicated));
@@ -105,7 +106,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
     });
 
     const tp = new Map(entries.map((e) => [e.name, { rps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
-    const perProgram = new Map(programs.map((p) => [p, { rps: [] as number[], p50: [] as number[], p99: [] as number[], epr: [] as number[], bpe: [] as number[], bpi: [] as number[], live: [] as number[], replay: [] as number[], ratio: [] as number[], non2xx: 0, error: undefined as string | undefined }]));
+    const perProgram = new Map(programs.map((p) => [p, { rps: [] as number[], p50: [] as number[], p99: [] as number[], epr: [] as number[], bpe: [] as number[], bpi: [] as number[], live: [] as number[], replay: [] as number[], bpr: [] as number[], npr: [] as number[], ratio: [] as number[], non2xx: 0, error: undefined as string | undefined }]));
 
     const pairSamples = new Map(workloads.map((w) => [w.name, { unreplicated: [] as PairSample[], replicated: [] as PairSample[] }]));
     const rttSamples: { p50: number; p99: number; bytes: number }[] = [];
@@ -203,6 +204,8 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         s.bpi.push(log!.bytesPerInputByte);
         s.live.push(live);
         s.replay.push(replay.eventsPerS);
+        s.bpr.push(log!.fileBytes / load.totalOk);
+        s.npr.push((log!.entriesByKind.now ?? 0) / load.totalOk);
         s.ratio.push(live / replay.eventsPerS);
         print(
           `${tag} ${name} (lockstep run --record): ${fmt(load.requestsPerS)} req/s, p99 ${fmt(load.p99Ms, 2)} ms, ` +
@@ -220,6 +223,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
     });
     const row = (name: string) => rows.find((r) => r.name === name)!.requestsPerS;
     const ratios: BenchResults['throughput']['ratios'] = {
+      lockstepRunVsBareNode: ratioOf(row('lockstep-run'), row(bareNode.name)),
       lockstepRunVsRawCall: ratioOf(row('lockstep-run'), row('raw-call')),
       guestDeliverVsRawCall: ratioOf(row('guest-deliver'), row('raw-call')),
       lockstepRunVsGuestDeliver: ratioOf(row('lockstep-run'), row('guest-deliver')),
@@ -237,6 +241,8 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
         p50Ms: spreadOf(s.p50),
         p99Ms: spreadOf(s.p99),
         eventsPerRequest: spreadOf(s.epr),
+        logBytesPerRequest: spreadOf(s.bpr),
+        clockReadsPerRequest: spreadOf(s.npr),
         logBytesPerEvent: spreadOf(s.bpe),
         logBytesPerInputByte: spreadOf(s.bpi),
         liveEventsPerS: spreadOf(s.live),
@@ -245,7 +251,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
       };
     });
     const replication = replicatedAvailable ? summarizeReplication(workloads, pairSamples, rttSamples, trials, hangTrials) : undefined;
-    const goals = evaluateGoals(replication, programRows);
+    const goals = evaluateGoals(replication, programRows, ratios);
     const finished = Date.now();
     return {
       formatVersion: 1,

@@ -4,7 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, LOCKSTEP_BIN, PROJECT_ROOT, startLockstep, stopChild, waitReady } from './processes.js';
+import { freePort, LOCKSTEP_BIN, PROJECT_ROOT, startChild, startLockstep, stopChild, waitReady, WORKER_SCRIPT } from './processes.js';
+import type { HttpOkTask } from './http-ok.js';
 import type { Pinning } from './pinning.js';
 
 export interface StartContext {
@@ -47,6 +48,20 @@ export const unreplicated: Configuration = {
     const node = startLockstep(pinning, 'node', args);
     const url = `http://127.0.0.1:${port}`;
     await waitReady(node, url, 'lockstep run');
+    return { url, stop: () => stopChild(node), nodes: [{ role: 'node', pid: node.process.pid, url }] };
+  },
+};
+
+/** A bare `node:http` server answering "ok" (no guest, no Lockstep), pinned to the node core: the limit. */
+export const bareNode: Configuration = {
+  name: 'bare-node-http',
+  description: 'a bare node:http server answering "ok" (the physical limit of the request path)',
+  records: false,
+  async start({ pinning }) {
+    const port = await freePort();
+    const node = startChild(pinning, 'node', WORKER_SCRIPT, [JSON.stringify({ kind: 'http-ok', port } satisfies HttpOkTask)]);
+    const url = `http://127.0.0.1:${port}`;
+    await waitReady(node, url, 'the bare node:http server');
     return { url, stop: () => stopChild(node), nodes: [{ role: 'node', pid: node.process.pid, url }] };
   },
 };

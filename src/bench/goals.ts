@@ -1,5 +1,6 @@
 // The project's performance goals, checked against a run's figures: met or not, and by how much.
-import type { GoalRow, ProgramRow, ReplicationResults } from './results.js';
+// The figures of issue 10's table come first, in its order.
+import type { BenchResults, GoalRow, ProgramRow, ReplicationResults } from './results.js';
 import { REPLICATION_WORKLOADS } from './workloads.js';
 
 const f = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
@@ -17,21 +18,42 @@ function atMost(goal: string, measured: number, target: number, unit: string, di
   return { goal, target: `<= ${f(target, digits)}${unit ? ` ${unit}` : ''}`, measured, unit, met, margin: `${met ? 'met' : 'not met'}: ${f(measured, digits)} ${unit} is ${f(Math.abs(over), digits)} ${unit} ${over <= 0 ? 'under' : 'over'}${times}` };
 }
 
-export function evaluateGoals(replication: ReplicationResults | undefined, programs: ProgramRow[]): GoalRow[] {
+/** `lockstep run` of bench-write.js before group commit (issue 10: 300-320 req/s); the goal is 10x. */
+export const WRITE_PER_REQUEST_BEFORE_RPS = 310;
+
+/**
+ * Log bytes per clock read: the bench-clock.js log's bytes per request less bench-trivial.js's
+ * (same request, no clock reads), over bench-clock.js's clock reads per request.
+ */
+export function clockBytesPerRead(programs: ProgramRow[]): number | undefined {
+  const clock = programs.find((p) => p.program === 'bench-clock.js' && !p.error);
+  const trivial = programs.find((p) => p.program === 'bench-trivial.js' && !p.error);
+  if (!clock || !trivial || !(clock.clockReadsPerRequest.median > 0)) return undefined;
+  return (clock.logBytesPerRequest.median - trivial.logBytesPerRequest.median) / clock.clockReadsPerRequest.median;
+}
+
+export function evaluateGoals(replication: ReplicationResults | undefined, programs: ProgramRow[], ratios?: BenchResults['throughput']['ratios']): GoalRow[] {
   const goals: GoalRow[] = [];
-  if (replication) {
-    const row = (name: string) => replication.workloads.find((w) => w.workload === name);
-    const cpu = row('cpu');
-    if (cpu) goals.push(atLeast('throughput replicated/unreplicated, cpu-bound (cpu)', cpu.throughputRatio.median, 0.97, ''));
-    const body = row('body');
-    if (body) goals.push(atLeast('throughput replicated/unreplicated, body-heavy (body)', body.throughputRatio.median, 0.9, ''));
-    const rtt = replication.wsRtt.p50Ms.median;
-    for (const w of replication.workloads) goals.push(atMost(`added latency p50, ${w.workload} (one ws RTT ${f(rtt, 3)} ms + 0.1 ms)`, w.addedP50Ms.median, rtt + 0.1, 'ms', 3));
-    for (const w of replication.workloads) goals.push(atMost(`log bytes per request, ${w.workload} (1.05 x input + 8 B/event)`, w.logBytesPerRequest.median, w.goalLogBytesPerRequest.median, 'B', 0));
-    if (replication.failover) goals.push(atMost(`failover client gap p99 (${replication.failover.trials.length} SIGKILLs, ${replication.failover.settings})`, replication.failover.clientGapMs.p99, 500, 'ms', 0));
-    const hang = replication.hangFailover;
-    if (hang) goals.push(atMost(`failover client gap p99 by timeout (${hang.trials.length} SIGSTOPs, ${hang.settings})`, hang.clientGapMs.p99, 500, 'ms', 0));
+  if (ratios) goals.push(atLeast('lockstep run / bare node:http, trivial guest', ratios.lockstepRunVsBareNode.median, 0.5, ''));
+  const row = (name: string) => replication?.workloads.find((w) => w.workload === name);
+  const ratioGoals: Array<[string, number]> = [['trivial', 0.9], ['cpu', 0.97], ['body', 0.9]];
+  for (const [name, target] of ratioGoals) {
+    const w = row(name);
+    if (w) goals.push(atLeast(`throughput replicated/unreplicated, ${name} (${w.program})`, w.throughputRatio.median, target, ''));
   }
+  if (replication) {
+    const rtt = replication.wsRtt.p50Ms.median;
+    for (const w of replication.workloads) goals.push(atMost(`added latency p50, 1 connection, ${w.workload} (one ws RTT ${f(rtt, 3)} ms + 0.1 ms)`, w.addedP50Ms.median, rtt + 0.1, 'ms', 3));
+  }
+  const write = row('write');
+  if (write) goals.push(atLeast(`write per request (bench-write.js) unreplicated, 10x the ${WRITE_PER_REQUEST_BEFORE_RPS} req/s before group commit`, write.unreplicated.requestsPerS.median, 10 * WRITE_PER_REQUEST_BEFORE_RPS, 'req/s', 0));
+  const hang = replication?.hangFailover;
+  if (hang) goals.push(atMost(`failover client gap p99, hung primary (${hang.trials.length} SIGSTOPs, default timeouts)`, hang.clientGapMs.p99, 500, 'ms', 0));
+  const kill = replication?.failover;
+  if (kill) goals.push(atMost(`failover client gap p99, killed primary (${kill.trials.length} SIGKILLs, default timeouts)`, kill.clientGapMs.p99, 500, 'ms', 0));
+  const clock = clockBytesPerRead(programs);
+  if (clock !== undefined) goals.push(atMost('log bytes per clock read (bench-clock.js log less bench-trivial.js log, per read)', clock, 3, 'B', 2));
+  for (const w of replication?.workloads ?? []) goals.push(atMost(`log bytes per request, ${w.workload} (1.05 x input + 8 B/event)`, w.logBytesPerRequest.median, w.goalLogBytesPerRequest.median, 'B', 0));
   for (const w of REPLICATION_WORKLOADS) {
     const p = programs.find((x) => x.program === w.program && !x.error);
     if (p) goals.push(atLeast(`replay catch-up speed / live speed, ${w.name} (${w.program})`, p.replayEventsPerS.median / p.liveEventsPerS.median, 3, 'x', 2));

@@ -73,6 +73,7 @@ export function renderHtmlReport(results: BenchResults): string {
   const speedChart = barChartSvg('Events/s: live (serving HTTP) vs replaying the log offline', speedBars, 'events/s');
   const ratios = t.ratios;
   const ratioLines = [
+    ['lockstep run / bare node:http', formatSpread(ratios.lockstepRunVsBareNode, 3)],
     ['lockstep run / raw call loop', formatSpread(ratios.lockstepRunVsRawCall, 3)],
     ['Guest.deliver loop / raw call loop', formatSpread(ratios.guestDeliverVsRawCall, 3)],
     ['lockstep run / Guest.deliver loop', formatSpread(ratios.lockstepRunVsGuestDeliver, 3)],

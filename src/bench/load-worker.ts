@@ -1,7 +1,8 @@
-// The load generator (runs in its own process, pinned to the load core): a closed loop of
-// `concurrency` keep-alive HTTP clients sending one fixed request for a fixed time, after a
-// short warm-up that is not counted. Light on purpose: no idempotency keys, no retries.
-import { Agent, request } from 'node:http';
+// The load generator (runs in its own process, pinned to the load core): autocannon, a closed loop
+// of `concurrency` keep-alive connections sending the workload's requests for a fixed time, after a
+// warm-up run that is not counted. Latencies come from autocannon's per-response times (sub-ms;
+// its own histogram keeps whole milliseconds). Light on purpose: no idempotency keys, no retries.
+import autocannon from 'autocannon';
 import { percentile } from './stats.js';
 import { requestSource, type BenchWorkload } from './workloads.js';
 
@@ -29,90 +30,99 @@ export interface LoadResult {
   p99Ms: number;
   /** The first failure seen, to explain errors. */
   firstError?: string;
-  /** Requests sent, warm-up included. */
+  /** Requests answered (warm-up and late answers included): the ones whose bytes are counted. */
   requestsSent: number;
   /**
-   * Bytes of those requests on the wire (request line, headers, body), from the sockets'
-   * bytesWritten: the network input the node under test had to take in.
+   * Bytes of those requests on the wire (request line, headers, body), from autocannon's request
+   * buffers: the network input the node under test had to take in.
    */
   wireBytesSent: number;
 }
 
-export async function runLoadTask(task: LoadTask): Promise<LoadResult> {
-  const target = new URL(task.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: task.concurrency });
+/** autocannon checks its stop flag only at its sample ticks (default every second): tick often. */
+const SAMPLE_INTERVAL_MS = 20;
+/** After the window, wait at most this long for the answers to requests sent inside it. */
+const DRAIN_MS_MAX = 10_000;
+
+/**
+ * One autocannon run: a warm-up, then the measured window. An answer counts in the window when its
+ * request was sent inside it (send time = arrival - autocannon's response time), as a closed loop
+ * would count it, or when it is the first answer to a request sent after the warm-up; the run
+ * stops once every connection has answered after the window closed.
+ */
+export function runLoadTask(task: LoadTask): Promise<LoadResult> {
   const next = requestSource(task.workload);
-  let issued = 0;
-  const sockets = new Set<import('node:net').Socket>();
-
-  const once = () =>
-    new Promise<{ ok: boolean; non2xx?: boolean; error?: string }>((resolve) => {
-      const r = next(issued++);
-      const body = Buffer.from(r.body ?? '', 'utf8');
-      const headers: Record<string, string | number> = { ...r.headers, 'content-length': body.length };
-      const req = request(
-        { host: target.hostname, port: target.port, path: r.path, method: r.method, headers, agent },
-        (res) => {
-          res.on('data', () => {});
-          const status = res.statusCode ?? 0;
-          res.on('end', () => resolve(status < 500 ? { ok: true, non2xx: status < 200 || status >= 300, error: `HTTP ${status}` } : { ok: false, error: `HTTP ${status}` }));
-          res.on('error', (e) => resolve({ ok: false, error: String(e) }));
-        },
-      );
-      req.on('socket', (socket) => sockets.add(socket));
-      req.on('error', (e) => resolve({ ok: false, error: String(e) }));
-      req.end(body);
-    });
-
+  let i = 0;
+  const setupRequest = (request: autocannon.Request): autocannon.Request => {
+    const r = next(i++);
+    return { ...request, method: r.method as autocannon.Request['method'], path: r.path, headers: { ...r.headers }, body: r.body ?? '' };
+  };
   const start = performance.now();
-  const measureFrom = start + task.warmupMs;
-  const measureTo = measureFrom + task.durationMs;
+  const from = start + task.warmupMs;
+  const to = from + task.durationMs;
   const latencies: number[] = [];
+  const drained = new Set<unknown>();
   let ok = 0;
   let non2xx = 0;
   let errors = 0;
   let totalOk = 0;
+  let answered = 0;
+  let wireBytes = 0;
+  let lastEnd = to;
   let firstError: string | undefined;
-  let lastEnd = measureFrom;
-  const worker = async () => {
-    for (;;) {
-      const sent = performance.now();
-      if (sent >= measureTo) return;
-      const result = await once();
-      const done = performance.now();
-      if (result.ok) totalOk++;
-      if (sent < measureFrom) continue; // warm-up
-      lastEnd = Math.max(lastEnd, done);
-      if (result.ok) {
-        ok++;
-        if (result.non2xx) {
-          non2xx++;
-          firstError ??= result.error;
-        }
-        latencies.push(done - sent);
-      } else {
-        errors++;
-        firstError ??= result.error;
-        if (errors > 1000 && ok === 0) return; // the target is broken: stop hammering it
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      { url: task.url, connections: task.concurrency, duration: (task.warmupMs + task.durationMs + DRAIN_MS_MAX) / 1000, requests: [{ setupRequest }], timeout: 10, sampleInt: SAMPLE_INTERVAL_MS },
+      (error) => {
+        if (error) return reject(error);
+        const elapsedMs = lastEnd - from;
+        resolve({
+          ok,
+          non2xx,
+          errors,
+          totalOk,
+          elapsedMs,
+          requestsPerS: (ok * 1000) / elapsedMs,
+          p50Ms: percentile(latencies, 0.5),
+          p99Ms: percentile(latencies, 0.99),
+          firstError,
+          requestsSent: answered,
+          wireBytesSent: wireBytes,
+        });
+      },
+    );
+    instance.on('response', (client, status, _bytes, ms) => {
+      const now = performance.now();
+      // The client's current request buffer: exact for fixed requests, one request off for generated ones.
+      wireBytes += (client as unknown as { getRequestBuffer(): Buffer | undefined }).getRequestBuffer()?.length ?? 0;
+      answered++;
+      if (status < 500) totalOk++;
+      const sent = now - ms;
+      // A window with no answer yet stays open for the next one (a slow node on a loaded machine).
+      const counts = sent >= from && (sent < to || ok + errors === 0);
+      if (now > to) {
+        drained.add(client);
+        if (drained.size >= task.concurrency && (ok + errors > 0 || counts)) instance.stop();
       }
-    }
-  };
-  await Promise.all(Array.from({ length: task.concurrency }, worker));
-  let wireBytesSent = 0;
-  for (const socket of sockets) wireBytesSent += socket.bytesWritten;
-  agent.destroy();
-  const elapsedMs = Math.max(lastEnd, measureTo) - measureFrom;
-  return {
-    ok,
-    non2xx,
-    errors,
-    totalOk,
-    elapsedMs,
-    requestsPerS: (ok * 1000) / elapsedMs,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    firstError,
-    requestsSent: issued,
-    wireBytesSent,
-  };
+      if (!counts) return;
+      lastEnd = Math.max(lastEnd, now);
+      if (status >= 500) {
+        errors++;
+        firstError ??= `HTTP ${status}`;
+        return;
+      }
+      ok++;
+      latencies.push(ms);
+      if (status < 200 || status >= 300) {
+        non2xx++;
+        firstError ??= `HTTP ${status}`;
+      }
+    });
+    instance.on('reqError', (error) => {
+      const now = performance.now();
+      if (now >= from && now < to) errors++;
+      firstError ??= String(error);
+      if (errors > 1000 && ok === 0) instance.stop(); // the target is broken: stop hammering it
+    });
+  });
 }

@@ -36,6 +36,9 @@ export interface ProgramRow {
   p99Ms: Spread;
   /** Log events per answered request (timers and reads are events too). */
   eventsPerRequest: Spread;
+  /** Log file bytes per answered request (warm-up included), and clock reads (`now` entries) per request. */
+  logBytesPerRequest: Spread;
+  clockReadsPerRequest: Spread;
   logBytesPerEvent: Spread;
   logBytesPerInputByte: Spread;
   /** Events the node executed per second while serving (requests/s x events per request). */
@@ -59,7 +62,7 @@ export interface BenchResults {
     program: string;
     rows: ThroughputRow[];
     /** Requests/s ratios against the raw quickjs-emscripten call loop. */
-    ratios: { lockstepRunVsRawCall: Spread; guestDeliverVsRawCall: Spread; lockstepRunVsGuestDeliver: Spread; recordVsLockstepRun?: Spread; replicatedVsLockstepRun?: Spread };
+    ratios: { lockstepRunVsBareNode: Spread; lockstepRunVsRawCall: Spread; guestDeliverVsRawCall: Spread; lockstepRunVsGuestDeliver: Spread; recordVsLockstepRun?: Spread; replicatedVsLockstepRun?: Spread };
   };
   replicated: { available: boolean; note: string };
   programs: ProgramRow[];

@@ -37,6 +37,7 @@ export function formatTables(r: BenchResults): string[] {
     ),
   );
   const ratios = r.throughput.ratios;
+  out.push(`lockstep run / bare node:http: ${formatSpread(ratios.lockstepRunVsBareNode, 3)}`);
   out.push(`lockstep run / raw call loop: ${formatSpread(ratios.lockstepRunVsRawCall, 3)}`);
   out.push(`Guest.deliver loop / raw call loop: ${formatSpread(ratios.guestDeliverVsRawCall, 3)}`);
   out.push(`lockstep run / Guest.deliver loop: ${formatSpread(ratios.lockstepRunVsGuestDeliver, 3)}`);

@@ -1,12 +1,14 @@
 // Entry point of a bench worker process: `node dist/bench/worker-main.js '<task JSON>'` runs one
 // task and prints its result as one JSON line. Pinning is done by whoever spawns it.
+import { assertNever } from '../assert.js';
 import { runLoopTask, type LoopTask } from './in-process.js';
 import { runLoadTask, type LoadTask } from './load-worker.js';
 import { runReplayTask, type ReplayTask } from './replay-speed.js';
 import { runFailoverTask, type FailoverTask } from './failover.js';
 import { runWsEcho, runWsRtt, type WsEchoTask, type WsRttTask } from './ws-rtt.js';
+import { runHttpOk, type HttpOkTask } from './http-ok.js';
 
-export type WorkerTask = LoadTask | LoopTask | ReplayTask | FailoverTask | WsEchoTask | WsRttTask;
+export type WorkerTask = LoadTask | LoopTask | ReplayTask | FailoverTask | WsEchoTask | WsRttTask | HttpOkTask;
 
 async function runTask(task: WorkerTask): Promise<unknown> {
   switch (task.kind) {
@@ -23,6 +25,10 @@ async function runTask(task: WorkerTask): Promise<unknown> {
       return runWsEcho();
     case 'ws-rtt':
       return runWsRtt(task);
+    case 'http-ok':
+      return runHttpOk(task);
+    default:
+      return assertNever(task, 'bench task');
   }
 }
 

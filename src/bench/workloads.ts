@@ -60,10 +60,13 @@ export function guestPrograms(): string[] {
 }
 
 /**
- * The workloads measured replicated vs unreplicated: one bench guest each. diskReadBytes is the
+ * The workloads measured replicated vs unreplicated: one bench guest each (bench-write.js awaits a
+ * durable file write per request: the group-commit figure). diskReadBytes is the
  * file data the guest reads per request (bench-disk.js reads its 4 KB file), counted as input.
  */
 export const REPLICATION_WORKLOADS = [
+  { name: 'trivial', program: 'bench-trivial.js', diskReadBytes: 0 },
+  { name: 'write', program: 'bench-write.js', diskReadBytes: 0 },
   { name: 'cpu', program: 'bench-cpu.js', diskReadBytes: 0 },
   { name: 'clock', program: 'bench-clock.js', diskReadBytes: 0 },
   { name: 'random', program: 'bench-random.js', diskReadBytes: 0 },

@@ -1,7 +1,8 @@
 // The guest's files live in <dir>/data. Guest paths arrive normalized by the prelude (no '..');
 // here the host also refuses symlinks that lead outside, and bounds file sizes.
-import { mkdir, open, readFile, realpath, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { GroupCommitter, type CommitStore, type Prepared } from './group-commit.js';
 
 /** Files larger than this are refused to the guest (it would blow its memory limit anyway). */
 export const FILE_BYTES_MAX = 8 * 1024 * 1024;
@@ -10,8 +11,9 @@ export function dataDirOf(dir: string): string {
   return join(dir, 'data');
 }
 
-async function confined(dataDir: string, guestPath: string): Promise<string> {
-  const root = await realpath(dataDir);
+/** The real path of a guest path, and its deepest ancestor (or itself) that exists. */
+async function confined(dataDir: string, guestPath: string, realRoot?: string): Promise<{ path: string; existing: string }> {
+  const root = realRoot ?? (await realpath(dataDir));
   const target = join(root, guestPath);
   // The deepest existing ancestor must resolve inside the root (a symlink could point anywhere).
   let probe = target;
@@ -20,11 +22,11 @@ async function confined(dataDir: string, guestPath: string): Promise<string> {
       const real = await realpath(probe);
       const rel = relative(root, real);
       if (rel.startsWith('..') || rel.startsWith(sep)) throw new Error(`EACCES: path escapes the data directory: ${guestPath}`);
-      return target;
+      return { path: target, existing: probe };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       const parent = dirname(probe);
-      if (parent === probe) return target;
+      if (parent === probe) return { path: target, existing: probe };
       probe = parent;
     }
   }
@@ -32,7 +34,7 @@ async function confined(dataDir: string, guestPath: string): Promise<string> {
 
 /** Reads a guest file. Errors are short and stable (they go into the log and to the guest). */
 export async function readGuestFile(dataDir: string, guestPath: string, bytesMax = FILE_BYTES_MAX): Promise<string> {
-  const path = await confined(dataDir, guestPath);
+  const { path } = await confined(dataDir, guestPath);
   const info = await stat(path).catch((error) => {
     throw new Error(`${(error as NodeJS.ErrnoException).code ?? 'EIO'}: cannot read ${guestPath}`);
   });
@@ -41,41 +43,77 @@ export async function readGuestFile(dataDir: string, guestPath: string, bytesMax
   return readFile(path, 'utf8');
 }
 
-/** Writes in flight per target file: a later write to a file starts only after the earlier one finished. */
-const writesInFlight = new Map<string, Promise<void>>();
-/** Distinguishes the temp files of concurrent writes (a shared temp name let two writes clobber each other). */
+/** Distinguishes the temp files of writes in flight (a shared temp name let two writes clobber each other). */
 let tempSeq = 0;
 
-/**
- * Writes a guest file atomically (temp file + rename), so a crash mid-write leaves the old or the new
- * content. Writes to one file complete in the order they were issued, so the file ends with the last.
- */
-export function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX): Promise<void> {
-  const key = join(dataDir, guestPath);
-  const previous = writesInFlight.get(key) ?? Promise.resolve();
-  const mine = previous.then(
-    () => writeNow(dataDir, guestPath, data, bytesMax),
-    () => writeNow(dataDir, guestPath, data, bytesMax),
-  );
-  writesInFlight.set(key, mine);
-  const forget = () => {
-    if (writesInFlight.get(key) === mine) writesInFlight.delete(key);
-  };
-  mine.then(forget, forget);
-  return mine;
+/** The real disk: temp file + fsync, rename, directory fsync. Paths are confined to the data directory. */
+class DataDirStore implements CommitStore {
+  /** The data directory's real path, resolved once (it does not move while the node runs). */
+  private root: string | undefined;
+
+  constructor(private readonly dataDir: string) {}
+
+  async prepare(guestPath: string, data: string): Promise<Prepared> {
+    this.root ??= await realpath(this.dataDir);
+    const { path, existing } = await confined(this.dataDir, guestPath, this.root);
+    // Each step to disk costs a thread-pool round trip: skip mkdir when the file or its directory exists.
+    const directories = existing === path || existing === dirname(path) ? [dirname(path)] : await makeParents(dirname(path));
+    const temp = `${path}.lockstep-tmp-${process.pid}-${++tempSeq}`;
+    const handle = await open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await handle.close();
+    return { file: path, temp, directories };
+  }
+
+  async publish(prepared: Prepared): Promise<void> {
+    await rename(prepared.temp, prepared.file).catch(async (error) => {
+      await unlink(prepared.temp).catch(() => {});
+      throw error;
+    });
+  }
+
+  async syncDirectory(dir: string): Promise<void> {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
-async function writeNow(dataDir: string, guestPath: string, data: string, bytesMax: number): Promise<void> {
-  if (Buffer.byteLength(data) > bytesMax) throw new Error(`EFBIG: writing ${guestPath} would exceed the ${bytesMax} bytes allowed`);
-  const path = await confined(dataDir, guestPath);
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.lockstep-tmp-${process.pid}-${++tempSeq}`;
-  const handle = await open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
+/** Creates `dir` if needed; returns the directories whose entries changed (to fsync): dir, and the parents of any it created. */
+async function makeParents(dir: string): Promise<string[]> {
+  const firstCreated = await mkdir(dir, { recursive: true });
+  if (firstCreated === undefined) return [dir];
+  const changed = [dir];
+  for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) changed.push(dirname(d));
+  return [...new Set(changed)];
+}
+
+/** One committer per data directory (a process normally has one). */
+const committers = new Map<string, GroupCommitter>();
+
+/** The group committer of a data directory (its counters show how much was coalesced). */
+export function committerOf(dataDir: string): GroupCommitter {
+  let committer = committers.get(dataDir);
+  if (!committer) committers.set(dataDir, (committer = new GroupCommitter(new DataDirStore(dataDir))));
+  return committer;
+}
+
+/**
+ * Writes a guest file atomically (temp file + rename), durably (file and directory fsync'd) before
+ * it resolves. Writes complete in issue order, so the file ends with the last; writes queued behind
+ * an in-flight write of the same file are coalesced, and files written together share a round.
+ */
+export function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX): Promise<void> {
+  const refusal = Buffer.byteLength(data) > bytesMax ? new Error(`EFBIG: writing ${guestPath} would exceed the ${bytesMax} bytes allowed`) : undefined;
+  return committerOf(dataDir).write(guestPath, data, refusal);
 }
