@@ -26,6 +26,7 @@ const SAMPLE_ENTRIES: Entry[] = [
   { kind: 'random', bytes: new Uint8Array(0) },
   { kind: 'check', events: 12, digest: 'ab'.repeat(32) },
   { kind: 'stop', reason: 'planned shutdown' },
+  { kind: 'checkpoint', stateDigest: 'cd'.repeat(32) },
 ];
 
 const HEADER: LogHeader = {
@@ -145,7 +146,7 @@ describe('checkHeaderCompatible', () => {
   });
 
   it.each([
-    ['version', { formatVersion: 2 }, 'LOCKSTEP_LOG_VERSION', ['format 2', `format ${LOG_FORMAT_VERSION}`]],
+    ['version', { formatVersion: 1 }, 'LOCKSTEP_LOG_VERSION', ['format 1', `format ${LOG_FORMAT_VERSION}`]],
     ['program', { programHash: 'e'.repeat(64) }, 'LOCKSTEP_LOG_PROGRAM', ['e'.repeat(64), 'f'.repeat(64), 'counter.js']],
     ['runtime', { runtime: 'quickjs-ng' }, 'LOCKSTEP_LOG_RUNTIME', ["'quickjs-ng'", HEADER.runtime]],
     ['limits', { limits: { ...HEADER.limits, cpuPollsPerEventMax: 50 } }, 'LOCKSTEP_LOG_RUNTIME', ['cpuPollsPerEventMax=50', 'cpuPollsPerEventMax=200']],
