@@ -1,19 +1,46 @@
-// `lockstep log <file> [--json]`: prints a log's header, then one line per entry.
-// Entries are printed as they are read, so a damaged log still shows everything before the damage
-// before the LogFormatError propagates to the CLI.
+// `lockstep log <file> [--json] [--checkpoints]`: prints a log's header, then one line per entry,
+// then the checkpoint files beside it. Entries are printed as they are read, so a damaged log still
+// shows everything before the damage before the LogFormatError propagates to the CLI.
 
 import { readFile } from 'node:fs/promises';
+import { readCheckpointHeader } from '../checkpoint/format.js';
+import { CheckpointError } from '../checkpoint/errors.js';
+import { listCheckpointFiles } from '../checkpoint/sidecar.js';
 import type { Entry, LogHeader } from '../log/entries.js';
 import { describeEntry } from '../log/entries.js';
 import { openLog } from '../log/log-file.js';
 
-export async function logCommand(file: string, opts: { json?: boolean }, out: (line: string) => void): Promise<number> {
+export async function logCommand(file: string, opts: { json?: boolean; checkpoints?: boolean }, out: (line: string) => void): Promise<number> {
+  const json = opts.json === true;
+  const onlyCheckpoints = opts.checkpoints === true;
   const log = openLog(await readFile(file), { source: file });
-  out(opts.json === true ? JSON.stringify({ header: log.header }) : describeHeader(log.header));
+  out(json ? JSON.stringify({ header: log.header }) : describeHeader(log.header));
   let seq = 0;
+  /** The digest each `checkpoint` entry logged, by the seq of the state it describes. */
+  const logged = new Map<number, string>();
   for (const entry of log.entries()) {
     seq++;
-    out(opts.json === true ? JSON.stringify({ seq, ...entryFields(entry) }) : `#${seq}  ${describeEntry(entry)}`);
+    if (entry.kind === 'checkpoint') logged.set(seq - 1, entry.stateDigest);
+    if (onlyCheckpoints && entry.kind !== 'checkpoint') continue;
+    out(json ? JSON.stringify({ seq, ...entryFields(entry) }) : `#${seq}  ${describeEntry(entry)}`);
+  }
+  for (const checkpoint of await listCheckpointFiles(file)) {
+    let line: Record<string, unknown>;
+    try {
+      const { header } = readCheckpointHeader(await readFile(checkpoint.path), checkpoint.path);
+      const digest = logged.get(header.seq);
+      const check = digest === undefined ? 'no checkpoint entry in the log' : digest === header.stateDigest ? 'matches the log' : `DIFFERS from the log's ${digest}`;
+      line = { file: checkpoint.path, seq: header.seq, bytes: checkpoint.bytes, heapUsedBytes: header.heapUsedBytes, stateDigest: header.stateDigest, check };
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      line = { file: checkpoint.path, seq: checkpoint.seq, bytes: checkpoint.bytes, error: error.code };
+    }
+    out(
+      json
+        ? JSON.stringify({ checkpoint: line })
+        : `checkpoint ${line.file}: state after #${line.seq}, ${line.bytes} bytes` +
+            (line.error ? `, unreadable (${line.error})` : `, ${line.heapUsedBytes} heap bytes used, state digest ${line.stateDigest} (${line.check})`),
+    );
   }
   return 0;
 }

@@ -39,6 +39,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--host <addr>', 'HTTP address', '127.0.0.1')
       .option('--dir <dir>', 'data directory (guest files under <dir>/data)', '.lockstep')
       .option('--record <file>', 'write the log to this file')
+      .option('--checkpoint-every-entries <n>', 'with --record: a checkpoint (in <file>.checkpoints/) every n log entries')
+      .option('--checkpoints-kept <n>', 'checkpoint files kept beside the log, the newest (default 3)')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)', String(1024 * 1024)),
   ).action(async (file, opts) => setExit(await runCommand(file, opts)));
 
@@ -46,12 +48,18 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('replay <log> <program>')
     .description('replay a recorded log offline, touching no clock, disk or network')
     .option('--outputs <file>', 'also write every replayed output as JSON lines')
+    .option('--to <n>', 'stop once entry #n is replayed (an event is replayed whole)')
+    .option('--from-checkpoint <file>', 'start from this checkpoint instead of entry #1 (default with --to: the newest in <log>.checkpoints/ at or before it)')
+    .option('--no-checkpoints', 'with --to: replay from entry #1 even if the log has checkpoints')
+    .option('--checkpoint-out <file>', 'write a checkpoint of the state where the replay stopped')
+    .option('--json', 'print the summary as one JSON object, with the final state digest')
     .action(async (log, file, opts) => setExit(await replayCommand(log, file, opts, out)));
 
   program
     .command('log <log>')
     .description("print a log's entries")
     .option('--json', 'one JSON object per line')
+    .option('--checkpoints', 'list only the checkpoints (entries and files beside the log)')
     .action(async (log, opts) => setExit(await logCommand(log, opts, out)));
 
   program

@@ -1,14 +1,42 @@
 // `lockstep replay <log> <program>`: prints a summary and exits 0, or reports the divergence
-// (entry number, what the log holds, what the guest asked for) and exits non-zero.
+// (entry number, what the log holds, what the guest asked for) and exits non-zero. It can start
+// from a checkpoint (--from-checkpoint), stop at an entry (--to) and save a checkpoint there.
 import { createWriteStream } from 'node:fs';
 import { replayLog } from '../engine/offline-replay.js';
+import { parseInteger } from './options.js';
 
-export async function replayCommand(log: string, program: string, flags: { outputs?: string }, out: (line: string) => void): Promise<number> {
+export interface ReplayFlags {
+  outputs?: string;
+  to?: string;
+  fromCheckpoint?: string;
+  checkpointOut?: string;
+  /** false with --no-checkpoints. */
+  checkpoints?: boolean;
+  json?: boolean;
+}
+
+export async function replayCommand(log: string, program: string, flags: ReplayFlags, out: (line: string) => void): Promise<number> {
+  const to = parseInteger(flags.to, '--to', 1, Number.MAX_SAFE_INTEGER);
   const outputs = flags.outputs ? createWriteStream(flags.outputs) : undefined;
   try {
-    const summary = await replayLog(log, program, outputs ? (effect) => outputs.write(JSON.stringify(effect) + '\n') : undefined);
-    out(`replayed ${summary.entries} entries (${summary.events} events, ${summary.checks} checks passed) of ${summary.header.programName} in ${summary.elapsedMs.toFixed(0)} ms`);
+    const summary = await replayLog(log, program, outputs ? (effect) => outputs.write(JSON.stringify(effect) + '\n') : undefined, {
+      to,
+      fromCheckpoint: flags.fromCheckpoint,
+      checkpointOut: flags.checkpointOut,
+      useCheckpoints: flags.checkpoints !== false,
+      stateDigest: flags.json === true,
+    });
+    if (flags.json === true) {
+      const { header, ...rest } = summary;
+      out(JSON.stringify({ programName: header.programName, ...rest }));
+      return 0;
+    }
+    const whole = summary.firstSeq === 1 && summary.lastSeq === summary.entries;
+    const from = summary.firstSeq === 1 ? '' : ` (from the checkpoint after #${summary.firstSeq - 1})`;
+    const range = whole ? `${summary.lastSeq} entries` : `entries #${summary.firstSeq}..#${summary.lastSeq} of ${summary.entries}${from}`;
+    out(`replayed ${range} (${summary.events} events, ${summary.checks} checks passed) of ${summary.header.programName} in ${summary.elapsedMs.toFixed(0)} ms`);
     out(`outputs: ${summary.outputs}, digest ${summary.outputsDigest}, cpu polls ${summary.cpuPolls}`);
+    if (flags.checkpointOut) out(`checkpoint of the state after #${summary.lastSeq} written to ${flags.checkpointOut}`);
     return 0;
   } finally {
     if (outputs) await new Promise((resolve) => outputs.end(resolve));

@@ -1,6 +1,7 @@
 // `lockstep run <program>`: the unreplicated baseline; stops cleanly on SIGINT/SIGTERM so a
 // recording ends with a final check entry.
 import { startStandalone } from '../host/standalone.js';
+import { UsageError } from '../errors.js';
 import { parseInteger, parseLimits, type LimitFlags } from './options.js';
 
 export interface RunFlags extends LimitFlags {
@@ -9,9 +10,14 @@ export interface RunFlags extends LimitFlags {
   dir: string;
   record?: string;
   bodyBytesMax?: string;
+  checkpointEveryEntries?: string;
+  checkpointsKept?: string;
 }
 
 export async function runCommand(program: string, flags: RunFlags): Promise<number> {
+  if ((flags.checkpointEveryEntries !== undefined || flags.checkpointsKept !== undefined) && !flags.record) {
+    throw new UsageError('--checkpoint-every-entries and --checkpoints-kept need --record FILE: checkpoints are written beside the recorded log.');
+  }
   const node = await startStandalone({
     program,
     host: flags.host,
@@ -20,6 +26,8 @@ export async function runCommand(program: string, flags: RunFlags): Promise<numb
     record: flags.record,
     limits: parseLimits(flags),
     bodyBytesMax: parseInteger(flags.bodyBytesMax, '--body-bytes-max', 0, 1024 * 1024 * 1024),
+    checkpointEveryEntries: parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 1, Number.MAX_SAFE_INTEGER),
+    checkpointsKept: parseInteger(flags.checkpointsKept, '--checkpoints-kept', 1, 1_000_000),
   });
   process.stderr.write(`lockstep run: serving ${program} on http://${flags.host}:${node.port}${flags.record ? `, recording to ${flags.record}` : ''}\n`);
   await new Promise<void>((resolve) => {

@@ -8,7 +8,12 @@ export class EntryQueue implements EntrySource {
   private entries: Entry[] = [];
   private head = 0;
   /** Seq of entries[0]. */
-  private baseSeq = 1;
+  private baseSeq: number;
+
+  /** `firstSeq`: the first entry this queue will hold (after a checkpoint, the one after it). */
+  constructor(firstSeq = 1) {
+    this.baseSeq = firstSeq;
+  }
 
   /** Appends entries numbered from `firstSeq`, which must follow the last one held. */
   push(firstSeq: number, entries: Entry[]): void {

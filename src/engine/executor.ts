@@ -6,12 +6,13 @@ import { assert, assertNever } from '../assert.js';
 import { DivergenceError } from '../errors.js';
 import { describeEntry, isEvent, type Entry, type EventEntry, type GuestLimits, type ValueEntry } from '../log/entries.js';
 import { isOutput, type OutputEffect } from '../sandbox/effects.js';
-import { Guest, type GuestEvent } from '../sandbox/guest.js';
+import { Guest, type GuestEvent, type HeapImage } from '../sandbox/guest.js';
 import { EventBudgetWorld } from '../world/event-budget.js';
 import { LiveWorld } from '../world/live-world.js';
 import { ReplayWorld, type EntrySource } from '../world/replay-world.js';
-import { IdempotencyStore, IDEMPOTENCY_KEY_CHARS_MAX } from './idempotency-store.js';
+import { IdempotencyStore, IDEMPOTENCY_KEY_CHARS_MAX, type IdempotencyState } from './idempotency-store.js';
 import { OutputDigest } from './output-digest.js';
+import { stateDigestSync } from '../checkpoint/state-digest.js';
 
 export type ExecutorMode = 'live' | 'replay';
 
@@ -54,6 +55,32 @@ export const CHECK_EVERY_EVENTS = 64;
 export interface PendingTimer { dueMs: number; intervalMs: number }
 export interface PendingWrite { path: string; data: string }
 
+/** Everything of the executor the guest can observe, besides its heap, as plain data (arrays keep map order). */
+export interface HostState {
+  lastSeq: number;
+  eventsDelivered: number;
+  cpuPollsTotal: number;
+  /** [timerId, dueMs, intervalMs]. */
+  timers: Array<[number, number, number]>;
+  /** [opId, path]. */
+  pendingReads: Array<[number, string]>;
+  /** [opId, path, data]. */
+  pendingWrites: Array<[number, string, string]>;
+  idempotency: IdempotencyState;
+  /** The output digest's whole chain value (64 hex digits). */
+  outputDigest: string;
+  /** The newest clock value the guest has seen (null: none yet): the clock never goes back below it. */
+  lastClockMs: number | null;
+  /** The highest request id delivered to the guest: answers to higher ids are refused. */
+  requestIdMax: number;
+}
+
+/** The executor's whole state at an entry boundary: what a checkpoint holds. */
+export interface ExecutorState {
+  host: HostState;
+  heap: HeapImage;
+}
+
 export class Executor {
   mode: ExecutorMode;
   /** Seq of the last entry logged (live) or consumed (replay). */
@@ -63,14 +90,16 @@ export class Executor {
   readonly timers = new Map<number, PendingTimer>();
   readonly pendingReads = new Map<number, string>();
   readonly pendingWrites = new Map<number, PendingWrite>();
-  readonly idempotency: IdempotencyStore;
-  private readonly digest = new OutputDigest();
+  idempotency: IdempotencyStore;
+  private digest = new OutputDigest();
   private readonly checkEveryEvents: number;
   private replayWorld: ReplayWorld | undefined;
   private liveWorldNow: LiveWorld | undefined;
   /** What the guest is given: the live or replay world, within a per-event budget. */
   private budgeted!: EventBudgetWorld;
   private guest!: Guest;
+  /** True while an event runs (hooks and world calls happen inside it). */
+  private delivering = false;
 
   private constructor(
     private readonly options: ExecutorOptions,
@@ -106,6 +135,69 @@ export class Executor {
     executor.throwIfDiverged();
     executor.runEvent({ kind: 'start' }, first.seq);
     return executor;
+  }
+
+  /**
+   * Replay boot from a checkpoint: the executor is in `state` (taken after entry #state.host.lastSeq)
+   * and replays on from `source`, whose next entry must be the one after it. `goLive()` works as after
+   * bootReplay. The options must be those of the run the state was taken from (same program and limits).
+   */
+  static async restoreReplay(options: ExecutorOptions, state: ExecutorState, source: EntrySource): Promise<Executor> {
+    const { host } = state;
+    assert(source.nextSeq() === host.lastSeq + 1, `a checkpoint taken after #${host.lastSeq} replays on from #${host.lastSeq + 1}, not #${source.nextSeq()}`);
+    const executor = new Executor(options, 'replay', source);
+    executor.lastSeq = host.lastSeq;
+    executor.eventsDelivered = host.eventsDelivered;
+    executor.cpuPollsTotal = host.cpuPollsTotal;
+    for (const [timerId, dueMs, intervalMs] of host.timers) executor.timers.set(timerId, { dueMs, intervalMs });
+    for (const [opId, path] of host.pendingReads) executor.pendingReads.set(opId, path);
+    for (const [opId, path, data] of host.pendingWrites) executor.pendingWrites.set(opId, { path, data });
+    executor.idempotency = IdempotencyStore.fromState(host.idempotency, options.idempotencyKeysMax);
+    executor.digest = new OutputDigest(host.outputDigest);
+    executor.replayWorld = new ReplayWorld(executor.countingSource());
+    executor.replayWorld.lastNowMs = host.lastClockMs ?? -Infinity;
+    executor.budgeted = new EventBudgetWorld(executor.replayWorld);
+    executor.guest = await Guest.restore(options.limits, executor.budgeted, state.heap, host.requestIdMax);
+    return executor;
+  }
+
+  /**
+   * The whole state, copied now (the heap copy is the only costly part: a memcpy of the linear
+   * memory). Between entries only: never from inside the guest (hooks, world calls).
+   */
+  captureState(): ExecutorState {
+    assert(!this.delivering, 'captureState() inside an event: checkpoints are taken between events');
+    return { host: this.hostState(), heap: this.guest.snapshotHeap() };
+  }
+
+  hostState(): HostState {
+    return {
+      lastSeq: this.lastSeq,
+      eventsDelivered: this.eventsDelivered,
+      cpuPollsTotal: this.cpuPollsTotal,
+      timers: [...this.timers].map(([timerId, t]) => [timerId, t.dueMs, t.intervalMs]),
+      pendingReads: [...this.pendingReads],
+      pendingWrites: [...this.pendingWrites].map(([opId, w]) => [opId, w.path, w.data]),
+      idempotency: this.idempotency.exportState(),
+      outputDigest: this.digest.state(),
+      lastClockMs: this.lastClockMs(),
+      requestIdMax: this.guest.requestIdMaxNow,
+    };
+  }
+
+  private lastClockMs(): number | null {
+    const ms = this.mode === 'live' ? (this.liveWorldNow?.lastClockMs ?? -Infinity) : (this.replayWorld?.lastNowMs ?? -Infinity);
+    return Number.isFinite(ms) ? ms : null;
+  }
+
+  /** The whole live guest memory (no copy), for a state digest computed before the next event. */
+  heapView(): Uint8Array {
+    return this.guest.heapView();
+  }
+
+  private heapContents(): { bytes: Uint8Array; memoryBytes: number } {
+    const bytes = this.guest.heapView();
+    return { bytes, memoryBytes: bytes.length };
   }
 
   // ---- live mode ----------------------------------------------------------------------------
@@ -167,6 +259,14 @@ export class Executor {
         }
         return entry;
       }
+      case 'checkpoint': {
+        // The logged digest is of the state after the entry before this one.
+        const mine = stateDigestSync({ ...this.hostState(), lastSeq: seq - 1 }, this.heapContents());
+        if (entry.stateDigest !== mine) {
+          throw new DivergenceError(seq, `state digest ${entry.stateDigest} (after #${seq - 1})`, `a state with digest ${mine} (the replayed heap or host state differs)`);
+        }
+        return entry;
+      }
       case 'stop':
         return entry;
       case 'now':
@@ -180,6 +280,16 @@ export class Executor {
   // ---- shared path --------------------------------------------------------------------------
 
   private runEvent(event: GuestEvent, eventSeq: number): void {
+    assert(!this.delivering, 'an event delivered from inside another (a hook re-entered the executor)');
+    this.delivering = true;
+    try {
+      this.runEventInside(event, eventSeq);
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  private runEventInside(event: GuestEvent, eventSeq: number): void {
     if (event.kind === 'request') {
       const key = idempotencyKeyOf(event.headers);
       if (key !== undefined) this.idempotency.register(key, eventSeq);
@@ -225,6 +335,17 @@ export class Executor {
       if (timer && timer.intervalMs === 0) this.timers.delete(event.timerId);
     }
     if (live && this.eventsDelivered % this.checkEveryEvents === 0) this.logCheck();
+  }
+
+  /**
+   * Live: logs a `checkpoint` entry carrying `stateDigest`, the digest of the state after the last
+   * entry (#lastSeq, which the caller computed it at); a replayer checks its own there.
+   * Returns the seq of the checkpoint entry.
+   */
+  logStateDigest(stateDigest: string, atSeq: number): number {
+    assert(this.mode === 'live', 'state digests are logged in live mode');
+    assert(atSeq === this.lastSeq && !this.delivering, `a state digest of #${atSeq} logged after #${this.lastSeq}: nothing may run between computing and logging it`);
+    return this.log({ kind: 'checkpoint', stateDigest });
   }
 
   /** A check entry with the digest of every output so far (also written at a clean end of a recording). */

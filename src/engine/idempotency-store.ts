@@ -11,6 +11,17 @@ export interface StoredAnswer {
 
 export type KeyState = { requestSeq: number; answer?: StoredAnswer; /** The gate seq of the answer: released once acknowledged. */ answerGateSeq?: number };
 
+/** An answer as JSON-safe data: a bytes body as base64. */
+export type StoredAnswerData = { status: number; headers: Record<string, string>; body: string } | { status: number; headers: Record<string, string>; bodyBase64: string };
+
+/** The store as plain (JSON-safe) data for a checkpoint, in insertion (eviction) order. */
+export interface IdempotencyState {
+  /** [key, requestSeq, answer or null, answerGateSeq or null]. */
+  keys: Array<[string, number, StoredAnswerData | null, number | null]>;
+  /** Requests not answered yet: [requestSeq, key]. */
+  unanswered: Array<[number, string]>;
+}
+
 export const IDEMPOTENCY_KEYS_MAX = 100_000;
 export const IDEMPOTENCY_KEY_CHARS_MAX = 200;
 
@@ -49,7 +60,32 @@ export class IdempotencyStore {
     return key;
   }
 
+  exportState(): IdempotencyState {
+    return {
+      keys: [...this.byKey].map(([key, state]) => [key, state.requestSeq, state.answer ? answerData(state.answer) : null, state.answerGateSeq ?? null]),
+      unanswered: [...this.keyBySeq],
+    };
+  }
+
+  /** A store holding exactly what `state` was exported from. */
+  static fromState(state: IdempotencyState, keysMax = IDEMPOTENCY_KEYS_MAX): IdempotencyStore {
+    const store = new IdempotencyStore(keysMax);
+    for (const [key, requestSeq, answer, answerGateSeq] of state.keys) {
+      const entry: KeyState = { requestSeq };
+      if (answer !== null) entry.answer = 'bodyBase64' in answer ? { status: answer.status, headers: answer.headers, body: new Uint8Array(Buffer.from(answer.bodyBase64, 'base64')) } : answer;
+      if (answerGateSeq !== null) entry.answerGateSeq = answerGateSeq;
+      store.byKey.set(key, entry);
+    }
+    for (const [requestSeq, key] of state.unanswered) store.keyBySeq.set(requestSeq, key);
+    return store;
+  }
+
   get size(): number {
     return this.byKey.size;
   }
+}
+
+function answerData(answer: StoredAnswer): StoredAnswerData {
+  const { status, headers, body } = answer;
+  return typeof body === 'string' ? { status, headers, body } : { status, headers, bodyBase64: Buffer.from(body).toString('base64') };
 }

@@ -11,6 +11,9 @@ import { startServiceServer, type ServiceServer } from '../http/service-server.j
 import { dataDirOf } from './data-dir.js';
 import { LiveHost } from './live-host.js';
 import { refuseIfOwned } from '../replication/ownership.js';
+import { identityOf } from '../checkpoint/checkpoint.js';
+import { RecordingCheckpoints } from '../checkpoint/recording-policy.js';
+import { clearCheckpointFiles } from '../checkpoint/sidecar.js';
 
 export interface StandaloneOptions {
   program: string;
@@ -20,6 +23,10 @@ export interface StandaloneOptions {
   record?: string;
   limits?: Partial<GuestLimits>;
   bodyBytesMax?: number;
+  /** With `record`: take a checkpoint (a file beside the log) once this many entries were logged since the last. */
+  checkpointEveryEntries?: number;
+  /** Checkpoint files kept beside the log (the newest). */
+  checkpointsKept?: number;
   onConsole?: (level: string, text: string) => void;
 }
 
@@ -52,10 +59,18 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   const program = await loadProgram(options.program);
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(dataDirOf(options.dir), { recursive: true });
+  // A new recording starts without the checkpoint files of an older one at the same path.
+  if (options.record) await clearCheckpointFiles(options.record);
   const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
   const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined });
   const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
   host.executor = executor;
+  let checkpoints: RecordingCheckpoints | undefined;
+  if (options.record && options.checkpointEveryEntries) {
+    const policy = new RecordingCheckpoints(executor, identityOf(program, limits), { logPath: options.record, everyEntries: options.checkpointEveryEntries, keptMax: options.checkpointsKept });
+    host.setAfterEvent(() => policy.afterEvent());
+    checkpoints = policy;
+  }
   const started = Date.now();
   let server: ServiceServer;
   try {
@@ -87,6 +102,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       (stopping ??= (async () => {
         await server.close();
         host.stop();
+        await checkpoints?.close();
         // A final check lets a replay confirm every output up to the very end.
         if (recorder) executor.logCheck();
         await recorder?.writer.close();

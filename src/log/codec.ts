@@ -21,7 +21,7 @@ const packr = new Packr({ useRecords: false });
 export const LOG_MAGIC = 'lockstep-log';
 
 /** Wire codes: append only, never renumber (a change here is a LOG_FORMAT_VERSION bump). */
-const KIND_CODES = { start: 0, request: 1, timer: 2, read: 3, write: 4, now: 5, random: 6, check: 7, stop: 8 } as const satisfies Record<EntryKind, number>;
+const KIND_CODES = { start: 0, request: 1, timer: 2, read: 3, write: 4, now: 5, random: 6, check: 7, stop: 8, checkpoint: 9 } as const satisfies Record<EntryKind, number>;
 const KIND_BY_CODE = new Map<unknown, EntryKind>(Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as EntryKind]));
 
 export function encodeEntry(entry: Entry): unknown[] {
@@ -47,6 +47,8 @@ export function encodeEntry(entry: Entry): unknown[] {
       return [code, entry.events, entry.digest];
     case 'stop':
       return [code, entry.reason];
+    case 'checkpoint':
+      return [code, entry.stateDigest];
     default:
       return assertNever(entry, 'entry kind');
   }
@@ -110,6 +112,10 @@ export function decodeEntry(tuple: unknown, seq: number): Entry {
     case 'stop':
       arity(1);
       entry = { kind, reason: f[0] } as Entry;
+      break;
+    case 'checkpoint':
+      arity(1);
+      entry = { kind, stateDigest: f[0] } as Entry;
       break;
   }
   // The same check that guarded the encoder, now on the far side of the wire.
@@ -254,6 +260,8 @@ function entryProblem(entry: Entry): string | undefined {
       return count('events') ?? str('digest');
     case 'stop':
       return str('reason');
+    case 'checkpoint':
+      return str('stateDigest');
     default:
       return `unknown kind ${JSON.stringify((entry as { kind: unknown }).kind)}`;
   }

@@ -29,7 +29,13 @@ export type ControlEntry =
   /** Running digest of every output so far, after `events` events: lets a replayer detect divergent outputs. */
   | { kind: 'check'; events: number; digest: string }
   /** The primary stopped on purpose (planned stop): the secondary must not go live. */
-  | { kind: 'stop'; reason: string };
+  | { kind: 'stop'; reason: string }
+  /**
+   * The digest of the whole guest state (heap and host state, see src/checkpoint/state-digest.ts)
+   * after the entry before this one: a replayer compares its own there and stops at a divergence.
+   * A checkpoint taken at the same point carries the same digest.
+   */
+  | { kind: 'checkpoint'; stateDigest: string };
 
 export type Entry = EventEntry | ValueEntry | ControlEntry;
 export type EntryKind = Entry['kind'];
@@ -66,6 +72,8 @@ export function describeEntry(entry: Entry): string {
       return `check after ${entry.events} events: outputs digest ${entry.digest}`;
     case 'stop':
       return `stop (${entry.reason})`;
+    case 'checkpoint':
+      return `checkpoint: state digest ${entry.stateDigest}`;
     default: {
       const never: never = entry;
       return `unknown entry ${JSON.stringify(never)}`;
@@ -99,4 +107,5 @@ export interface GuestLimits {
 }
 
 /** 2: inside a batch, clock reads after the first are deltas (see codec.ts). */
-export const LOG_FORMAT_VERSION = 2;
+/** 3 (2 + 2): the output digest is a chain (d_n = sha256(d_n-1 || output)) and the `checkpoint` entry exists. */
+export const LOG_FORMAT_VERSION = 3;

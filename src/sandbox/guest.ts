@@ -8,7 +8,7 @@ import type { GuestLimits, HeaderPairs } from '../log/entries.js';
 import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
 import { URL_LIB_SOURCE, WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
-import { loadOwnedQuickJS } from './quickjs-module.js';
+import { loadOwnedQuickJS, newLinearMemory } from './quickjs-module.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
 export interface GuestWorld {
@@ -50,6 +50,42 @@ const HOST_MEMORY_HEADROOM_BYTES = 8 * 1024 * 1024;
 /** Bound on job-draining rounds per event: each round runs every pending job. */
 const JOB_ROUNDS_MAX = 10_000;
 
+/**
+ * The guest's whole QuickJS state at an event boundary: its linear memory, plus the addresses of the
+ * handles the host holds into it. A restore repeats the identical setup, which must place those
+ * handles at the same addresses, or the host's handles would point at other objects.
+ */
+export interface HeapImage {
+  /** The linear memory up to its last non-zero byte: the rest is zeros, implied by memoryBytes. */
+  bytes: Uint8Array;
+  /** The linear memory's whole size (it decides when the heap grows, so it is state too). */
+  memoryBytes: number;
+  /** Addresses of the dispatcher, deliver, takeEffects and endEvent handles, in that order. */
+  anchors: number[];
+}
+
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
+
+/**
+ * The length of `bytes` up to its last non-zero byte. Most of a guest's linear memory is pages it
+ * never touched; leaving them out makes a checkpoint's copy and hash a fraction of the memory size.
+ * Chunks are compared with native memcmp, so scanning the zero tail costs about a millisecond.
+ */
+export function nonZeroLength(bytes: Uint8Array): number {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let end = buffer.length;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_CHUNK.length);
+    if (buffer.compare(ZERO_CHUNK, 0, end - start, start, end) !== 0) break;
+    end = start;
+  }
+  while (end > 0 && buffer[end - 1] === 0) end--;
+  return end;
+}
+
+/** The world during a restore's setup: what it hands out is overwritten by the checkpoint's heap. */
+const SETUP_WORLD: GuestWorld = { now: () => 0, randomBytes: (length) => new Uint8Array(length) };
+
 export interface GuestOptions {
   source: string;
   programName: string;
@@ -76,6 +112,7 @@ export class Guest {
     private readonly endEventFn: QuickJSHandle,
     private readonly limits: GuestLimits,
     private world: GuestWorld,
+    private readonly memory: WebAssembly.Memory,
   ) {
     this.heapGrowthAllowed = limits.memoryBytesMax;
   }
@@ -85,15 +122,52 @@ export class Guest {
    * evaluates the prelude and the program. The caller then delivers the `start` event.
    */
   static async create(options: GuestOptions): Promise<Guest> {
-    let world = options.world;
+    const guest = await Guest.setUp(options.limits, options.world);
+    try {
+      guest.loadProgram(options.source, options.programName);
+    } catch (error) {
+      guest.dispose();
+      throw error;
+    }
+    return guest;
+  }
+
+  /**
+   * A guest in the state `image` was taken in: the setup is repeated identically in a memory of the
+   * image's size (so its handles land where the original's did), then the image is copied over it.
+   * The program is not evaluated again: its state is in the image. `world` serves the next events;
+   * `requestIdMax` is the host-side bound on answers the original held (see requestIdMaxNow).
+   */
+  static async restore(limits: GuestLimits, world: GuestWorld, image: HeapImage, requestIdMax: number): Promise<Guest> {
+    const guest = await Guest.setUp(limits, SETUP_WORLD, newLinearMemory(image.memoryBytes));
+    const anchors = guest.anchors();
+    const sizeNow = guest.memory.buffer.byteLength;
+    if (sizeNow !== image.memoryBytes || image.bytes.length > sizeNow || anchors.some((address, i) => address !== image.anchors[i])) {
+      guest.dispose();
+      throw new Error(
+        `invariant broken: restoring a guest heap of ${image.memoryBytes} bytes with handles at ${image.anchors.join(',')}, ` +
+          `the repeated setup gave ${sizeNow} bytes with handles at ${anchors.join(',')} (the runtime or the setup changed)`,
+      );
+    }
+    const memory = new Uint8Array(guest.memory.buffer);
+    memory.set(image.bytes);
+    memory.fill(0, image.bytes.length); // the setup wrote there too; the image's memory is zeros past its bytes
+    guest.world = world;
+    guest.requestIdMax = requestIdMax;
+    return guest;
+  }
+
+  /** Runtime, limits, context, host functions and prelude, in this order always (a restore depends on it). */
+  private static async setUp(limits: GuestLimits, world: GuestWorld, wasmMemory?: WebAssembly.Memory): Promise<Guest> {
     let guest: Guest | undefined;
-    const module = await loadOwnedQuickJS(
+    const { module, memory } = await loadOwnedQuickJS(
       () => (guest ? guest.world : world).now(),
-      () => (guest ? guest.heapGrowthAllowed : options.limits.memoryBytesMax),
+      () => (guest ? guest.heapGrowthAllowed : limits.memoryBytesMax),
+      wasmMemory,
     );
     const runtime = module.newRuntime();
-    runtime.setMemoryLimit(options.limits.memoryBytesMax);
-    runtime.setMaxStackSize(options.limits.stackBytesMax);
+    runtime.setMemoryLimit(limits.memoryBytesMax);
+    runtime.setMaxStackSize(limits.stackBytesMax);
     const context = runtime.newContext();
     // Host functions the prelude captures privately; they are never globals.
     const hostRandom = context.newFunction('hostRandom', (lengthHandle) => {
@@ -105,7 +179,7 @@ export class Guest {
       return context.newArrayBuffer(bytes.slice().buffer);
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
-    const faultMessages = context.newString(JSON.stringify(faultMessagesFor(options.limits)));
+    const faultMessages = context.newString(JSON.stringify(faultMessagesFor(limits)));
     const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
     const urlLibSource = context.newString(URL_LIB_SOURCE);
@@ -119,15 +193,33 @@ export class Guest {
     const deliverFn = context.getProp(dispatcher, 'deliver');
     const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
     const endEventFn = context.getProp(dispatcher, 'endEvent');
-    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, endEventFn, options.limits, world);
+    guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, endEventFn, limits, world, memory);
     runtime.setInterruptHandler(() => ++guest!.pollsUsed > guest!.pollsAllowed);
-    try {
-      guest.loadProgram(options.source, options.programName);
-    } catch (error) {
-      guest.dispose();
-      throw error;
-    }
     return guest;
+  }
+
+  private anchors(): number[] {
+    return [this.dispatcher.value, this.deliverFn.value, this.takeEffectsFn.value, this.endEventFn.value] as unknown as number[];
+  }
+
+  /**
+   * A copy of the guest's whole QuickJS state. Call it between events only (the host is never inside
+   * the guest then, so the wasm stack is empty and every QuickJS structure is consistent).
+   */
+  snapshotHeap(): HeapImage {
+    assert(!this.disposed && !this.broken, 'snapshot of a disposed or broken guest');
+    const memory = new Uint8Array(this.memory.buffer);
+    return { bytes: memory.slice(0, nonZeroLength(memory)), memoryBytes: memory.length, anchors: this.anchors() };
+  }
+
+  /** The whole live linear memory, not a copy: for hashing it where no guest code can run meanwhile. */
+  heapView(): Uint8Array {
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  /** Host-side state the guest observes: answers to requests above it are refused. */
+  get requestIdMaxNow(): number {
+    return this.requestIdMax;
   }
 
   /** Going live or replaying is a switch of the doorway, nothing else. */

@@ -12,6 +12,16 @@ type ImportFn = (...args: any[]) => any;
 /** Identifies the QuickJS build: part of the log header, since another build may behave differently. */
 export const QUICKJS_RUNTIME_ID = 'quickjs-wasmfile-release-sync@0.32.0';
 
+/**
+ * The build's initial linear memory (emscripten's INITIAL_MEMORY, 16 MiB). The memory limit counts
+ * growth from here, not from the instance's own initial size: a guest restored from a checkpoint
+ * starts with a bigger memory and must hit its limit at exactly the same point as the original.
+ */
+export const HEAP_BASE_BYTES = 16 * 1024 * 1024;
+const WASM_PAGE_BYTES = 65536;
+/** The build's maximum (emscripten's MAXIMUM_MEMORY, 2 GiB) in pages. */
+const WASM_PAGES_MAX = 32768;
+
 let compiled: Promise<WebAssembly.Module> | undefined;
 
 /** Compiling the wasm once per process makes each later instance cheap (~4 ms instead of ~25 ms). */
@@ -58,6 +68,18 @@ function utcLocaltime(memory: WebAssembly.Memory, seconds: bigint | number, tmPo
   tm[9] = 0; // tm_gmtoff (long, 32-bit on wasm32)
 }
 
+export interface OwnedQuickJS {
+  module: QuickJSWASMModule;
+  /** The instance's linear memory: a checkpoint copies it, a restore fills it. */
+  memory: WebAssembly.Memory;
+}
+
+/** A linear memory of exactly `bytes` (whole pages), for an instance that will receive a checkpoint's heap. */
+export function newLinearMemory(bytes: number): WebAssembly.Memory {
+  assert(bytes % WASM_PAGE_BYTES === 0 && bytes >= HEAP_BASE_BYTES, `a linear memory is whole pages of at least ${HEAP_BASE_BYTES} bytes, not ${bytes}`);
+  return new WebAssembly.Memory({ initial: bytes / WASM_PAGE_BYTES, maximum: WASM_PAGES_MAX });
+}
+
 /**
  * Returns a fresh QuickJS module whose clock is `clock()` (ms since the epoch, may be fractional).
  * One module per guest: the hooks are bound to this instance only.
@@ -68,10 +90,17 @@ function utcLocaltime(memory: WebAssembly.Memory, seconds: bigint | number, tmPo
  * makes malloc fail and QuickJS throw "out of memory". Growth requests depend only on the sequence
  * of allocations, so the refusal comes at the same point on record and replay.
  */
-export async function loadOwnedQuickJS(clock: () => number, heapGrowthBytesMax: () => number = () => Infinity): Promise<QuickJSWASMModule> {
+export async function loadOwnedQuickJS(
+  clock: () => number,
+  heapGrowthBytesMax: () => number = () => Infinity,
+  /** A bigger memory to start with (a restore); default: the build's own of HEAP_BASE_BYTES. */
+  wasmMemory?: WebAssembly.Memory,
+): Promise<OwnedQuickJS> {
   const wasmModule = await compiledModule();
+  let linearMemory: WebAssembly.Memory | undefined;
   const variant = newVariant(releaseSyncVariant as unknown as QuickJSSyncVariant, {
     emscriptenModule: {
+      ...(wasmMemory ? { wasmMemory } : {}),
       instantiateWasm(imports: Record<string, Record<string, any>>, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
         const env = imports.a;
         assert(env && typeof env === 'object', 'QuickJS wasm imports have an unexpected shape: the build changed');
@@ -80,13 +109,25 @@ export async function loadOwnedQuickJS(clock: () => number, heapGrowthBytesMax: 
         const dateNow = findImport(env, 'reads Date.now()', (source, fn) => fn.length === 0 && /^\(\)=>Date\.now\(\)$/.test(source.replace(/\s/g, '')));
         const localtime = findImport(env, 'computes local time', (source) => source.includes('getTimezoneOffset') && source.includes('getSeconds'));
         const tzset = findImport(env, 'sets the time zone', (source) => source.includes('getTimezoneOffset') && source.includes('UTC') && !source.includes('getSeconds'));
+        // emscripten hands C code an environment that includes the host's script path (process.argv[1])
+        // and language: copied into the heap, it would make heap layouts differ between processes.
+        const environGet = findImport(env, 'copies the environment', (source, fn) => fn.length === 2 && /for\((var )?\w+ of \w+\(\)\)/.test(source) && source.includes('Infinity'));
+        const environSizes = findImport(env, 'sizes the environment', (source, fn) => fn.length === 2 && /for\((var )?\w+ of \w+\)/.test(source) && source.includes('.length') && !source.includes('Infinity'));
         const resizeHeap = findImport(env, 'grows the heap', (source) => source.includes('2147483648') && source.includes('.grow('));
         const growHeap = env[resizeHeap] as (requestedBytes: number) => number | boolean;
-        const initialBytes = memory.buffer.byteLength;
+        assert(wasmMemory ? memory === wasmMemory : memory.buffer.byteLength === HEAP_BASE_BYTES, 'the QuickJS build no longer starts with a 16 MiB memory, or ignored the one given: update HEAP_BASE_BYTES');
+        linearMemory = memory;
         const owned = {
           ...env,
-          [resizeHeap]: (requestedBytes: number) => ((requestedBytes >>> 0) - initialBytes > heapGrowthBytesMax() ? 0 : growHeap(requestedBytes)),
+          [resizeHeap]: (requestedBytes: number) => ((requestedBytes >>> 0) - HEAP_BASE_BYTES > heapGrowthBytesMax() ? 0 : growHeap(requestedBytes)),
           [dateNow]: () => clock(),
+          // An empty environment: no variables, no bytes.
+          [environSizes]: (countPointer: number, bytesPointer: number) => {
+            new Uint32Array(memory.buffer, countPointer, 1)[0] = 0;
+            new Uint32Array(memory.buffer, bytesPointer, 1)[0] = 0;
+            return 0;
+          },
+          [environGet]: () => 0,
           [localtime]: (seconds: bigint | number, tmPointer: number) => utcLocaltime(memory, seconds, tmPointer),
           [tzset]: (timezonePointer: number, daylightPointer: number, stdNamePointer: number, dstNamePointer: number) => {
             new Int32Array(memory.buffer, timezonePointer, 1)[0] = 0;
@@ -100,5 +141,7 @@ export async function loadOwnedQuickJS(clock: () => number, heapGrowthBytesMax: 
       },
     } as any,
   });
-  return newQuickJSWASMModuleFromVariant(variant);
+  const module = await newQuickJSWASMModuleFromVariant(variant);
+  assert(linearMemory, 'the QuickJS module was created without instantiating its wasm');
+  return { module, memory: linearMemory };
 }

@@ -5,6 +5,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_FORMAT_VERSION } from '../../src/log/entries.js';
 import { encodeHeader } from '../../src/log/codec.js';
 import { encodeFrame, FILE_MAGIC, readLogFile } from '../../src/log/log-file.js';
 import { assertBuilt, GOLDEN_DIR, guestPath, runCli, startRun } from '../../scripts/record-fixtures.lib.js';
@@ -23,7 +24,7 @@ describe('lockstep log', () => {
     const result = await runCli(['log', COUNTER_LOG]);
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^Lockstep log format 2, program counter\.js \(sha256 [0-9a-f]{64}\)/);
+    expect(lines[0]).toMatch(new RegExp(`^Lockstep log format ${LOG_FORMAT_VERSION}, program counter\\.js \\(sha256 [0-9a-f]{64}\\)`));
     expect(lines).toHaveLength(entries.length + 1);
     expect(lines[1]).toBe('#1  event start');
     expect(lines.some((l) => /^#\d+  event request POST \/increment/.test(l))).toBe(true);
@@ -70,7 +71,7 @@ describe('lockstep replay refuses bad logs with a code naming the problem', () =
     await writeFile(join(work, 'version.log'), Buffer.concat([Buffer.from(FILE_MAGIC), future, bytes.subarray(FILE_MAGIC.length + headerFrameBytes)]));
     const result = await replay(join(work, 'version.log'));
     expect(result.code).toBe(4);
-    expect(result.stderr).toMatch(/written by format 99; this Lockstep reads format 2.*\[LOCKSTEP_LOG_VERSION\]/s);
+    expect(result.stderr).toMatch(new RegExp(`written by format 99; this Lockstep reads format ${LOG_FORMAT_VERSION}.*\\[LOCKSTEP_LOG_VERSION\\]`, 's'));
   });
 
   it('another program: LOCKSTEP_LOG_PROGRAM', async () => {

@@ -26,6 +26,7 @@ const SAMPLE_ENTRIES: Entry[] = [
   { kind: 'random', bytes: new Uint8Array(0) },
   { kind: 'check', events: 12, digest: 'ab'.repeat(32) },
   { kind: 'stop', reason: 'planned shutdown' },
+  { kind: 'checkpoint', stateDigest: 'cd'.repeat(32) },
 ];
 
 const HEADER: LogHeader = {
