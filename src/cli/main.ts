@@ -112,6 +112,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--no-output-gate', 'run the primary without the output rule, to see what it protects against')
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
     .option('--seed <n>', 'seed of the load client')
+    .option('--ui', 'serve the live dashboard page with Kill primary / Restart as secondary buttons (loopback only), until Ctrl-C')
+    .option('--ui-port <n>', 'port of the --ui page', '8090')
     .action(async (opts) => setExit(await demoCommand(opts, out)));
 
   program

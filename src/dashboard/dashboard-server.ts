@@ -52,6 +52,8 @@ export interface Dashboard {
   url: string;
   port: number;
   state(): DashboardState;
+  /** Adds what the dashboard's owner did (the demo's buttons) to the timeline. */
+  note(url: string, kind: 'killed' | 'restarted', text: string): void;
   close(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     url: `http://${shownHost}:${port}/`,
     port,
     state,
+    note: (url, kind, text) => timeline.note(url, kind, text),
     close: async () => {
       stopped = true;
       clearTimeout(timer);

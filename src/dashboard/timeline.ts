@@ -24,7 +24,9 @@ export type TimelineKind =
   | 'divergence'
   | 'fenced'
   | 'down'
-  | 'up';
+  | 'up'
+  | 'killed'
+  | 'restarted';
 
 export interface TimelineEvent {
   atMs: number;
@@ -49,6 +51,11 @@ export class Timeline {
     // Go-live steps carry the node's own times, which may be earlier than events already seen.
     this.events.sort((a, b) => a.atMs - b.atMs);
     if (this.events.length > TIMELINE_EVENTS_MAX) this.events.splice(0, this.events.length - TIMELINE_EVENTS_MAX);
+  }
+
+  /** Something done to a node from outside (the demo's buttons), which no status can show. */
+  note(url: string, kind: 'killed' | 'restarted', text: string): void {
+    this.add(url, kind, text);
   }
 
   observe(view: NodeView): void {
@@ -87,7 +94,7 @@ export class Timeline {
   }
 
   private secondary(view: NodeView, was: NodeView | undefined, mem: Memory): void {
-    if (view.peerConnected && !was?.peerConnected) this.add(view.url, 'attach', `attached to its primary, holding ${view.lastSeq ?? 0} entries`);
+    if (view.peerConnected && !was?.peerConnected) this.add(view.url, 'attach', `attached to its primary (received up to #${view.lastSeq ?? 0} when first seen attached)`);
     if (!view.peerConnected && was?.peerConnected) this.add(view.url, 'detach', 'lost its connection to the primary');
     const behind = (view.lastSeq ?? 0) - (view.replayedSeq ?? 0);
     if (!mem.catchingUp && behind > CATCHING_UP_ENTRIES) {
