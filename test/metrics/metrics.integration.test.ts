@@ -52,7 +52,7 @@ describe('GET /_lockstep/metrics', () => {
   let pair: Pair;
   beforeAll(async () => {
     assertBuilt();
-    pair = await startPair(await tempDir('metrics'));
+    pair = await startPair(await tempDir('metrics'), { heartbeatMs: 100, failureTimeoutMs: 3000 }); // no false failover on a loaded machine
   });
   afterAll(async () => pair?.kill());
 
