@@ -2,6 +2,7 @@
 // rates over the last second, and says when the node stops answering. Never throws: a dead
 // node is a state to show, not an error.
 import { parseExposition, sampleValue } from '../metrics/exposition-parser.js';
+import { OUTPUT_EFFECTS } from '../metrics/node-metrics.js';
 import { readNodeStatus, type NodeStatus } from '../metrics/node-status.js';
 
 /** How long one poll may take before the node counts as not answering it. */
@@ -10,6 +11,11 @@ export const POLL_TIMEOUT_MS_DEFAULT = 1000;
 export const DOWN_AFTER_FAILED_POLLS = 2;
 /** Rates are taken over this window of samples. */
 export const RATE_WINDOW_MS = 1000;
+/**
+ * Metrics (input bytes, hold times) are fetched at most this often: a scrape costs the node a few
+ * ms (the default process metrics read /proc), and status alone carries the fast-moving figures.
+ */
+export const METRICS_POLL_INTERVAL_MS = 1000;
 /** The VMware FT rule of thumb: logging bandwidth is about the input bandwidth times this. */
 export const LOG_BANDWIDTH_INPUT_FACTOR = 1.2;
 
@@ -42,13 +48,42 @@ export interface NodeView {
   timeline: Record<string, number>;
 }
 
-interface Totals {
+/** Running totals from the status, at one poll. */
+interface StatusTotals {
   atMs: number;
   events: number;
   logBytes: number;
+}
+
+/** Running totals from the metrics, at one scrape. */
+interface MetricsTotals {
+  atMs: number;
   inputBytes: number;
   holdSum: number;
   holdCount: number;
+}
+
+/** Keeps samples spanning about RATE_WINDOW_MS and gives per-second rates over them. */
+class RateWindow<T extends { atMs: number }> {
+  private samples: T[] = [];
+
+  push(sample: T): void {
+    this.samples.push(sample);
+    while (this.samples.length > 2 && sample.atMs - this.samples[1].atMs >= RATE_WINDOW_MS) this.samples.shift();
+  }
+
+  /** Increase of `pick` per second over the window, or undefined with fewer than two samples. */
+  rate(pick: (t: T) => number): number | undefined {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const seconds = first && last ? (last.atMs - first.atMs) / 1000 : 0;
+    return seconds > 0 ? Math.max(0, pick(last) - pick(first)) / seconds : undefined;
+  }
+
+  /** The increase of `pick` over the window. */
+  delta(pick: (t: T) => number): number {
+    return this.samples.length < 2 ? 0 : pick(this.samples[this.samples.length - 1]) - pick(this.samples[0]);
+  }
 }
 
 export class NodeWatcher {
@@ -56,15 +91,20 @@ export class NodeWatcher {
   private lastSeenMs: number | null = null;
   private status: NodeStatus | undefined;
   private error: string | undefined;
-  private history: Totals[] = [];
+  private readonly statusWindow = new RateWindow<StatusTotals>();
+  private readonly metricsWindow = new RateWindow<MetricsTotals>();
+  private metricsAtMs = -Infinity;
 
   constructor(readonly url: string, private readonly timeoutMs = POLL_TIMEOUT_MS_DEFAULT) {}
 
   async poll(): Promise<NodeView> {
     try {
-      const [statusText, metricsText] = await Promise.all([this.get('/_lockstep/status'), this.get('/_lockstep/metrics')]);
+      const scrape = Date.now() - this.metricsAtMs >= METRICS_POLL_INTERVAL_MS;
+      const [statusText, metricsText] = await Promise.all([this.get('/_lockstep/status'), scrape ? this.get('/_lockstep/metrics') : undefined]);
       this.status = readNodeStatus(JSON.parse(statusText));
-      this.record(this.status, metricsText);
+      const s = this.status;
+      this.statusWindow.push({ atMs: Date.now(), events: s.events ?? 0, logBytes: (s.logBytesSent ?? 0) + (s.logBytesReceived ?? 0) });
+      if (metricsText !== undefined) this.recordMetrics(metricsText);
       this.failedPolls = 0;
       this.error = undefined;
       this.lastSeenMs = Date.now();
@@ -81,19 +121,16 @@ export class NodeWatcher {
     return response.text();
   }
 
-  private record(status: NodeStatus, metricsText: string): void {
+  private recordMetrics(metricsText: string): void {
     const metrics = parseExposition(metricsText);
-    const sum = (name: string) => ['respond', 'console', 'write'].reduce((a, effect) => a + (sampleValue(metrics, name, { effect }) ?? 0), 0);
-    const now = Date.now();
-    this.history.push({
-      atMs: now,
-      events: status.events ?? 0,
-      logBytes: (sampleValue(metrics, 'lockstep_log_sent_bytes_total') ?? 0) + (sampleValue(metrics, 'lockstep_log_received_bytes_total') ?? 0),
+    const sum = (name: string) => OUTPUT_EFFECTS.reduce((a, effect) => a + (sampleValue(metrics, name, { effect }) ?? 0), 0);
+    this.metricsAtMs = Date.now();
+    this.metricsWindow.push({
+      atMs: this.metricsAtMs,
       inputBytes: sampleValue(metrics, 'lockstep_input_bytes_total') ?? 0,
       holdSum: sum('lockstep_output_hold_seconds_sum'),
       holdCount: sum('lockstep_output_hold_seconds_count'),
     });
-    while (this.history.length > 2 && now - this.history[1].atMs >= RATE_WINDOW_MS) this.history.shift();
   }
 
   view(): NodeView {
@@ -101,12 +138,8 @@ export class NodeWatcher {
     const base: NodeView = { url: this.url, up, error: this.error, lastSeenMs: this.lastSeenMs, timeline: this.status?.timeline ?? {} };
     if (!this.status || !up) return { ...base, role: this.status?.role, epoch: this.status?.epoch };
     const s = this.status;
-    const first = this.history[0];
-    const last = this.history[this.history.length - 1];
-    const seconds = (last.atMs - first.atMs) / 1000;
-    const rate = (pick: (t: Totals) => number) => (seconds > 0 ? Math.max(0, pick(last) - pick(first)) / seconds : undefined);
-    const inputBytesPerS = rate((t) => t.inputBytes);
-    const holds = last.holdCount - first.holdCount;
+    const inputBytesPerS = this.metricsWindow.rate((t) => t.inputBytes);
+    const holds = this.metricsWindow.delta((t) => t.holdCount);
     return {
       ...base,
       role: s.role,
@@ -120,11 +153,11 @@ export class NodeWatcher {
       lagSeconds: s.lagSeconds,
       outputsWaiting: s.outputsWaiting,
       heartbeatRttSeconds: s.heartbeatRttSeconds,
-      eventsPerS: rate((t) => t.events),
-      logBytesPerS: rate((t) => t.logBytes),
+      eventsPerS: this.statusWindow.rate((t) => t.events),
+      logBytesPerS: this.statusWindow.rate((t) => t.logBytes),
       inputBytesPerS,
       expectedLogBytesPerS: inputBytesPerS === undefined ? undefined : inputBytesPerS * LOG_BANDWIDTH_INPUT_FACTOR,
-      holdSecondsMean: holds > 0 ? (last.holdSum - first.holdSum) / holds : undefined,
+      holdSecondsMean: holds > 0 ? this.metricsWindow.delta((t) => t.holdSum) / holds : undefined,
     };
   }
 }

@@ -83,7 +83,7 @@ export async function runDemoUi(options: DemoUiOptions): Promise<number> {
       actions: {
         killPrimary: async () => {
           const primary = livePrimary();
-          const slot = slots.find((s) => s.url === primary?.url && s.node.child.exitCode === null && s.node.child.signalCode === null);
+          const slot = slots.find((s) => s.url === primary?.url && !s.node.child.killed && s.node.child.exitCode === null);
           if (!slot) throw new Error('no live primary to kill right now');
           slot.node.kill('SIGKILL');
           dashboard!.note(slot.url, 'killed', 'primary killed with SIGKILL (from the page)');
