@@ -138,7 +138,8 @@ export class NodeWatcher {
     const base: NodeView = { url: this.url, up, error: this.error, lastSeenMs: this.lastSeenMs, timeline: this.status?.timeline ?? {} };
     if (!this.status || !up) return { ...base, role: this.status?.role, epoch: this.status?.epoch };
     const s = this.status;
-    const inputBytesPerS = this.metricsWindow.rate((t) => t.inputBytes);
+    // Only a serving node takes input; a secondary's log bandwidth has no rule-of-thumb line.
+    const inputBytesPerS = s.role === 'primary' || s.role === 'standalone' ? this.metricsWindow.rate((t) => t.inputBytes) : undefined;
     const holds = this.metricsWindow.delta((t) => t.holdCount);
     return {
       ...base,
