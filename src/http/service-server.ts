@@ -82,6 +82,7 @@ function inputBytes(request: IncomingRequest, bodyBytes: number): number {
 export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
   const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
   const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+  nodeMetrics(); // set up at boot, not during the first request
   const server = createServer((req, res) => {
     const role = handler.role();
     if (req.url === STATUS_PATH && req.method === 'GET') {
