@@ -90,7 +90,9 @@ describe('GET /_lockstep/metrics', () => {
     await pair.primary.proc.kill();
     await waitUntil(async () => {
       try {
-        return value(await scrape(pair.secondary.url), 'lockstep_role', { role: 'primary' }) === 1;
+        // The role flips a moment before go-live is complete (and timed in the status).
+        const s = await scrape(pair.secondary.url);
+        return value(s, 'lockstep_role', { role: 'primary' }) === 1 && value(s, 'lockstep_failovers_total') === 1;
       } catch {
         return false;
       }
