@@ -80,7 +80,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const state = (): DashboardState => ({
     title: options.title ?? 'Lockstep pair',
     atMs: Date.now(),
-    nodes: views,
+    nodes: views.map(({ history: _history, ...view }) => view),
     timeline: timeline.events,
     actions: options.actions !== undefined,
     extra: options.extra?.(),

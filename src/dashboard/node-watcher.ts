@@ -3,7 +3,7 @@
 // node is a state to show, not an error.
 import { parseExposition, sampleValue } from '../metrics/exposition-parser.js';
 import { OUTPUT_EFFECTS } from '../metrics/node-metrics.js';
-import { readNodeStatus, type NodeStatus } from '../metrics/node-status.js';
+import { readNodeStatus, type NodeEvent, type NodeStatus } from '../metrics/node-status.js';
 
 /** How long one poll may take before the node counts as not answering it. */
 export const POLL_TIMEOUT_MS_DEFAULT = 1000;
@@ -27,6 +27,7 @@ export interface NodeView {
   /** When it was last seen answering (ms since the epoch), or null if never. */
   lastSeenMs: number | null;
   role?: string;
+  state?: string;
   epoch?: number;
   protection?: string;
   peerConnected?: boolean;
@@ -46,6 +47,8 @@ export interface NodeView {
   /** Mean output hold time over the last second (seconds), from the hold-time histogram. */
   holdSecondsMean?: number;
   timeline: Record<string, number>;
+  /** The node's own event history, for the timeline; not sent to the page. */
+  history?: NodeEvent[];
 }
 
 /** Running totals from the status, at one poll. */
@@ -144,10 +147,12 @@ export class NodeWatcher {
     return {
       ...base,
       role: s.role,
+      state: s.state,
       epoch: s.epoch,
       protection: s.protection,
       peerConnected: s.peerConnected,
       promotedFromSecondary: s.promotedFromSecondary,
+      history: s.history,
       lastSeq: s.lastSeq,
       replayedSeq: s.replayedSeq,
       lagEntries: s.lagEntries,

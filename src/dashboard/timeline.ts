@@ -1,6 +1,8 @@
-// What happened to the pair, in order: compares each node's new view with its previous one and
-// turns the differences into timeline events (attach, catching up, protected, failure detected,
-// claim won, live, re-protected, divergence, down...). Bounded: the oldest events drop out.
+// What happened to the pair, in order. A node that reports its own `history` is taken at its
+// word, with its own times (attach, catching up, protected, failure detected, claim won, live,
+// divergence...); for an older node the differences between successive views stand in. Down and
+// up are what the dashboard itself saw. Bounded: the oldest events drop out.
+import type { NodeEvent } from '../metrics/node-status.js';
 import type { NodeView } from './node-watcher.js';
 
 /** Timeline events kept (and sent to the page). */
@@ -26,7 +28,10 @@ export type TimelineKind =
   | 'down'
   | 'up'
   | 'killed'
-  | 'restarted';
+  | 'restarted'
+  | 'following'
+  | 'cannot-take-over'
+  | 'other';
 
 export interface TimelineEvent {
   atMs: number;
@@ -40,7 +45,28 @@ interface Memory {
   /** This node has been protected before (so the next protection is a re-protection). */
   wasProtected: boolean;
   catchingUp: boolean;
+  /** The newest history time taken in, and the events taken in at exactly that time. */
+  historyAtMs: number;
+  historyKeys: Set<string>;
 }
+
+/** How a node's own event names read on the timeline. */
+const NODE_EVENTS: Record<string, [TimelineKind, string]> = {
+  attach: ['attach', 'a secondary attached'],
+  'catching-up': ['catching-up', 'catching up on the log'],
+  following: ['following', 'following the primary, caught up'],
+  protected: ['protected', 'protected: the secondary acknowledges the log'],
+  unprotected: ['unprotected', 'unprotected: no secondary'],
+  arbitrating: ['arbitrating', 'secondary failed: holding outputs while claiming the next epoch'],
+  'failure-detected': ['failure-detected', 'failure of the primary detected'],
+  'claim-won': ['claim-won', 'won the claim'],
+  live: ['live', 'LIVE: serving as the new primary'],
+  fenced: ['fenced', 'lost arbitration: serves nothing'],
+  diverged: ['divergence', 'replay diverged from the log: this node never goes live'],
+  'cannot-take-over': ['cannot-take-over', 'cannot take over: it does not hold the whole log'],
+};
+
+const historyKey = (e: NodeEvent) => `${e.event}@${e.atMs}@${e.detail ?? ''}`;
 
 export class Timeline {
   readonly events: TimelineEvent[] = [];
@@ -60,7 +86,7 @@ export class Timeline {
 
   observe(view: NodeView): void {
     const before = this.memory.get(view.url);
-    const mem: Memory = before ?? { view, wasProtected: false, catchingUp: false };
+    const mem: Memory = before ?? { view, wasProtected: false, catchingUp: false, historyAtMs: -Infinity, historyKeys: new Set() };
     this.memory.set(view.url, mem);
     const prev = before?.view;
     if (!view.up) {
@@ -72,12 +98,33 @@ export class Timeline {
     else if (!prev.up) this.add(view.url, 'up', `answering again as ${view.role}`);
     const was = prev?.up ? prev : undefined;
 
-    this.goLiveSteps(view, was);
-    if (view.role === 'secondary') this.secondary(view, was, mem);
-    if (view.role === 'primary') this.primary(view, was, mem);
-    if (view.role === 'diverged' && was?.role !== 'diverged') this.add(view.url, 'divergence', 'replay diverged from the log: this node stops and never goes live');
-    if (view.role === 'fenced' && was?.role !== 'fenced') this.add(view.url, 'fenced', 'lost arbitration: serves nothing');
+    if (view.history) this.nodeHistory(view, view.history, mem);
+    else {
+      this.goLiveSteps(view, was);
+      if (view.role === 'secondary') this.secondary(view, was, mem);
+      if (view.role === 'primary') this.primary(view, was, mem);
+      if (view.role === 'diverged' && was?.role !== 'diverged') this.add(view.url, 'divergence', 'replay diverged from the log: this node stops and never goes live');
+      if (view.role === 'fenced' && was?.role !== 'fenced') this.add(view.url, 'fenced', 'lost arbitration: serves nothing');
+    }
     mem.view = view;
+  }
+
+  /** Takes in the node's own events not seen before (a restarted node's come later in time). */
+  private nodeHistory(view: NodeView, history: NodeEvent[], mem: Memory): void {
+    const fresh = history.filter((e) => e.atMs > mem.historyAtMs || (e.atMs === mem.historyAtMs && !mem.historyKeys.has(historyKey(e))));
+    for (const e of fresh) {
+      let [kind, text] = NODE_EVENTS[e.event] ?? (['other', e.event] as [TimelineKind, string]);
+      if (kind === 'protected') {
+        if (mem.wasProtected || view.promotedFromSecondary) [kind, text] = ['re-protected', 'protected again: a fresh secondary acknowledges'];
+        mem.wasProtected = true;
+      }
+      this.add(view.url, kind, e.detail ? `${text} (${e.detail})` : text, e.atMs);
+      if (e.atMs > mem.historyAtMs) {
+        mem.historyAtMs = e.atMs;
+        mem.historyKeys = new Set();
+      }
+      mem.historyKeys.add(historyKey(e));
+    }
   }
 
   /** A promoted secondary reports when it detected the failure, won the claim and went live. */

@@ -4,6 +4,8 @@
 
 export interface NodeStatus {
   role?: string;
+  /** A secondary's state machine (connecting, catching-up, following, going-live, ...), where reported. */
+  state?: string;
   epoch?: number;
   protection?: string;
   /** Highest entry this node holds: logged (primary) or received (secondary). */
@@ -24,6 +26,14 @@ export interface NodeStatus {
   logListen?: string;
   /** Go-live steps of a promoted secondary, wall-clock ms (failure-detected, claim-won, live). */
   timeline: Record<string, number>;
+  /** Everything the node says happened to it, with its own times (nodes that report `history`). */
+  history?: NodeEvent[];
+}
+
+export interface NodeEvent {
+  event: string;
+  atMs: number;
+  detail?: string;
 }
 
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
@@ -36,9 +46,16 @@ export function readNodeStatus(raw: unknown): NodeStatus {
   if (typeof s.timeline === 'object' && s.timeline !== null) {
     for (const [step, at] of Object.entries(s.timeline)) if (num(at) !== undefined) timeline[step] = at as number;
   }
+  const history = Array.isArray(s.history)
+    ? s.history.flatMap((e: unknown) => {
+        const r = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
+        return str(r.event) !== undefined && num(r.atMs) !== undefined ? [{ event: r.event as string, atMs: r.atMs as number, ...(str(r.detail) !== undefined ? { detail: r.detail as string } : {}) }] : [];
+      })
+    : undefined;
   const peerConnected = typeof s.connected === 'boolean' ? s.connected : 'secondary' in s ? s.secondary !== null && s.secondary !== undefined : undefined;
   return {
     role: str(s.role),
+    state: str(s.state),
     epoch: num(s.epoch),
     protection: str(s.protection),
     lastSeq: num(s.lastSeq) ?? num(s.receivedSeq),
@@ -56,5 +73,6 @@ export function readNodeStatus(raw: unknown): NodeStatus {
     promotedFromSecondary: s.promotedFromSecondary === true,
     logListen: str(s.logListen),
     timeline,
+    history,
   };
 }

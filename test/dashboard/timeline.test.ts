@@ -44,6 +44,25 @@ describe('Timeline', () => {
     expect(t.events.map((e) => e.kind)).toEqual(['seen', 'protected', 'arbitrating', 'claim-won', 'seen', 'divergence', 'fenced']);
   });
 
+  it("takes a node's own history at its word, with its times, once", () => {
+    const t = new Timeline();
+    const base = Date.now() - 10_000;
+    const primary = [{ event: 'attach', atMs: base + 1, detail: 'secondary 127.0.0.1:5' }, { event: 'catching-up', atMs: base + 2 }, { event: 'protected', atMs: base + 3 }];
+    t.observe(view(A, { role: 'primary', protection: 'protected', history: primary }));
+    t.observe(view(A, { role: 'primary', protection: 'protected', history: primary })); // nothing new
+    const promoted = [
+      { event: 'following', atMs: base + 2 },
+      { event: 'failure-detected', atMs: base + 5, detail: 'the logging connection closed' },
+      { event: 'claim-won', atMs: base + 6, detail: 'epoch 1' },
+      { event: 'live', atMs: base + 6, detail: 'epoch 1' },
+    ];
+    t.observe(view(B, { role: 'primary', promotedFromSecondary: true, history: promoted }));
+    t.observe(view(B, { role: 'primary', promotedFromSecondary: true, history: [...promoted, { event: 'attach', atMs: base + 8 }, { event: 'protected', atMs: base + 9 }, { event: 'diverged', atMs: base + 9 }] }));
+    const told = t.events.filter((e) => e.kind !== 'seen').map((e) => `${e.url === A ? 'A' : 'B'} ${e.kind} ${e.atMs - base}`);
+    expect(told).toEqual(['A attach 1', 'A catching-up 2', 'B following 2', 'A protected 3', 'B failure-detected 5', 'B claim-won 6', 'B live 6', 'B attach 8', 'B re-protected 9', 'B divergence 9']);
+    expect(t.events.find((e) => e.kind === 'failure-detected')!.text).toMatch(/the logging connection closed/);
+  });
+
   it(`keeps at most ${TIMELINE_EVENTS_MAX} events, dropping the oldest`, () => {
     const t = new Timeline();
     for (let i = 0; i < TIMELINE_EVENTS_MAX + 50; i++) t.note(A, 'killed', `kill ${i}`);

@@ -119,7 +119,7 @@ function renderNode(node, index) {
   c.role.textContent = node.up ? role + (node.promotedFromSecondary ? ' (promoted)' : '') : `down${node.lastSeenMs ? ' since ' + fmtTime(node.lastSeenMs) : ''}`;
   const f = c.fields;
   f.epoch.textContent = node.epoch ?? '–';
-  f.protection.textContent = node.up ? node.protection || (node.role === 'secondary' ? (node.peerConnected ? 'following the primary' : 'not connected') : '–') : '–';
+  f.protection.textContent = node.up ? node.protection || (node.role === 'secondary' ? (node.state || (node.peerConnected ? 'following' : 'not connected')) + ' (secondary)' : '–') : '–';
   f.protection.className = 'protection protection-' + (node.protection || 'none');
   f.events.textContent = node.up ? fmtNumber(node.eventsPerS) : '–';
   f.log.textContent = node.up ? `${fmtBytes(node.logBytesPerS)}/s` + (node.inputBytesPerS ? ` (input × 1.2 = ${fmtBytes(node.expectedLogBytesPerS)}/s)` : '') : '–';
