@@ -1,7 +1,9 @@
 // `lockstep demo`: parse flags, run the demo, exit 0 only if nothing was lost.
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../client/durations.js';
-import { runDemo } from '../demo/demo.js';
+import { runDemo, workloadFor } from '../demo/demo.js';
+import { runDemoUi } from '../demo/demo-ui.js';
+import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
 
 export const DEFAULT_DEMO_PROGRAM = fileURLToPath(new URL('../../guest-programs/counter.js', import.meta.url));
@@ -18,10 +20,14 @@ export interface DemoFlags {
   failureTimeoutMs: string;
   channelDelay?: string;
   seed?: string;
+  /** Serve the dashboard page with Kill/Restart buttons instead of the scripted kill. */
+  ui?: boolean;
+  uiPort: string;
 }
 
 export async function demoCommand(flags: DemoFlags, print: (line: string) => void): Promise<number> {
   const outputGate = flags.outputGate !== false;
+  if (flags.ui) return demoUi(flags, outputGate, print);
   const result = await runDemo({
     program: flags.program ?? DEFAULT_DEMO_PROGRAM,
     killAfterMs: parseDuration(flags.killAfter, '--kill-after'),
@@ -39,4 +45,20 @@ export async function demoCommand(flags: DemoFlags, print: (line: string) => voi
     progress: process.stderr,
   });
   return result.ok ? 0 : 1;
+}
+
+async function demoUi(flags: DemoFlags, outputGate: boolean, print: (line: string) => void): Promise<number> {
+  if (!outputGate || flags.respawn || flags.channelDelay !== undefined) throw new UsageError('--ui runs the pair with the output rule; the buttons replace --respawn. Drop --no-output-gate, --respawn and --channel-delay.');
+  const program = flags.program ?? DEFAULT_DEMO_PROGRAM;
+  return runDemoUi({
+    program,
+    workload: workloadFor(program),
+    uiPort: parseInteger(flags.uiPort, '--ui-port', 0, 65535)!,
+    rate: parseInteger(flags.rate, '--rate', 1, 100_000)!,
+    concurrency: parseInteger(flags.concurrency, '--concurrency', 1, 1000)!,
+    heartbeatMs: parseInteger(flags.heartbeatMs, '--heartbeat-ms', 5, 60_000)!,
+    failureTimeoutMs: parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000)!,
+    seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, '--seed', 0, 2 ** 31),
+    print,
+  });
 }

@@ -8,6 +8,7 @@ import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
 import { demoCommand } from './demo-command.js';
 import { CHAOS_HELP, chaosCommand, chaosFlagDefaults as chaos } from './chaos-command.js';
+import { dashboardCommand } from './dashboard-command.js';
 import { benchCommand } from '../bench/bench-command.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
@@ -119,6 +120,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--no-output-gate', 'run the primary without the output rule, to see what it protects against')
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')
     .option('--seed <n>', 'seed of the load client')
+    .option('--ui', 'serve the live dashboard page with Kill primary / Restart as secondary buttons (loopback only), until Ctrl-C')
+    .option('--ui-port <n>', 'port of the --ui page', '8090')
     .action(async (opts) => setExit(await demoCommand(opts, out)));
 
   program
@@ -140,6 +143,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
     .addHelpText('after', CHAOS_HELP)
     .action(async (opts) => setExit(await chaosCommand(opts, out)));
+
+  program
+    .command('dashboard')
+    .description('serve a live page watching a pair: roles, protection, rates, lag, charts and a timeline')
+    .requiredOption('--targets <urls>', "the nodes' service URLs, e.g. http://127.0.0.1:8080,http://127.0.0.1:8081")
+    .option('--port <n>', 'port of the page', '8090')
+    .option('--host <addr>', 'address of the page (loopback by default)', '127.0.0.1')
+    .option('--poll-ms <n>', 'how often the nodes are polled', '250')
+    .action(async (opts) => setExit(await dashboardCommand(opts, out)));
 
   program
     .command('bench')

@@ -34,7 +34,7 @@ export interface DemoResult {
   respawned: boolean;
 }
 
-function workloadFor(program: string): WorkloadName {
+export function workloadFor(program: string): WorkloadName {
   const name = basename(program, '.js');
   return name === 'bank' || name === 'kv' || name === 'echo' ? name : 'counter';
 }

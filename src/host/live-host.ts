@@ -7,6 +7,7 @@ import type { StoredAnswer } from '../engine/idempotency-store.js';
 import type { IncomingRequest } from '../http/incoming-request.js';
 import { dataDirOf, readGuestFile, writeGuestFile, FILE_BYTES_MAX } from './data-dir.js';
 import { OpenGate, type OutputGate } from '../replication/output-gate.js';
+import { recordMetrics } from '../metrics/record.js';
 
 export interface LiveHostOptions {
   /** The shared directory; the guest's files are under <dir>/data unless `dataDir` says otherwise. */
@@ -90,7 +91,11 @@ export class LiveHost implements WorldActions {
 
   /** Outputs leave only through the gate. */
   private hold(output: Output): void {
-    this.gate.hold(output.gateSeq, () => this.release(output));
+    const heldSinceMs = performance.now(); // metrics: how long the output rule held it
+    this.gate.hold(output.gateSeq, () => {
+      recordMetrics.outputReleased(output.effect.type, heldSinceMs);
+      this.release(output);
+    });
   }
 
   /** Releases one output into the world. Also used at go-live for outputs whose release is uncertain. */

@@ -6,11 +6,15 @@ import type { HeaderPairs } from '../log/entries.js';
 import type { IncomingRequest } from './incoming-request.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
 import { listenError } from '../errors.js';
+import { nodeMetrics } from '../metrics/node-metrics.js';
+import { recordMetrics } from '../metrics/record.js';
 
 export const REQUEST_BODY_BYTES_MAX = 1024 * 1024;
 /** A guest that never answers must not hold a client forever. */
 export const RESPONSE_TIMEOUT_MS = 30_000;
 export const STATUS_PATH = '/_lockstep/status';
+/** Prometheus metrics of this node, in the text exposition format (src/metrics). */
+export const METRICS_PATH = '/_lockstep/metrics';
 
 export type ServiceRole = 'primary' | 'secondary' | 'standalone' | 'fenced';
 
@@ -68,13 +72,29 @@ function epochOf(handler: ServiceHandler): number | undefined {
   return typeof epoch === 'number' ? epoch : undefined;
 }
 
+/** What the request adds to the guest's input: request line, headers and body (the log carries all three). */
+function inputBytes(request: IncomingRequest, bodyBytes: number): number {
+  let bytes = request.method.length + request.path.length + bodyBytes;
+  for (const [name, value] of request.headers) bytes += name.length + value.length;
+  return bytes;
+}
+
 export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
   const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
   const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+  nodeMetrics(); // set up at boot, not during the first request
   const server = createServer((req, res) => {
     const role = handler.role();
     if (req.url === STATUS_PATH && req.method === 'GET') {
       send(res, 200, { 'content-type': 'application/json' }, JSON.stringify(handler.status()), role);
+      return;
+    }
+    if (req.url === METRICS_PATH && req.method === 'GET') {
+      const metrics = nodeMetrics();
+      metrics.render(handler.status()).then(
+        (text) => send(res, 200, { 'content-type': metrics.contentType }, text, role),
+        (error) => jsonError(res, 500, role, 'metrics_failed', `could not render metrics: ${error instanceof Error ? error.message : error}`),
+      );
       return;
     }
     if (role === 'secondary' || role === 'fenced') {
@@ -105,6 +125,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
     req.on('end', () => {
       if (refused) return;
       const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: Buffer.concat(chunks).toString('utf8') };
+      recordMetrics.inputBytes(inputBytes(request, size));
       const timer = setTimeout(() => jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`), responseTimeoutMs);
       let answer: Promise<StoredAnswer>;
       try {

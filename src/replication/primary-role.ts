@@ -15,6 +15,7 @@ import { claimEpoch, updateOwnClaim } from './arbitration.js';
 import { RetainedLog } from './retained-log.js';
 import { SharedStorageError } from './errors.js';
 import { Timeline } from './timeline.js';
+import { recordMetrics } from '../metrics/record.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
 /** Log sent and not yet acknowledged, at most: a backlog is streamed in windows, so heartbeats never starve. */
@@ -152,6 +153,7 @@ export class PrimaryRole {
   }
 
   private acked(seq: number): void {
+    recordMetrics.ackReceived();
     while (this.unacked.length > 0 && this.unacked[0].lastSeq <= seq) this.unacked.shift();
     this.ackedSeq = seq;
     if (this.protection === 'catching-up' && seq >= this.attachSeq) {
@@ -196,6 +198,7 @@ export class PrimaryRole {
 
   /** Every new entry goes into the retained log and, at the next event boundary, to the secondary. */
   onEntry(seq: number, entry: Entry): void {
+    recordMetrics.entryLogged();
     this.retained.append(seq, entry);
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;

@@ -1,0 +1,20 @@
+// One-line calls for the replication code to record what its status cannot tell. Each is a
+// counter increment or a histogram observation: cheap enough for every entry and every output.
+import { performance } from 'node:perf_hooks';
+import { nodeMetrics, type OutputEffect } from './node-metrics.js';
+
+export const recordMetrics = {
+  /** An output left the gate; `heldSinceMs` is the performance.now() at which it was held. */
+  outputReleased(effect: OutputEffect, heldSinceMs: number): void {
+    nodeMetrics().outputHold.observe({ effect }, (performance.now() - heldSinceMs) / 1000);
+  },
+  entryLogged(): void {
+    nodeMetrics().entriesLogged.inc();
+  },
+  ackReceived(): void {
+    nodeMetrics().acksReceived.inc();
+  },
+  inputBytes(bytes: number): void {
+    nodeMetrics().inputBytes.inc(bytes);
+  },
+};
