@@ -11,7 +11,9 @@ let pair: Pair;
 
 beforeAll(async () => {
   assertBuilt();
-  pair = await startPair(await tempDir('poison'), { program: PROGRAM });
+  // The product's timing is not under test here: a 2 s failure timeout keeps a loaded test machine
+  // from calling a slow heartbeat a failure before the failover this test makes on purpose.
+  pair = await startPair(await tempDir('poison'), { program: PROGRAM, failureTimeoutMs: 2000 });
 }, 30_000);
 afterAll(async () => {
   await pair?.kill();
