@@ -53,6 +53,10 @@ const REQUEST_TIMEOUT_MS = 2000;
 const LATE_ANSWER_WINDOW_MS = 3000;
 const GIVE_UP_AFTER_MS = 20_000;
 const FENCED_EXIT_GRACE_MS = 3000;
+/** Fresh secondaries the supervisor starts for one fault before it gives up (each may die at once). */
+const SPAWNS_PER_FAULT_MAX = 3;
+/** A fresh secondary not yet following after this long is replaced. */
+const SPAWN_PENDING_MS = 10_000;
 /** Cleanup steps (stopping the monitor, killing the nodes) that take longer are abandoned. */
 const CLEANUP_STEP_MS_MAX = 10_000;
 
@@ -133,8 +137,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
       }
       // Replace the secondary when nobody else is alive to become one, or once things had time to settle.
       const othersAlive = lineage.live().some((n) => n !== p.n && sampleOf(n, sinceMs)?.role !== 'primary' && sampleOf(n, sinceMs)?.role !== 'fenced');
-      const pending = spawned && spawned.alive && now() - spawned.record.startMs < 10_000;
-      if (secondaries.length === 0 && !pending && (!othersAlive || now() >= spawnAfterMs) && spawns < 3 && p.s.logListen) {
+      const pending = spawned && spawned.alive && now() - spawned.record.startMs < SPAWN_PENDING_MS;
+      if (secondaries.length === 0 && !pending && (!othersAlive || now() >= spawnAfterMs) && spawns < SPAWNS_PER_FAULT_MAX && p.s.logListen) {
         spawns++;
         spawned = await lineage.startSecondary(p.s.logListen);
         o.print(`  supervisor: fresh secondary ${spawned.record.id} against ${p.n.record.id} (epoch ${p.s.epoch}, ${p.s.logListen})`);
@@ -147,7 +151,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     const primary = await lineage.startPrimary();
     if (!primary.alive) throw new Error(`the first primary exited at start:\n${primary.record.outputTail}`);
     monitor.start();
-    await lineage.startSecondary(`127.0.0.1:${primary.record.args[primary.record.args.indexOf('--log-listen') + 1]!.split(':')[1]}`);
+    await lineage.startSecondary(lineage.logListenOf(primary));
     if ((await restore(0, now() + 30_000, Infinity)) === null) throw new Error('the first pair did not become protected within 30 s');
     const opening = await openingState(program, primary.record.url);
     load = new ChaosLoad({

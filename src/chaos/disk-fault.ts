@@ -1,6 +1,7 @@
-// A failing disk for the guest: <dir>/data is a small tmpfs (mounted by the harness, so it needs
-// root and mount(2)); the fault fills it with one file, so every guest write fails with ENOSPC,
-// and healing deletes the file. Claims and the channel secret live outside <dir>/data.
+// A failing disk for the guest: <dir>/epochs, where every epoch's guest files live (<dir>/data
+// points into it), is a small tmpfs (mounted by the harness, so it needs root and mount(2)); the
+// fault fills it with one file, so every guest write fails with ENOSPC, and healing deletes the
+// file. Claims and the channel secret live outside it; epoch copies are hard links, inside it.
 import { execFile } from 'node:child_process';
 import { mkdir, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,16 +11,17 @@ const run = promisify(execFile);
 
 /** Size of the tmpfs: room for the example guests' files, small enough to fill at once. */
 export const DISK_BYTES = 4 * 1024 * 1024;
-const FILLER = '.chaos-filler';
+/** Not a number: the nodes take only numbered entries of <dir>/epochs for epoch directories. */
+const FILLER = 'chaos-filler';
 
 export class DiskFault {
   private constructor(readonly mountPoint: string) {}
 
   /** Mounts the tmpfs, or resolves with the reason it cannot (not root, no mount). */
   static async mount(dir: string): Promise<DiskFault | string> {
-    const mountPoint = join(dir, 'data');
+    const mountPoint = join(dir, 'epochs');
+    if (process.getuid?.() !== 0) return 'disk faults need root (a small tmpfs is mounted on <dir>/epochs)';
     await mkdir(mountPoint, { recursive: true });
-    if (process.getuid?.() !== 0) return 'disk faults need root (a small tmpfs is mounted under <dir>/data)';
     try {
       await run('mount', ['-t', 'tmpfs', '-o', `size=${DISK_BYTES}`, 'tmpfs', mountPoint], { timeout: 10_000 });
     } catch (error) {

@@ -52,6 +52,11 @@ export class Lineage {
     return this.spawn('primary', args, port);
   }
 
+  /** Where a node started as primary serves its logging channel (host:port, from its command line). */
+  logListenOf(node: ChaosNode): string {
+    return node.record.args[node.record.args.indexOf('--log-listen') + 1]!;
+  }
+
   /** A fresh secondary following the node whose logging channel is at `logListen` (host:port). */
   async startSecondary(logListen: string): Promise<ChaosNode> {
     const match = /^(.+):(\d+)$/.exec(logListen);

@@ -23,7 +23,7 @@ Exit codes:
   ${CHAOS_EXIT.harness}  harness failure (the first pair never came up, a node did not start, ...)
 Fault kinds: safe (kill-primary, kill-secondary), all, or a comma-separated list of kill-primary,
   kill-secondary, restart-primary, restart-secondary, stop-primary, stop-secondary, link-cut,
-  link-blackhole, link-slow, blackhole-kill-primary, disk-full (needs root: a small tmpfs under the run's directory).
+  link-blackhole, link-slow, blackhole-kill-primary, disk-full (needs root: a small tmpfs on the run's <dir>/epochs).
 The same --seed and --fault-kinds give the same fault schedule.`;
 
 export interface ChaosFlags {
