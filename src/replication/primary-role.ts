@@ -67,6 +67,8 @@ export class PrimaryRole {
   private attachSeq = 0;
   private ackedSeq = 0;
   private pumpScheduled = false;
+  /** With --channel-delay-ms: entries up to here have waited their delay and may be shipped. */
+  private delayedThrough = 0;
   private admissionWaiters: Array<() => void> = [];
   private releasedReported = 0;
   private lastPumpMs = 0;
@@ -141,6 +143,7 @@ export class PrimaryRole {
 
   private attached(peer: PeerInfo): void {
     this.attachSeq = this.retained.lastSeq;
+    this.delayedThrough = Math.max(this.delayedThrough, this.attachSeq); // the history is old enough to ship
     this.sentThrough = peer.haveSeq;
     this.ackedSeq = peer.haveSeq;
     this.unacked = [];
@@ -207,7 +210,10 @@ export class PrimaryRole {
         const delayMs = this.options.channelDelayMs ?? 0;
         if (delayMs <= 0) return this.pump();
         const through = this.retained.lastSeq; // an event boundary: ship it later, as it is now
-        setTimeout(() => this.pump(through), delayMs);
+        setTimeout(() => {
+          this.delayedThrough = Math.max(this.delayedThrough, through);
+          this.pump();
+        }, delayMs);
       });
     }
   }
@@ -223,7 +229,7 @@ export class PrimaryRole {
   }
 
   /** Sends what is not yet sent (up to `through`), in batches of whole events, within the in-flight window. */
-  pump(through = this.retained.lastSeq): void {
+  pump(through = this.shippableThrough()): void {
     if (this.fenced || !this.gatingOnAcks()) return;
     this.lastPumpMs = performance.now();
     if (this.sentThrough + 1 < this.retained.retainedFrom) {
@@ -232,13 +238,18 @@ export class PrimaryRole {
       return;
     }
     while (this.sentThrough < through && this.server.unackedBytes < this.inflightBytesMax) {
-      const entries = this.retained.chunk(this.sentThrough + 1, BATCH_ENTRIES_MAX, BATCH_BYTES_MAX);
+      const entries = this.retained.chunk(this.sentThrough + 1, Math.min(BATCH_ENTRIES_MAX, through - this.sentThrough), BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
       if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
       this.sentThrough += entries.length;
       this.unacked.push({ lastSeq: this.sentThrough, sentMs: performance.now() });
       if (this.unacked.length > UNACKED_BATCHES_TRACKED_MAX) this.unacked.splice(1, 1); // keep the oldest: it sets lagMs
     }
+  }
+
+  /** The end of the log that may be shipped now: all of it, or with the slow-link fault injection what has aged enough. */
+  private shippableThrough(): number {
+    return (this.options.channelDelayMs ?? 0) > 0 ? Math.min(this.delayedThrough, this.retained.lastSeq) : this.retained.lastSeq;
   }
 
   /** The output gate released what acks cover: tell the secondary, so its go-live re-releases little. */
