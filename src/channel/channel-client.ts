@@ -26,6 +26,8 @@ const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY'
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */
   url: string;
+  /** Where to connect on each attempt, if it can change (e.g. the epoch's owner read from the claims); default `url`. */
+  resolveUrl?: () => string;
   secret: ChannelSecret;
   header: LogHeader;
   /** Throws (e.g. LogFormatError naming the mismatch) when the primary's header is not replicable. */
@@ -71,7 +73,9 @@ export interface ChannelClientStats {
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
 
 export class ChannelClient {
-  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}`>> & ChannelClientOptions;
+  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}` | 'resolveUrl'>> & ChannelClientOptions;
+  /** The primary this connection attempt goes to (see resolveUrl). */
+  private currentUrl: string;
   private stateNow: ClientState = 'idle';
   private fenced = false;
   private ws: WebSocket | undefined;
@@ -91,6 +95,7 @@ export class ChannelClient {
   private confirmed = false;
 
   constructor(options: ChannelClientOptions) {
+    this.currentUrl = options.url;
     this.opts = {
       retryIntervalMs: RETRY_INTERVAL_MS_DEFAULT,
       retryIntervalMaxMs: RETRY_INTERVAL_MAX_MS_DEFAULT,
@@ -100,6 +105,11 @@ export class ChannelClient {
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
       ...options,
     };
+  }
+
+  /** The primary of the current (or last) connection attempt. */
+  get url(): string {
+    return this.currentUrl;
   }
 
   get state(): ClientState {
@@ -151,9 +161,10 @@ export class ChannelClient {
 
   private connect(): void {
     this.stateNow = 'connecting';
-    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: this.opts.frameBytesMax, handshakeTimeout: this.opts.authTimeoutMs });
+    this.currentUrl = this.opts.resolveUrl?.() ?? this.opts.url;
+    const ws = new WebSocket(this.currentUrl, { perMessageDeflate: false, maxPayload: this.opts.frameBytesMax, handshakeTimeout: this.opts.authTimeoutMs });
     this.ws = ws;
-    const peer = this.opts.url;
+    const peer = this.currentUrl;
     const clientNonce = newNonce();
     let serverNonce: Uint8Array | undefined;
     let haveSeq = 0;
@@ -217,8 +228,8 @@ export class ChannelClient {
     this.link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
-      session: openSession(this.opts.secret, transcript, 'secondary', this.opts.url),
-      peer: this.opts.url,
+      session: openSession(this.opts.secret, transcript, 'secondary', this.currentUrl),
+      peer: this.currentUrl,
       onSilent: () => {
         if (this.ws !== ws) return;
         if (this.confirmed) this.opts.onPeerSilent?.();
@@ -241,7 +252,7 @@ export class ChannelClient {
   private onConnectedFrame(ws: WebSocket, link: Link, bytes: Uint8Array, isBinary: boolean): void {
     let m: ChannelMessage;
     try {
-      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', this.opts.url);
+      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', this.currentUrl);
       m = link.open(bytes);
     } catch (err) {
       if (!(err instanceof ChannelError)) throw err;
@@ -259,7 +270,7 @@ export class ChannelClient {
       case 'heartbeat':
         return;
       case 'batch': {
-        if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.opts.url), 'final');
+        if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.currentUrl), 'final');
         this.nextSeq += m.count;
         this.opts.onBatch(m.firstSeq, m.count, m.payload);
         // On receipt, not after replay (the output rule only needs the entries to exist here).
@@ -280,7 +291,7 @@ export class ChannelClient {
         ws.close(1000, 'bye');
         return;
       default:
-        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
+        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.currentUrl), 'final');
     }
   }
 
