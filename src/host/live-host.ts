@@ -63,30 +63,41 @@ export class LiveHost implements WorldActions {
   }
 
   /** Runs a request through the guest (or answers from the idempotency store) and resolves with the released answer. */
-  handleRequest(request: IncomingRequest): Promise<StoredAnswer> {
+  handleRequest(request: IncomingRequest, abandoned?: AbortSignal): Promise<StoredAnswer> {
     const executor = this.live;
     const key = idempotencyKeyOf(request.headers);
     if (key !== undefined) {
       const known = executor.idempotency.lookup(key);
       if (known?.answer && known.answerGateSeq !== undefined && this.gate.isReleased(known.answerGateSeq)) return Promise.resolve(known.answer);
-      if (known) return this.waitFor(known.requestSeq);
+      if (known) return this.waitFor(known.requestSeq, abandoned);
     }
     // The answer may be released during submit() (a synchronous handler, an open gate): wait first.
     const expectedSeq = executor.lastSeq + 1;
-    const answer = this.waitFor(expectedSeq);
+    const answer = this.waitFor(expectedSeq, abandoned);
     const seq = executor.submit({ kind: 'request', method: request.method, path: request.path, headers: request.headers, body: request.body });
     this.options.afterEvent?.();
     assert(seq === expectedSeq, `request logged as #${seq}, expected #${expectedSeq}`);
     return answer;
   }
 
-  private waitFor(requestSeq: number): Promise<StoredAnswer> {
+  /** Waits for the answer to request #requestSeq; a waiter nobody needs any more (abandoned) is dropped, so none leak. */
+  private waitFor(requestSeq: number, abandoned?: AbortSignal): Promise<StoredAnswer> {
     if (this.stopped) return Promise.reject(new Error('this node has stopped'));
     return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
       const list = this.waiters.get(requestSeq);
-      if (list) list.push({ resolve, reject });
-      else this.waiters.set(requestSeq, [{ resolve, reject }]);
+      if (list) list.push(waiter);
+      else this.waiters.set(requestSeq, [waiter]);
+      abandoned?.addEventListener('abort', () => this.dropWaiter(requestSeq, waiter), { once: true });
     });
+  }
+
+  private dropWaiter(requestSeq: number, waiter: Waiter): void {
+    const list = this.waiters.get(requestSeq);
+    if (!list) return;
+    const rest = list.filter((w) => w !== waiter);
+    if (rest.length > 0) this.waiters.set(requestSeq, rest);
+    else this.waiters.delete(requestSeq);
   }
 
   /** Outputs leave only through the gate. */

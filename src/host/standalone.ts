@@ -78,7 +78,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       { host: options.host ?? '127.0.0.1', port: options.port ?? 8080, bodyBytesMax: options.bodyBytesMax },
       {
         role: () => 'standalone',
-        handle: (request) => host.handleRequest(request),
+        handle: (request, abandoned) => host.handleRequest(request, abandoned),
         status: () => ({
           role: 'standalone',
           program: program.name,

@@ -21,7 +21,8 @@ export type ServiceRole = 'primary' | 'secondary' | 'standalone' | 'fenced';
 export interface ServiceHandler {
   role(): ServiceRole;
   /** Resolves with the released answer. Only called when role() is not 'secondary'/'fenced'. */
-  handle(request: IncomingRequest): Promise<StoredAnswer>;
+  /** `abandoned` fires when nobody waits for the answer any more (timeout, client gone), so nothing is held for it. */
+  handle(request: IncomingRequest, abandoned: AbortSignal): Promise<StoredAnswer>;
   status(): unknown;
 }
 
@@ -126,10 +127,15 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
       if (refused) return;
       const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: Buffer.concat(chunks).toString('utf8') };
       recordMetrics.inputBytes(inputBytes(request, size));
-      const timer = setTimeout(() => jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`), responseTimeoutMs);
+      const abandon = new AbortController();
+      const timer = setTimeout(() => {
+        jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`);
+        abandon.abort();
+      }, responseTimeoutMs);
+      res.once('close', () => abandon.abort()); // answered, or the client left: either way nobody waits any more
       let answer: Promise<StoredAnswer>;
       try {
-        answer = handler.handle(request);
+        answer = handler.handle(request, abandon.signal);
       } catch (error) {
         clearTimeout(timer);
         jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));

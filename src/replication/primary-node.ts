@@ -81,11 +81,11 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
     { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
     {
       role: () => (role.isFenced ? 'fenced' : 'primary'),
-      handle: async (request) => {
+      handle: async (request, abandoned) => {
         const wait = role.admission();
         if (wait) await wait;
         if (role.isFenced) throw new Error('this node was fenced');
-        return host.handleRequest(request);
+        return host.handleRequest(request, abandoned);
       },
       status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
     },

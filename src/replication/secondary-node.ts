@@ -155,11 +155,11 @@ export class SecondaryNode {
       { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
       {
         role: () => (this.state === 'live' ? (this.role?.isFenced ? 'fenced' : 'primary') : this.state === 'fenced' ? 'fenced' : 'secondary'),
-        handle: async (request) => {
+        handle: async (request, abandoned) => {
           assert(this.role && this.host, 'requests reach a secondary only once live');
           const wait = this.role.admission();
           if (wait) await wait;
-          return this.host.handleRequest(request);
+          return this.host.handleRequest(request, abandoned);
         },
         status: () => this.status(),
       },
