@@ -58,6 +58,20 @@ describe('lockstep chaos', () => {
     expect(s.nodesStarted).toBeGreaterThanOrEqual(4);
   }, 120_000); // ~20 s on an idle machine; real processes on a shared 2-core machine can take far longer
 
+  // The faults behind issue 8's worst defects: a supervisor restarting a killed primary with its
+  // original command (it must join, not fork), a frozen primary (the lease), a stalled link.
+  it('survives restarts with the original command, a frozen primary and a blackholed link: exit 0', async () => {
+    const kinds = 'restart-primary,stop-primary,link-blackhole,restart-secondary';
+    const { code, stdout, stderr, summary } = await chaos(['--seed', '7', '--faults', '4', '--fault-kinds', kinds, '--program', COUNTER, '--rate', '40', '--failure-timeout-ms', '2000']);
+    expect(code, stdout + stderr).toBe(0);
+    const s = summary!;
+    expect(s.faultsRun).toBe(4);
+    expect(s.violations).toEqual({ correctness: 0, liveness: 0, examples: [] });
+    expect(s.keys.answered).toBe(s.keys.sent);
+    expect(s.keys.readback).toBe(s.keys.answered);
+    expect(Object.keys(s.byKind).every((kind) => kinds.split(',').includes(kind))).toBe(true);
+  }, 180_000);
+
   // The logging link holds every byte for up to 2.25 s (3/4 of the failure timeout), then the primary
   // dies: without the output rule, the answers it gave meanwhile are not in the survivor's log.
   it('catches a real loss: primaries without the output rule, a stalled link, a SIGKILL -> correctness exit 20', async () => {
