@@ -89,3 +89,19 @@ describe('IdempotencyStore', () => {
     expect(store.lookup(`key-${IDEMPOTENCY_KEYS_MAX + extra}`)).toEqual({ requestSeq: IDEMPOTENCY_KEYS_MAX + extra });
   });
 });
+
+describe('IdempotencyStore byte bound', () => {
+  it('keeps the held bytes under its bound, oldest keys first, and recomputes them from a checkpoint', () => {
+    const store = new IdempotencyStore(1000, 10_000);
+    const big = 'x'.repeat(3000);
+    for (let i = 0; i < 10; i++) {
+      store.register(`k${i}`, i + 1);
+      store.answer(i + 1, { status: 200, headers: {}, body: big }, i + 1);
+    }
+    expect(store.bytes).toBeLessThanOrEqual(10_000);
+    expect(store.size).toBe(3);
+    expect(store.lookup('k0')).toBeUndefined();
+    expect(store.lookup('k9')?.answer?.body).toBe(big);
+    expect(IdempotencyStore.fromState(store.exportState(), 1000, 10_000).bytes).toBe(store.bytes);
+  });
+});
