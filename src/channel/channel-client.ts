@@ -21,7 +21,7 @@ export const RETRY_INTERVAL_MAX_MS_DEFAULT = 500; // backoff cap: a primary that
  * Refusals worth retrying: the condition can clear by itself. FORGED means something on the path
  * tampered with a frame: a new connection gets new keys. Any other refusal is final.
  */
-const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY', 'LOCKSTEP_CHANNEL_FORGED']);
+export const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY', 'LOCKSTEP_CHANNEL_FORGED']);
 
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */

@@ -86,7 +86,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
       .option('--heartbeat-ms <n>', 'heartbeat interval on the logging channel (default 100)')
       .option('--failure-timeout-ms <n>', 'silence after which the peer is declared failed (default 1000)')
-      .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged');
+      .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged')
+      .option('--retained-bytes-max <n>', 'log kept in memory for a secondary that joins later (default 512 MiB); past it the oldest goes and a fresh secondary is refused');
 
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))
     .option('--log-listen <host:port>', 'address of the logging channel', '127.0.0.1:7070')

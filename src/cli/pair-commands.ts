@@ -13,6 +13,7 @@ export interface PairFlags extends LimitFlags {
   heartbeatMs?: string;
   failureTimeoutMs?: string;
   unackedBytesMax?: string;
+  retainedBytesMax?: string;
   logListen?: string;
 }
 
@@ -32,6 +33,7 @@ function pairOptions(program: string, flags: PairFlags) {
     heartbeatIntervalMs,
     failureTimeoutMs,
     unackedBytesMax: parseInteger(flags.unackedBytesMax, '--unacked-bytes-max', 1024, 1024 * 1024 * 1024),
+    retainedBytesMax: parseInteger(flags.retainedBytesMax, '--retained-bytes-max', 64 * 1024, 64 * 1024 * 1024 * 1024),
   };
 }
 

@@ -20,6 +20,8 @@ export interface PairOptions {
   heartbeatIntervalMs?: number;
   failureTimeoutMs?: number;
   unackedBytesMax?: number;
+  /** Log kept in memory for a secondary that joins later, in (estimated) bytes. */
+  retainedBytesMax?: number;
   frameBytesMax?: number;
   log?: (line: string) => void;
   onConsole?: (level: string, text: string) => void;

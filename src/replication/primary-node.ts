@@ -6,7 +6,7 @@ import { Executor } from '../engine/executor.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { PrimaryRole } from './primary-role.js';
-import { RetainedLog } from './retained-log.js';
+import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { decideStart } from './ownership.js';
 import { takeEpochData } from './epoch-data.js';
@@ -39,7 +39,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
 async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<typeof preparePairNode>>, epoch: number, log: (line: string) => void): Promise<RunningNode> {
   const { program, limits, secret, header } = prepared;
   const dataDir = await takeEpochData(options.dir, epoch);
-  const retained = new RetainedLog();
+  const retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
   const timeline = new Timeline();
   const host = new LiveHost({ dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
   const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });

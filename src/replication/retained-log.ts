@@ -6,6 +6,14 @@ import { isValue, type Entry } from '../log/entries.js';
 import { assert } from '../assert.js';
 
 export const RETAINED_ENTRIES_MAX = 5_000_000;
+/**
+ * Estimated log bytes kept in memory. Past it the oldest entries go (a secondary that would need them
+ * is refused with LOCKSTEP_CHANNEL_HISTORY), so a long run's memory stays bounded instead of growing
+ * until the process dies; re-protection from a checkpoint (issue 9) is what lifts this.
+ */
+export const RETAINED_BYTES_MAX = 512 * 1024 * 1024;
+/** Drop a little more than needed each time, so trimming costs amortized O(1) per entry. */
+const TRIM_SLACK = 0.05;
 
 /** A cheap upper-ish estimate of an entry's encoded size (strings count one byte a char). */
 export function entryBytesEstimate(entry: Entry): number {
@@ -38,19 +46,36 @@ export class RetainedLog {
   private firstSeq = 1;
   private bytesBeforeFirst = 0;
 
-  constructor(private readonly entriesMax = RETAINED_ENTRIES_MAX) {}
+  constructor(
+    private readonly entriesMax = RETAINED_ENTRIES_MAX,
+    private readonly bytesMax = RETAINED_BYTES_MAX,
+  ) {}
 
   append(seq: number, entry: Entry): void {
     assert(seq === this.lastSeq + 1, `retained log: got #${seq} after #${this.lastSeq}`);
     this.entries.push(entry);
     this.cumulativeBytes.push(this.bytesThrough(this.lastSeq - 1) + entryBytesEstimate(entry));
-    if (this.entries.length > this.entriesMax) {
-      const drop = this.entries.length - this.entriesMax;
-      this.bytesBeforeFirst = this.cumulativeBytes[drop - 1];
-      this.entries = this.entries.slice(drop);
-      this.cumulativeBytes = this.cumulativeBytes.slice(drop);
-      this.firstSeq += drop;
-    }
+    if (this.entries.length > this.entriesMax || this.retainedBytes > this.bytesMax) this.trim();
+  }
+
+  /** Estimated bytes of the entries held. */
+  get retainedBytes(): number {
+    return this.entries.length === 0 ? 0 : this.cumulativeBytes[this.entries.length - 1] - this.bytesBeforeFirst;
+  }
+
+  /** Drops the oldest entries until both bounds hold with some slack; the newest entry always stays. */
+  private trim(): void {
+    const entriesTarget = this.entriesMax - Math.floor(this.entriesMax * TRIM_SLACK);
+    const bytesTarget = this.bytesMax * (1 - TRIM_SLACK);
+    let drop = Math.max(0, this.entries.length - entriesTarget);
+    const total = this.cumulativeBytes[this.entries.length - 1];
+    const keptIfDropped = (d: number) => total - (d === 0 ? this.bytesBeforeFirst : this.cumulativeBytes[d - 1]);
+    while (drop < this.entries.length - 1 && keptIfDropped(drop) > bytesTarget) drop++;
+    if (drop === 0) return;
+    this.bytesBeforeFirst = this.cumulativeBytes[drop - 1];
+    this.entries = this.entries.slice(drop);
+    this.cumulativeBytes = this.cumulativeBytes.slice(drop);
+    this.firstSeq += drop;
   }
 
   get lastSeq(): number {

@@ -11,7 +11,7 @@
 // was received is final) -> replay all of it (a divergence stops here) -> win the claim -> switch
 // the shim to live -> release uncertain outputs -> serve. Until live it answers HTTP with 503.
 import { performance } from 'node:perf_hooks';
-import { ChannelClient } from '../channel/channel-client.js';
+import { ChannelClient, RETRYABLE_REFUSALS } from '../channel/channel-client.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 import type { Welcome } from '../channel/messages.js';
 import { EntryQueue } from '../engine/entry-queue.js';
@@ -25,7 +25,7 @@ import { takeEpochData } from './epoch-data.js';
 import { LineageChangedError, SharedStorageError } from './errors.js';
 import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { PrimaryRole } from './primary-role.js';
-import { RetainedLog } from './retained-log.js';
+import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { Timeline } from './timeline.js';
 import { assert } from '../assert.js';
 
@@ -66,7 +66,7 @@ type Prepared = Awaited<ReturnType<typeof preparePairNode>>;
 
 export class SecondaryNode {
   state: SecondaryState = 'connecting';
-  private readonly retained = new RetainedLog();
+  private readonly retained: RetainedLog;
   private readonly queue = new EntryQueue();
   private readonly timeline: Timeline;
   private readonly client: ChannelClient;
@@ -98,6 +98,7 @@ export class SecondaryNode {
     private readonly prepared: Prepared,
     private readonly log: (line: string) => void,
   ) {
+    this.retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
     this.failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
     this.timeline = new Timeline((e) => options.onTimeline?.(e.event, e.atMs));
@@ -117,7 +118,7 @@ export class SecondaryNode {
       onBye: (reason) => this.stopWith(0, `the primary stopped on purpose (${reason}); not going live`),
       onPeerSilent: () => this.primaryFailed(`no frame for ${this.failureTimeoutMs} ms`),
       onDisconnected: () => this.primaryFailed('the logging connection closed'),
-      onRefused: (code, message) => this.log(`refused by the primary: ${message} [${code}]`),
+      onRefused: (code, message) => this.refused(code, message),
       onFrameRefused: (error) => this.log(`refused a frame from the primary: ${error.message} [${error.code}]`),
       onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
     });
@@ -207,6 +208,12 @@ export class SecondaryNode {
     }
     // Replay after this returns: the channel acks on receipt, and the primary's outputs wait on it.
     this.scheduleReplay();
+  }
+
+  /** A refusal the client retries is only logged; any other is final, and a secondary nobody takes stops. */
+  private refused(code: string, message: string): void {
+    if (RETRYABLE_REFUSALS.has(code)) return this.log(`refused by the primary: ${message} [${code}] (retrying)`);
+    this.stopWith(1, `refused by the primary: ${message} [${code}]; the refusal is final, so this secondary stops.`);
   }
 
   private primaryReleased(seq: number): void {

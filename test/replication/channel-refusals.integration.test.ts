@@ -117,8 +117,9 @@ describe('the logging channel refuses bad peers; the primary keeps serving', () 
     const mismatch = /another program: echo\.js \(sha256 [0-9a-f]+\), but this program has sha256 [0-9a-f]+.*\[LOCKSTEP_CHANNEL_INCOMPATIBLE\]/;
     await pair.primary.proc.waitFor(new RegExp(`refused a would-be secondary: Channel peer is incompatible.*${mismatch.source}`));
     await other.proc.waitFor(new RegExp(`refused by the primary: .*${mismatch.source}`));
-    await sleep(300);
-    expect((await status(other.url))?.role).toBe('secondary'); // refused for good: never live
+    // Refused for good: it never goes live, and stops (exit 1) so a supervisor sees it.
+    expect((await other.proc.waitExit(5000)).code).toBe(1);
+    expect(other.proc.stderr).not.toMatch(/LIVE as primary/);
     await primaryStillServes('after-other-program');
     // The real secondary still follows every entry.
     const p = await status(pair.primary.url);

@@ -118,6 +118,21 @@ describe('nothing lost, nothing forked', () => {
     expect(await ledgerCount(restarted.url)).toBe(3);
   });
 
+  it('the log kept for late secondaries is bounded in bytes: past it a fresh secondary is refused clearly and the primary serves on', async () => {
+    const dir = await dirFor('retained-bound');
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: ['--retained-bytes-max', String(200 * KB)] }));
+    const body = 'r'.repeat(KB);
+    for (let i = 0; i < 400; i++) expect((await add(primary.url, `r-${i}`, body)).status).toBe(200);
+    const s = await status(primary.url);
+    expect(s?.retainedFrom).toBeGreaterThan(1);
+    const late = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, name: 'late' }));
+    await late.proc.waitFor(/LOCKSTEP_CHANNEL_HISTORY/, 10_000);
+    expect((await late.proc.waitExit(10_000)).code).not.toBe(0);
+    expect((await add(primary.url, 'after')).status).toBe(200);
+    expect(await ledgerCount(primary.url)).toBe(401);
+    expect((await status(primary.url))?.protection).toBe('unprotected');
+  });
+
   it('answers released while the primary was alone are served at once to a retry after a secondary attached', async () => {
     const dir = await dirFor('alone-retry');
     const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER }));

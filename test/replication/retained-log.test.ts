@@ -128,3 +128,17 @@ describe('RetainedLog entriesMax bound', () => {
     expect(bounded.bytesAfter(bounded.retainedFrom - 1)).toBe(whole.bytesAfter(bounded.retainedFrom - 1));
   });
 });
+
+describe('RetainedLog byte bound', () => {
+  it('keeps its estimated bytes under the bound, dropping the oldest entries (retainedFrom moves)', () => {
+    const log = new RetainedLog(1_000_000, 100_000);
+    const body = 'b'.repeat(1000);
+    for (let seq = 1; seq <= 1000; seq++) log.append(seq, { kind: 'request', method: 'POST', path: '/', headers: [], body });
+    expect(log.retainedBytes).toBeLessThanOrEqual(100_000);
+    expect(log.retainedBytes).toBeGreaterThan(80_000);
+    expect(log.lastSeq).toBe(1000);
+    expect(log.retainedFrom).toBeGreaterThan(900);
+    expect(log.bytesAfter(log.retainedFrom - 1)).toBe(log.retainedBytes);
+    expect(() => log.chunk(1, 10)).toThrow(/keeps entries only from/);
+  });
+});
