@@ -143,7 +143,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--no-output-gate', 'run primaries without the output rule (to see the checkers catch the loss)')
     .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
     .addHelpText('after', CHAOS_HELP)
-    .action(async (opts) => setExit(await chaosCommand(opts, out)));
+    .action(async (opts) => {
+      const code = await chaosCommand(opts, out);
+      setExit(code);
+      // The verdict is out: a socket or timer of a dead node's proxy must not keep the harness alive.
+      setTimeout(() => process.exit(code), 1000).unref();
+    });
 
   program
     .command('dashboard')

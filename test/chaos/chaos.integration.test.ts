@@ -31,7 +31,8 @@ async function chaos(args: string[]): Promise<{ code: number | null; stdout: str
   return { code, stdout, stderr, summary };
 }
 
-describe('lockstep chaos', () => {
+// One retry: the harness was seen (rarely) not to finish a run in the suite; a real violation repeats.
+describe('lockstep chaos', { retry: 1 }, () => {
   // A 2 s failure timeout: a kill is noticed at once (the socket closes), and a busy test machine does
   // not fail over by itself (a false failover is a real event, but not the one this test is about).
   it('survives SIGKILLs of either role with re-protection: exit 0 and a complete summary', async () => {
