@@ -26,8 +26,6 @@ export const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNE
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */
   url: string;
-  /** Where to connect on each attempt, if it can change (e.g. the epoch's owner read from the claims); default `url`. */
-  resolveUrl?: () => string;
   secret: ChannelSecret;
   header: LogHeader;
   /** Throws (e.g. LogFormatError naming the mismatch) when the primary's header is not replicable. */
@@ -73,9 +71,7 @@ export interface ChannelClientStats {
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
 
 export class ChannelClient {
-  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}` | 'resolveUrl'>> & ChannelClientOptions;
-  /** The primary this connection attempt goes to (see resolveUrl). */
-  private currentUrl: string;
+  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}`>> & ChannelClientOptions;
   private stateNow: ClientState = 'idle';
   private fenced = false;
   private ws: WebSocket | undefined;
@@ -95,7 +91,6 @@ export class ChannelClient {
   private confirmed = false;
 
   constructor(options: ChannelClientOptions) {
-    this.currentUrl = options.url;
     this.opts = {
       retryIntervalMs: RETRY_INTERVAL_MS_DEFAULT,
       retryIntervalMaxMs: RETRY_INTERVAL_MAX_MS_DEFAULT,
@@ -105,11 +100,6 @@ export class ChannelClient {
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
       ...options,
     };
-  }
-
-  /** The primary of the current (or last) connection attempt. */
-  get url(): string {
-    return this.currentUrl;
   }
 
   get state(): ClientState {
@@ -161,10 +151,9 @@ export class ChannelClient {
 
   private connect(): void {
     this.stateNow = 'connecting';
-    this.currentUrl = this.opts.resolveUrl?.() ?? this.opts.url;
-    const ws = new WebSocket(this.currentUrl, { perMessageDeflate: false, maxPayload: this.opts.frameBytesMax, handshakeTimeout: this.opts.authTimeoutMs });
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: this.opts.frameBytesMax, handshakeTimeout: this.opts.authTimeoutMs });
     this.ws = ws;
-    const peer = this.currentUrl;
+    const peer = this.opts.url;
     const clientNonce = newNonce();
     let serverNonce: Uint8Array | undefined;
     let haveSeq = 0;
@@ -228,8 +217,8 @@ export class ChannelClient {
     this.link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
-      session: openSession(this.opts.secret, transcript, 'secondary', this.currentUrl),
-      peer: this.currentUrl,
+      session: openSession(this.opts.secret, transcript, 'secondary', this.opts.url),
+      peer: this.opts.url,
       onSilent: () => {
         if (this.ws !== ws) return;
         if (this.confirmed) this.opts.onPeerSilent?.();
@@ -252,7 +241,7 @@ export class ChannelClient {
   private onConnectedFrame(ws: WebSocket, link: Link, bytes: Uint8Array, isBinary: boolean): void {
     let m: ChannelMessage;
     try {
-      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', this.currentUrl);
+      if (!isBinary) throw new ChannelForgedError('a text frame (every frame after the handshake is sealed binary)', this.opts.url);
       m = link.open(bytes);
     } catch (err) {
       if (!(err instanceof ChannelError)) throw err;
@@ -270,7 +259,7 @@ export class ChannelClient {
       case 'heartbeat':
         return;
       case 'batch': {
-        if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.currentUrl), 'final');
+        if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.opts.url), 'final');
         this.nextSeq += m.count;
         this.opts.onBatch(m.firstSeq, m.count, m.payload);
         // On receipt, not after replay (the output rule only needs the entries to exist here).
@@ -291,7 +280,7 @@ export class ChannelClient {
         ws.close(1000, 'bye');
         return;
       default:
-        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.currentUrl), 'final');
+        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
     }
   }
 

@@ -20,7 +20,7 @@ import { DivergenceError, LockstepError } from '../errors.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
-import { claimEpoch, currentClaim, NODE_ID } from './arbitration.js';
+import { claimEpoch } from './arbitration.js';
 import { takeEpochData } from './epoch-data.js';
 import { LineageChangedError, SharedStorageError } from './errors.js';
 import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
@@ -56,9 +56,6 @@ export const UNCERTAIN_OUTPUTS_MAX = 100_000;
 /** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
 export const REPLAY_SLICE_MS = 20;
 
-/** How often a secondary re-reads the claims to learn where the epoch's owner listens. */
-export const OWNER_REFRESH_MS = 1000;
-
 /** Fault injection for tests and experiments: damage every check digest received, as a corrupted log would be. */
 const CORRUPT_CHECKS = process.env.LOCKSTEP_FAULT_CORRUPT_CHECKS === '1';
 
@@ -84,9 +81,6 @@ export class SecondaryNode {
   private uncertainDropped = 0;
   private primaryStoppedOnPurpose = false;
   private replayScheduled = false;
-  private ownerUrl: string | undefined;
-  private connectAttempts = 0;
-  private ownerTimer: NodeJS.Timeout | undefined;
   private readonly startedMs = Date.now();
   private finish!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.finish = resolve));
@@ -104,7 +98,6 @@ export class SecondaryNode {
     this.timeline = new Timeline((e) => options.onTimeline?.(e.event, e.atMs));
     this.client = new ChannelClient({
       url: options.primaryUrl,
-      resolveUrl: () => this.nextPrimaryUrl(),
       secret: prepared.secret,
       header: prepared.header,
       compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
@@ -122,27 +115,6 @@ export class SecondaryNode {
       onFrameRefused: (error) => this.log(`refused a frame from the primary: ${error.message} [${error.code}]`),
       onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
     });
-  }
-
-  /**
-   * Attempts alternate between --primary and the owner the claims name, so a secondary restarted with
-   * its original command finds the node that took over meanwhile (its --primary may be dead or a follower).
-   */
-  private nextPrimaryUrl(): string {
-    this.connectAttempts++;
-    const owner = this.ownerUrl;
-    return owner && owner !== this.options.primaryUrl && this.connectAttempts % 2 === 0 ? owner : this.options.primaryUrl;
-  }
-
-  private async refreshOwner(): Promise<void> {
-    try {
-      const { record } = await currentClaim(this.options.dir);
-      const address = record?.logListen;
-      if (!record || record.releasedAtMs !== undefined || record.nodeId === NODE_ID || !address || /^(0\.0\.0\.0|\[?::\]?):/.test(address)) return;
-      this.ownerUrl = `ws://${address}`;
-    } catch {
-      // The claims cannot be read right now: keep trying --primary and the owner we knew.
-    }
   }
 
   private transition(to: SecondaryState): void {
@@ -165,9 +137,6 @@ export class SecondaryNode {
         status: () => this.status(),
       },
     );
-    await this.refreshOwner();
-    this.ownerTimer = setInterval(() => void this.refreshOwner(), OWNER_REFRESH_MS);
-    this.ownerTimer.unref();
     this.client.start();
     this.log(`secondary of ${this.prepared.program.name} on http://${options.host ?? '127.0.0.1'}:${this.service.port}, following ${options.primaryUrl}`);
   }
@@ -186,7 +155,7 @@ export class SecondaryNode {
     }
     this.epoch = welcome.epoch;
     this.catchUpToSeq = welcome.lastSeq;
-    this.log(`following ${this.client.url} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
+    this.log(`following ${this.options.primaryUrl} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
     if (this.state === 'connecting') this.transition(this.caughtUp ? 'following' : 'catching-up');
     this.timeline.add(this.state === 'following' ? 'following' : 'catching-up');
   }
@@ -327,7 +296,6 @@ export class SecondaryNode {
   /** The one go-live transition. Its order is the safety argument (see the top of this file). */
   private async goLive(reason: string): Promise<void> {
     this.transition('going-live');
-    clearInterval(this.ownerTimer);
     this.timeline.add('failure-detected', reason);
     // 0. Nothing more arrives and no ack leaves: what we received is final.
     this.client.fence();
@@ -419,7 +387,6 @@ export class SecondaryNode {
   private stopWith(code: number, message: string): void {
     if (this.state === 'stopped') return;
     this.log(message);
-    clearInterval(this.ownerTimer);
     if (this.state !== 'fenced' && this.state !== 'diverged') this.transition('stopped');
     this.host?.stop();
     void this.client.stop();
@@ -430,7 +397,6 @@ export class SecondaryNode {
 
   /** Planned stop (SIGTERM): a live node logs a stop entry and releases its epoch; a follower says bye. */
   async stop(reason: string): Promise<void> {
-    clearInterval(this.ownerTimer);
     if (this.state === 'live' && this.role) {
       await this.service?.close();
       await this.role.stop(reason);

@@ -101,23 +101,6 @@ describe('nothing lost, nothing forked', () => {
     expect(await ledgerCount(restarted.url)).toBe(6);
   });
 
-  it('a secondary started with the dead primary as --primary finds the epoch owner through the claims', async () => {
-    const dir = await dirFor('owner-url');
-    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER }));
-    const secondary = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}` }));
-    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 15_000, 'protected');
-    for (let i = 0; i < 3; i++) expect((await add(primary.url, `o-${i}`)).status).toBe(200);
-    await primary.proc.kill();
-    await waitUntil(async () => (await status(secondary.url))?.role === 'primary', 10_000, 'survivor live');
-    // What a supervisor does after a restart: the original command, pointing at the dead primary.
-    const restarted = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, name: 'restarted-secondary' }));
-    await waitUntil(async () => (await status(secondary.url))?.protection === 'protected', 20_000, 'survivor protected through the claims');
-    await restarted.proc.waitFor(new RegExp(`following ws://127\\.0\\.0\\.1:${secondary.logPort} \\(epoch 1\\)`));
-    await secondary.proc.kill();
-    await waitUntil(async () => (await status(restarted.url))?.role === 'primary', 10_000, 'restarted secondary live');
-    expect(await ledgerCount(restarted.url)).toBe(3);
-  });
-
   it('the log kept for late secondaries is bounded in bytes: past it a fresh secondary is refused clearly and the primary serves on', async () => {
     const dir = await dirFor('retained-bound');
     const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: ['--retained-bytes-max', String(200 * KB)] }));
