@@ -16,6 +16,8 @@ import { newNonce, type ChannelSecret } from './secret.js';
 
 export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be starting right now
 export const RETRY_INTERVAL_MAX_MS_DEFAULT = 500; // backoff cap: a primary that comes up (or a restarted owner) is found within this
+/** Largest checkpoint a secondary accepts over the channel (the bound on a checkpoint's body, plus room for its header). */
+export const CHECKPOINT_TRANSFER_BYTES_MAX_DEFAULT = 256 * 1024 * 1024 + 64 * 1024;
 
 /**
  * Refusals worth retrying: the condition can clear by itself. FORGED means something on the path
@@ -32,14 +34,24 @@ export interface ChannelClientOptions {
   compatible: (mine: LogHeader, theirs: LogHeader) => void;
   /** Highest seq the replication layer already holds; read at each handshake. */
   haveSeq: () => number;
+  /** The last entry the replication layer has replayed: reported with every ack (the primary bounds the backlog on it). */
+  replayedSeq?: () => number;
+  /** Bound on a checkpoint received over the channel, in bytes. */
+  checkpointBytesMax?: number;
   retryIntervalMs?: number;
   retryIntervalMaxMs?: number;
   frameBytesMax?: number;
   authTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   failureTimeoutMs?: number;
-  /** Called in seq order without gaps or repeats; the ack is sent as soon as this returns. */
+  /** Called in seq order without gaps or repeats; the ack is sent as soon as this returns (unless a checkpoint is being restored). */
   onBatch: (firstSeq: number, count: number, payload: Uint8Array) => void;
+  /**
+   * The primary gave a checkpoint (the state after entry #seq) instead of the log before it; batches from #seq+1 follow.
+   * No ack leaves until the promise resolves (the secondary holds nothing it could go live on before). Without this
+   * option a welcome that announces a checkpoint is refused.
+   */
+  onCheckpoint?: (seq: number, bytes: Uint8Array) => Promise<void>;
   /** Called once the primary's first sealed frame confirmed the handshake (so the welcome's epoch is genuine). */
   onConnected?: (welcome: Welcome) => void;
   /** The connection ended (we will retry unless stopped, fenced, refused for good or said bye to). */
@@ -71,7 +83,7 @@ export interface ChannelClientStats {
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
 
 export class ChannelClient {
-  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}`>> & ChannelClientOptions;
+  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}` | 'replayedSeq'>> & ChannelClientOptions;
   private stateNow: ClientState = 'idle';
   private fenced = false;
   private ws: WebSocket | undefined;
@@ -81,6 +93,11 @@ export class ChannelClient {
   private attempts = 0;
   private nextSeq = 1;
   private lastAckSeq = 0;
+  private lastReportedReplayedSeq = 0;
+  /** The checkpoint being received on this connection (the welcome announced it). */
+  private incoming: { seq: number; bytes: Uint8Array; received: number } | undefined;
+  /** A received checkpoint is being restored: acks wait for it. */
+  private restoring = false;
   private bytesReceivedDone = 0;
   private framesRefused = 0;
   /**
@@ -95,6 +112,7 @@ export class ChannelClient {
       retryIntervalMs: RETRY_INTERVAL_MS_DEFAULT,
       retryIntervalMaxMs: RETRY_INTERVAL_MAX_MS_DEFAULT,
       frameBytesMax: FRAME_BYTES_MAX_DEFAULT,
+      checkpointBytesMax: CHECKPOINT_TRANSFER_BYTES_MAX_DEFAULT,
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
@@ -199,7 +217,8 @@ export class ChannelClient {
       } catch (err) {
         return this.drop(ws, new ChannelIncompatibleError((err as Error).message, peer), 'final');
       }
-      if (m.startSeq !== haveSeq + 1) return this.drop(ws, new ChannelSeqError(haveSeq + 1, m.startSeq, peer), 'final');
+      const welcomeError = this.checkWelcome(m, haveSeq);
+      if (welcomeError) return this.drop(ws, welcomeError, 'final');
       this.welcomed(ws, m, haveSeq, transcriptHash(transcript.hello, transcript.auth, bytes));
     });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -209,11 +228,26 @@ export class ChannelClient {
     ws.on('close', () => this.closed(ws));
   }
 
+  /** Where the stream starts must fit what we hold: right after it, or after a checkpoint of a later state. */
+  private checkWelcome(welcome: Welcome, haveSeq: number): ChannelError | undefined {
+    const peer = this.opts.url;
+    if (welcome.checkpointBytes === 0) return welcome.startSeq === haveSeq + 1 ? undefined : new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
+    if (!this.opts.onCheckpoint) return new ChannelProtocolError('the welcome announced a checkpoint, and this secondary takes none', peer);
+    if (welcome.startSeq <= haveSeq) return new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
+    if (welcome.checkpointBytes > this.opts.checkpointBytesMax) {
+      return new ChannelProtocolError(`the welcome announced a checkpoint of ${welcome.checkpointBytes} bytes, more than checkpointBytesMax (${this.opts.checkpointBytesMax})`, peer);
+    }
+    return undefined;
+  }
+
   private welcomed(ws: WebSocket, welcome: Welcome, haveSeq: number, transcript: Uint8Array): void {
     this.unconfirmedWelcome = welcome;
     this.confirmed = false;
-    this.nextSeq = haveSeq + 1;
+    this.nextSeq = welcome.startSeq;
     this.lastAckSeq = haveSeq;
+    this.restoring = false;
+    this.lastReportedReplayedSeq = 0;
+    this.incoming = welcome.checkpointBytes > 0 ? { seq: welcome.startSeq - 1, bytes: new Uint8Array(welcome.checkpointBytes), received: 0 } : undefined;
     this.link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
@@ -259,16 +293,16 @@ export class ChannelClient {
       case 'heartbeat':
         return;
       case 'batch': {
+        if (this.incoming) return this.drop(ws, new ChannelProtocolError('a batch before the checkpoint the welcome announced was complete', this.opts.url), 'final');
         if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.opts.url), 'final');
         this.nextSeq += m.count;
         this.opts.onBatch(m.firstSeq, m.count, m.payload);
         // On receipt, not after replay (the output rule only needs the entries to exist here).
-        if (!this.fenced && this.ws === ws) {
-          this.lastAckSeq = this.nextSeq - 1;
-          link.send({ type: 'ack', seq: this.lastAckSeq });
-        }
+        if (this.ws === ws) this.ack(link);
         return;
       }
+      case 'checkpoint':
+        return this.onCheckpointChunk(ws, link, m.offset, m.chunk);
       case 'released':
         this.opts.onReleased?.(m.seq);
         return;
@@ -282,6 +316,43 @@ export class ChannelClient {
       default:
         return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
     }
+  }
+
+  /** A chunk of the announced checkpoint; once all of it is here, it is handed over and acks wait for its restore. */
+  private onCheckpointChunk(ws: WebSocket, link: Link, offset: number, chunk: Uint8Array): void {
+    const incoming = this.incoming;
+    if (!incoming || offset !== incoming.received || offset + chunk.length > incoming.bytes.length) {
+      return this.drop(ws, new ChannelProtocolError(`a checkpoint chunk at byte ${offset} that does not continue the checkpoint announced`, this.opts.url), 'final');
+    }
+    incoming.bytes.set(chunk, offset);
+    incoming.received += chunk.length;
+    if (incoming.received < incoming.bytes.length) return;
+    this.incoming = undefined;
+    this.restoring = true;
+    this.opts.onCheckpoint!(incoming.seq, incoming.bytes).then(
+      () => {
+        if (this.ws !== ws || !this.restoring) return;
+        this.restoring = false;
+        this.ack(link);
+      },
+      () => undefined, // the replication layer reports and stops; nothing is acked on a failed restore
+    );
+  }
+
+  /** Acks what has been received (unless a checkpoint is being restored or we went live), with how far we replayed. */
+  private ack(link: Link): void {
+    if (this.fenced || this.restoring || this.incoming) return;
+    this.lastAckSeq = this.nextSeq - 1;
+    const replayedSeq = Math.min(this.opts.replayedSeq?.() ?? 0, this.lastAckSeq);
+    this.lastReportedReplayedSeq = replayedSeq;
+    link.send({ type: 'ack', seq: this.lastAckSeq, replayedSeq });
+  }
+
+  /** Tells the primary how far we replayed, when that moved on (it bounds what it sends beyond it). */
+  reportReplayed(): void {
+    if (!this.link || !this.confirmed || this.stateNow !== 'connected') return;
+    if ((this.opts.replayedSeq?.() ?? 0) <= this.lastReportedReplayedSeq) return;
+    this.ack(this.link);
   }
 
   private onRefuse(ws: WebSocket, code: string, message: string): void {

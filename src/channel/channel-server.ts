@@ -23,13 +23,27 @@ export const HEARTBEAT_INTERVAL_MS_DEFAULT = 100; // several beats fit in one fa
 export const FAILURE_TIMEOUT_MS_DEFAULT = 1000; // failover time is at least this
 /** Unauthenticated connections held at once; when full, the oldest is closed (BUSY, retryable) for the newest. */
 export const HANDSHAKES_MAX_DEFAULT = 8;
+/** A checkpoint travels in frames of at most this many bytes, so heartbeats and other frames interleave. */
+export const CHECKPOINT_CHUNK_BYTES = 256 * 1024;
+/** Checkpoint bytes queued in the socket at most: the rest waits (flow control by the socket's own buffer). */
+export const CHECKPOINT_WINDOW_BYTES = 1024 * 1024;
+/** How often a checkpoint transfer waiting on a full socket buffer looks again. */
+const CHECKPOINT_POLL_MS = 5;
+
+/** A checkpoint a secondary is given instead of the log up to it: the state after entry #seq. */
+export interface CheckpointOffer {
+  seq: number;
+  bytes: Uint8Array;
+}
 
 export interface PeerInfo {
   /** host:port of the secondary. */
   address: string;
-  /** Highest seq the secondary already holds: stream from haveSeq + 1. */
+  /** Highest seq the secondary already holds: stream from haveSeq + 1 (or from checkpointSeq + 1). */
   haveSeq: number;
   header: LogHeader;
+  /** > 0: it is given the checkpoint of the state after this entry first, and replaces what it held by it. */
+  checkpointSeq: number;
 }
 
 export type DetachReason = 'closed' | 'silent' | 'bye' | 'refused-by-peer' | 'protocol' | 'dropped' | 'server-closing';
@@ -53,9 +67,13 @@ export interface ChannelServerOptions {
   lastSeq?: () => number;
   /** Refuses a would-be secondary (after it proved the secret) with the error returned, e.g. a retryable not-ready. */
   canAttach?: (peer: PeerInfo) => ChannelError | undefined;
+  /** A checkpoint to give an attaching secondary instead of the log before it (undefined: stream from haveSeq + 1). */
+  checkpointFor?: (peer: PeerInfo) => CheckpointOffer | undefined;
+  /** The checkpoint given to the attached secondary is all queued: batches may follow. */
+  onCheckpointSent?: () => void;
   /** A secondary attached: called once its first sealed frame confirmed the handshake (nothing is streamed before). */
   onAttach?: (peer: PeerInfo) => void;
-  /** seq = highest contiguous seq the secondary has received; only called when it grows. */
+  /** seq = highest contiguous seq the secondary has received; called when it or the secondary's replayed seq grows. */
   onAck?: (seq: number) => void;
   onDetach?: (reason: DetachReason, detail: string) => void;
   /** No frame from the attached secondary for failureTimeoutMs; it has been dropped (onDetach follows). */
@@ -87,6 +105,10 @@ interface Attachment {
   peer: PeerInfo;
   nextSendSeq: number;
   lastAckSeq: number;
+  /** The last entry the secondary reported replayed. */
+  replayedSeq: number;
+  /** The checkpoint being sent to it, and how much of it is queued; batches wait until all of it is. */
+  checkpoint: { bytes: Uint8Array; sent: number } | undefined;
   /** One record per batch sent and not yet acked, oldest first. */
   inflight: Array<{ lastSeq: number; bytes: number }>;
   unackedBytes: number;
@@ -98,7 +120,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'lastSeq' | 'canAttach'>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'lastSeq' | 'canAttach' | 'checkpointFor'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -168,7 +190,7 @@ export class ChannelServer {
   /** Send one encoded log batch. Returns false (nothing sent) when no secondary is attached. */
   sendBatch(firstSeq: number, count: number, payload: Uint8Array): boolean {
     const a = this.live;
-    if (!a) return false;
+    if (!a || a.checkpoint) return false;
     assert(count >= 1 && firstSeq === a.nextSendSeq, `batches are contiguous: expected #${a.nextSendSeq}, got #${firstSeq}`);
     const message = encodeMessage({ type: 'batch', firstSeq, count, payload });
     // The frame limit binds the sender too: a bigger frame would be refused by the secondary.
@@ -205,6 +227,11 @@ export class ChannelServer {
   /** Drop the attached secondary (e.g. the primary goes on alone). */
   dropSecondary(detail: string): void {
     if (this.attached) this.detach(this.attached, 'dropped', detail);
+  }
+
+  /** The last entry the attached secondary reported replayed (null when none is attached). */
+  get peerReplayedSeq(): number | null {
+    return this.live?.replayedSeq ?? null;
   }
 
   /** Payload bytes sent but not yet acked: the primary admits no new events above its bound. */
@@ -329,20 +356,27 @@ export class ChannelServer {
       this.refuse(ws, new ChannelBusyError(peer));
       return null;
     }
-    const info: PeerInfo = { address: peer, haveSeq: auth.haveSeq, header: auth.header };
+    const info: PeerInfo = { address: peer, haveSeq: auth.haveSeq, header: auth.header, checkpointSeq: 0 };
     const refusal = this.opts.canAttach?.(info);
     if (refusal) {
       this.refuse(ws, refusal);
       return null;
     }
+    const checkpoint = this.opts.checkpointFor?.(info);
+    if (checkpoint) {
+      assert(checkpoint.seq >= auth.haveSeq && checkpoint.bytes.length > 0, 'a checkpoint offered is of a later state than the secondary holds');
+      info.checkpointSeq = checkpoint.seq;
+    }
+    const startSeq = checkpoint ? checkpoint.seq + 1 : auth.haveSeq + 1;
     this.handshakes.delete(ws);
     const welcome = encodeMessage({
       type: 'welcome',
       proof: this.opts.secret.proof(serverNonce, auth.clientNonce, 'server'),
       header: this.opts.header,
-      startSeq: auth.haveSeq + 1,
+      startSeq,
       epoch: this.opts.epoch,
       lastSeq: this.opts.lastSeq?.() ?? auth.haveSeq,
+      checkpointBytes: checkpoint?.bytes.length ?? 0,
     });
     // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
     ws.send(welcome);
@@ -359,7 +393,10 @@ export class ChannelServer {
     });
     // The place is taken now (a second secondary is BUSY), but nothing is reported or streamed
     // until the secondary's first sealed frame proves the handshake arrived as it was sent.
-    const a: Attachment = { ws, link, peer: info, nextSendSeq: auth.haveSeq + 1, lastAckSeq: auth.haveSeq, inflight: [], unackedBytes: 0, confirmed: false };
+    const a: Attachment = {
+      ws, link, peer: info, nextSendSeq: startSeq, lastAckSeq: auth.haveSeq, replayedSeq: checkpoint ? checkpoint.seq : auth.haveSeq,
+      checkpoint: checkpoint ? { bytes: checkpoint.bytes, sent: 0 } : undefined, inflight: [], unackedBytes: 0, confirmed: false,
+    };
     this.attached = a;
     return a;
   }
@@ -368,6 +405,24 @@ export class ChannelServer {
     a.confirmed = true;
     this.lastAckSeq = a.peer.haveSeq;
     this.opts.onAttach?.(a.peer);
+    if (this.attached === a && a.checkpoint) this.sendCheckpoint(a);
+  }
+
+  /** Queues the checkpoint in chunks while the socket's buffer has room; then batches may follow. */
+  private sendCheckpoint(a: Attachment): void {
+    const transfer = a.checkpoint;
+    if (this.attached !== a || !transfer) return;
+    while (transfer.sent < transfer.bytes.length) {
+      if (a.ws.bufferedAmount >= CHECKPOINT_WINDOW_BYTES) {
+        setTimeout(() => this.sendCheckpoint(a), CHECKPOINT_POLL_MS);
+        return;
+      }
+      const chunk = transfer.bytes.subarray(transfer.sent, transfer.sent + Math.min(CHECKPOINT_CHUNK_BYTES, this.opts.frameBytesMax - 1024));
+      if (!a.link.send({ type: 'checkpoint', offset: transfer.sent, chunk })) return;
+      transfer.sent += chunk.length;
+    }
+    a.checkpoint = undefined;
+    this.opts.onCheckpointSent?.();
   }
 
   /** A frame from the attached secondary: nothing in it is used unless its tag and counter check out. */
@@ -393,7 +448,7 @@ export class ChannelServer {
       case 'heartbeat':
         return;
       case 'ack':
-        return this.onAck(a, message.seq);
+        return this.onAck(a, message.seq, message.replayedSeq);
       case 'bye':
         this.detach(a, 'bye', message.reason);
         a.ws.close(1000, 'bye');
@@ -406,11 +461,17 @@ export class ChannelServer {
     }
   }
 
-  private onAck(a: Attachment, seq: number): void {
+  private onAck(a: Attachment, seq: number, replayedSeq: number): void {
     if (seq < a.lastAckSeq || seq >= a.nextSendSeq) {
       return this.violation(a, new ChannelProtocolError(`ack #${seq} outside #${a.lastAckSeq}..#${a.nextSendSeq - 1}`, a.peer.address));
     }
-    if (seq === a.lastAckSeq) return;
+    if (replayedSeq > seq) return this.violation(a, new ChannelProtocolError(`ack #${seq} claims entries replayed up to #${replayedSeq}`, a.peer.address));
+    const replayedGrew = replayedSeq > a.replayedSeq;
+    if (replayedGrew) a.replayedSeq = replayedSeq;
+    if (seq === a.lastAckSeq) {
+      if (replayedGrew) this.opts.onAck?.(seq);
+      return;
+    }
     a.lastAckSeq = seq;
     this.lastAckSeq = seq;
     while (a.inflight.length > 0 && a.inflight[0]!.lastSeq <= seq) a.unackedBytes -= a.inflight.shift()!.bytes;

@@ -7,8 +7,12 @@ import type { LogHeader } from '../log/entries.js';
 import { ChannelProtocolError } from './errors.js';
 import { NONCE_BYTES } from './secret.js';
 
-/** Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame after the handshake is sealed). */
-export const CHANNEL_PROTOCOL_VERSION = 3;
+/**
+ * Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame
+ * after the handshake is sealed; 4: a welcome may announce a checkpoint, sent in `checkpoint` frames
+ * before the batches; acks carry how far the secondary has replayed).
+ */
+export const CHANNEL_PROTOCOL_VERSION = 4;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
 export const TEXT_CHARS_MAX = 4096;
 const PROOF_BYTES = 32; // HMAC-SHA256
@@ -23,6 +27,7 @@ export const MessageType = {
   heartbeat: 7,
   bye: 8,
   released: 9,
+  checkpoint: 10,
 } as const;
 
 /** server -> client, first frame: [1, protocolVersion, serverNonce] */
@@ -30,16 +35,18 @@ export interface Hello { type: 'hello'; protocolVersion: number; serverNonce: Ui
 /** client -> server: [2, clientNonce, proof, header, haveSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client') */
 export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number }
 /**
- * server -> client: [3, proof, header, startSeq, epoch, lastSeq]; proof uses role 'server'; startSeq is the first seq it
- * will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds it.
+ * server -> client: [3, proof, header, startSeq, epoch, lastSeq, checkpointBytes]; proof uses role 'server'; startSeq is
+ * the first seq it will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds
+ * it. checkpointBytes > 0: the state after entry #startSeq-1 comes first, in `checkpoint` frames of that many bytes in all
+ * (re-protection from a checkpoint: the secondary replaces whatever it held by it).
  */
-export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number }
+export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number; checkpointBytes: number }
 /** either way, right before closing: [4, code, message] */
 export interface Refuse { type: 'refuse'; code: string; message: string }
 /** server -> client: [5, firstSeq, count, payload]; payload is an opaque encoded log batch. */
 export interface Batch { type: 'batch'; firstSeq: number; count: number; payload: Uint8Array }
-/** client -> server: [6, seq]; seq = highest contiguous seq received. */
-export interface Ack { type: 'ack'; seq: number }
+/** client -> server: [6, seq, replayedSeq]; seq = highest contiguous seq received (and held); replayedSeq = the last one replayed. */
+export interface Ack { type: 'ack'; seq: number; replayedSeq: number }
 /** either way: [7, sentMs, echoMs|null, heldMs]; echo is the peer's last sentMs, held how long we sat on it (for RTT). */
 export interface Heartbeat { type: 'heartbeat'; sentMs: number; echoMs: number | null; heldMs: number }
 /** either way, planned stop: [8, reason] */
@@ -47,7 +54,9 @@ export interface Bye { type: 'bye'; reason: string }
 
 /** server -> client: [9, seq]; every output gated on an entry <= seq has left the primary (the rest is uncertain at go-live). */
 export interface Released { type: 'released'; seq: number }
-export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released;
+/** server -> client, right after the welcome when it announced one: [10, offset, chunk]; the chunks are contiguous. */
+export interface CheckpointChunk { type: 'checkpoint'; offset: number; chunk: Uint8Array }
+export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released | CheckpointChunk;
 
 const packr = new Packr({ useRecords: false });
 
@@ -62,19 +71,21 @@ function toTuple(m: ChannelMessage): unknown[] {
     case 'auth':
       return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq];
     case 'welcome':
-      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq];
+      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes];
     case 'refuse':
       return [MessageType.refuse, m.code, m.message.slice(0, TEXT_CHARS_MAX)];
     case 'batch':
       return [MessageType.batch, m.firstSeq, m.count, m.payload];
     case 'ack':
-      return [MessageType.ack, m.seq];
+      return [MessageType.ack, m.seq, m.replayedSeq];
     case 'heartbeat':
       return [MessageType.heartbeat, m.sentMs, m.echoMs, m.heldMs];
     case 'bye':
       return [MessageType.bye, m.reason.slice(0, TEXT_CHARS_MAX)];
     case 'released':
       return [MessageType.released, m.seq];
+    case 'checkpoint':
+      return [MessageType.checkpoint, m.offset, m.chunk];
     default: {
       const never: never = m;
       throw new Error(`unknown channel message ${JSON.stringify(never)}`);
@@ -121,7 +132,7 @@ class Fields {
         return { type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(), haveSeq: this.int('haveSeq') };
       case MessageType.welcome:
         this.name = 'welcome';
-        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'), lastSeq: this.int('lastSeq') };
+        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'), lastSeq: this.int('lastSeq'), checkpointBytes: this.int('checkpointBytes') };
       case MessageType.refuse:
         this.name = 'refuse';
         return { type: 'refuse', code: this.text('code'), message: this.text('message') };
@@ -133,7 +144,7 @@ class Fields {
       }
       case MessageType.ack:
         this.name = 'ack';
-        return { type: 'ack', seq: this.int('seq') };
+        return { type: 'ack', seq: this.int('seq'), replayedSeq: this.int('replayedSeq') };
       case MessageType.heartbeat: {
         this.name = 'heartbeat';
         const sentMs = this.ms('sentMs');
@@ -146,6 +157,9 @@ class Fields {
       case MessageType.released:
         this.name = 'released';
         return { type: 'released', seq: this.int('seq') };
+      case MessageType.checkpoint:
+        this.name = 'checkpoint';
+        return { type: 'checkpoint', offset: this.int('offset'), chunk: this.bytes('chunk') };
       default:
         return this.fail(`unknown message type ${shown(this.tuple[0])}`);
     }

@@ -3,6 +3,8 @@
 import { startPrimary, type RunningNode } from '../replication/primary-node.js';
 import { startSecondary } from '../replication/secondary-node.js';
 import { UsageError } from '../errors.js';
+import type { CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
+import { REPLAY_BACKLOG_ENTRIES_MIN } from '../replication/primary-role.js';
 import { parseHostPort, parseInteger, parseLimits, type LimitFlags } from './options.js';
 
 export interface PairFlags extends LimitFlags {
@@ -14,6 +16,11 @@ export interface PairFlags extends LimitFlags {
   failureTimeoutMs?: string;
   unackedBytesMax?: string;
   retainedBytesMax?: string;
+  checkpointEveryEntries?: string;
+  checkpointEveryBytes?: string;
+  checkpointEveryMs?: string;
+  checkpointBytesMax?: string;
+  replayBacklogEntriesMax?: string;
   logListen?: string;
 }
 
@@ -34,7 +41,23 @@ function pairOptions(program: string, flags: PairFlags) {
     failureTimeoutMs,
     unackedBytesMax: parseInteger(flags.unackedBytesMax, '--unacked-bytes-max', 1024, 1024 * 1024 * 1024),
     retainedBytesMax: parseInteger(flags.retainedBytesMax, '--retained-bytes-max', 64 * 1024, 64 * 1024 * 1024 * 1024),
+    checkpointPolicy: checkpointPolicy(flags),
+    replayBacklogEntriesMax: parseInteger(flags.replayBacklogEntriesMax, '--replay-backlog-entries-max', REPLAY_BACKLOG_ENTRIES_MIN, 10_000_000),
   };
+}
+
+/** Only the fields given: the rest keep their defaults. */
+function checkpointPolicy(flags: PairFlags): Partial<CheckpointPolicy> {
+  const policy: Partial<CheckpointPolicy> = {};
+  const everyEntries = parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 0, 1_000_000_000);
+  const everyLogBytes = parseInteger(flags.checkpointEveryBytes, '--checkpoint-every-bytes', 0, 1024 ** 4);
+  const everyMs = parseInteger(flags.checkpointEveryMs, '--checkpoint-every-ms', 0, 7 * 24 * 3600 * 1000);
+  const checkpointBytesMax = parseInteger(flags.checkpointBytesMax, '--checkpoint-bytes-max', 1024 * 1024, 4 * 1024 ** 3);
+  if (everyEntries !== undefined) policy.everyEntries = everyEntries;
+  if (everyLogBytes !== undefined) policy.everyLogBytes = everyLogBytes;
+  if (everyMs !== undefined) policy.everyMs = everyMs;
+  if (checkpointBytesMax !== undefined) policy.checkpointBytesMax = checkpointBytesMax;
+  return policy;
 }
 
 /** After the node is done, anything still open (a lingering socket) must not keep a fenced node alive. */

@@ -200,6 +200,11 @@ export class Executor {
     return { bytes, memoryBytes: bytes.length };
   }
 
+  /** Fault injection only: see Guest.injectSilentDivergence. */
+  injectSilentDivergence(): void {
+    this.guest.injectSilentDivergence();
+  }
+
   // ---- live mode ----------------------------------------------------------------------------
 
   /** Logs and delivers one input event. Returns the seq of its event entry (a request's id). */

@@ -9,6 +9,9 @@ import { REQUEST_BODY_BYTES_MAX } from '../http/service-server.js';
 import type { GuestLimits } from '../log/entries.js';
 import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
 import { FencedError } from './errors.js';
+import { DEFAULT_CHECKPOINT_POLICY, NodeCheckpoints, type CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
+import { identityOf } from '../checkpoint/checkpoint.js';
+import type { RetainedLog } from './retained-log.js';
 
 export interface PairOptions {
   program: string;
@@ -22,6 +25,10 @@ export interface PairOptions {
   unackedBytesMax?: number;
   /** Log kept in memory for a secondary that joins later, in (estimated) bytes. */
   retainedBytesMax?: number;
+  /** When to checkpoint (live) — see node-checkpoints.ts; unset fields take the defaults. */
+  checkpointPolicy?: Partial<CheckpointPolicy>;
+  /** Entries sent beyond what the secondary has replayed, at most (bounds the failover time). */
+  replayBacklogEntriesMax?: number;
   frameBytesMax?: number;
   log?: (line: string) => void;
   onConsole?: (level: string, text: string) => void;
@@ -63,3 +70,13 @@ function checkFrameFitsBody(options: PairOptions): void {
   }
 }
 
+
+/** A node's checkpoints under its policy (the log bytes trigger reads `retained`, which may be replaced later). */
+export function nodeCheckpoints(options: PairOptions, prepared: Awaited<ReturnType<typeof preparePairNode>>, retained: () => RetainedLog, log: (line: string) => void): NodeCheckpoints {
+  return new NodeCheckpoints({
+    policy: { ...DEFAULT_CHECKPOINT_POLICY, ...options.checkpointPolicy },
+    identity: identityOf(prepared.program, prepared.limits),
+    logBytes: () => retained().bytesThrough(retained().lastSeq),
+    log,
+  });
+}

@@ -7,7 +7,7 @@ import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
-import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { decideStart } from './ownership.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
@@ -59,6 +59,8 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
       frameBytesMax: options.frameBytesMax,
       unackedBytesMax: options.unackedBytesMax,
+      replayBacklogEntriesMax: options.replayBacklogEntriesMax,
+      checkpoints: nodeCheckpoints(options, prepared, () => retained, log),
       outputGate: options.outputGate ?? true,
       channelDelayMs: options.channelDelayMs,
       timeline,

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { checkHeaderCompatible, encodeBatch } from '../log/codec.js';
 import type { Entry, LogHeader } from '../log/entries.js';
-import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type DetachReason, type PeerInfo } from '../channel/channel-server.js';
+import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type CheckpointOffer, type DetachReason, type PeerInfo } from '../channel/channel-server.js';
 import { ChannelHistoryError, ChannelNotReadyError, type ChannelError } from '../channel/errors.js';
 import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
@@ -16,6 +16,8 @@ import { RetainedLog } from './retained-log.js';
 import { SharedStorageError } from './errors.js';
 import { Timeline } from './timeline.js';
 import { recordMetrics } from '../metrics/record.js';
+import { assert } from '../assert.js';
+import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
 /** Log sent and not yet acknowledged, at most: a backlog is streamed in windows, so heartbeats never starve. */
@@ -33,6 +35,14 @@ export const UNACKED_BATCHES_TRACKED_MAX = 100_000;
  * primary frozen past it (SIGSTOP, GC, VM pause) releases nothing once it resumes.
  */
 export const LEASE_FRACTION = 0.9;
+/**
+ * Entries sent beyond what the secondary has replayed, at most: what it would have to replay before
+ * going live, so this bounds the failover time (a secondary that replays slower holds the primary
+ * back, as VMware FT slows a primary whose secondary lags). At least REPLAY_BACKLOG_ENTRIES_MIN.
+ */
+export const REPLAY_BACKLOG_ENTRIES_MAX = 4096;
+/** The secondary reports its replay progress in steps of this many entries, so a smaller bound could stall. */
+export const REPLAY_BACKLOG_ENTRIES_MIN = 1024;
 
 export interface PrimaryRoleOptions {
   dir: string;
@@ -45,6 +55,9 @@ export interface PrimaryRoleOptions {
   frameBytesMax?: number;
   unackedBytesMax?: number;
   inflightBytesMax?: number;
+  replayBacklogEntriesMax?: number;
+  /** This node's checkpoints: taken by their policy between events, and given to a secondary that needs the log before one. */
+  checkpoints?: NodeCheckpoints;
   /** Only to show what goes wrong without the output rule. */
   outputGate: boolean;
   /** Fault injection: ship each batch this long after it was produced, like a slow logging link. */
@@ -81,6 +94,7 @@ export class PrimaryRole {
   private readonly startedMs = Date.now();
   private readonly unackedBytesMax: number;
   private readonly inflightBytesMax: number;
+  private readonly replayBacklogEntriesMax: number;
   private listenPort: number | undefined;
 
   constructor(
@@ -92,6 +106,8 @@ export class PrimaryRole {
     this.epoch = options.epoch;
     this.unackedBytesMax = options.unackedBytesMax ?? UNACKED_BYTES_MAX;
     this.inflightBytesMax = options.inflightBytesMax ?? INFLIGHT_BYTES_MAX;
+    this.replayBacklogEntriesMax = options.replayBacklogEntriesMax ?? REPLAY_BACKLOG_ENTRIES_MAX;
+    assert(this.replayBacklogEntriesMax >= REPLAY_BACKLOG_ENTRIES_MIN, `replayBacklogEntriesMax must be at least ${REPLAY_BACKLOG_ENTRIES_MIN}`);
     this.gate.openAll(); // alone until a secondary attaches
     // The role owns how the host's outputs and event boundaries reach the channel.
     host.gate = this.gate;
@@ -109,6 +125,8 @@ export class PrimaryRole {
       failureTimeoutMs: options.failureTimeoutMs,
       lastSeq: () => this.retained.lastSeq,
       canAttach: (peer) => this.attachRefusal(peer),
+      checkpointFor: (peer) => this.checkpointFor(peer),
+      onCheckpointSent: () => this.pump(),
       onAttach: (peer) => this.attached(peer),
       onAck: (seq) => this.acked(seq),
       onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
@@ -135,21 +153,41 @@ export class PrimaryRole {
     if (peer.haveSeq > this.retained.lastSeq) {
       return new ChannelHistoryError(`it holds entries up to #${peer.haveSeq} but this primary's log ends at #${this.retained.lastSeq} (another run's log)`, peer.address);
     }
-    if (peer.haveSeq + 1 < this.retained.retainedFrom) {
-      return new ChannelHistoryError(`it needs entries from #${peer.haveSeq + 1} but this primary keeps them only from #${this.retained.retainedFrom}`, peer.address);
+    if (peer.haveSeq + 1 < this.retained.retainedFrom && !this.checkpointFor(peer)) {
+      return new ChannelHistoryError(`it needs entries from #${peer.haveSeq + 1} but this primary keeps them only from #${this.retained.retainedFrom}, and has no checkpoint to give instead`, peer.address);
     }
     return undefined;
+  }
+
+  /**
+   * The newest checkpoint, for a secondary that would need the log before what we keep, or that
+   * holds nothing (restoring it and replaying on is quicker than replaying from #1). Only one we
+   * keep the whole log after.
+   */
+  private checkpointFor(peer: PeerInfo): CheckpointOffer | undefined {
+    const newest = this.options.checkpoints?.newest;
+    if (!newest || newest.seq + 1 < this.retained.retainedFrom || newest.seq <= peer.haveSeq || newest.seq > this.retained.lastSeq) return undefined;
+    return peer.haveSeq === 0 || peer.haveSeq + 1 < this.retained.retainedFrom ? newest : undefined;
+  }
+
+  /** Drops the log a checkpoint covers, once an attached secondary has been sent all of it. */
+  private dropCoveredLog(): void {
+    const newest = this.options.checkpoints?.newest;
+    if (!newest || newest.seq < this.retained.retainedFrom) return;
+    if (this.gatingOnAcks() && this.sentThrough < newest.seq) return;
+    this.retained.dropThrough(newest.seq);
   }
 
   private attached(peer: PeerInfo): void {
     this.attachSeq = this.retained.lastSeq;
     this.delayedThrough = Math.max(this.delayedThrough, this.attachSeq); // the history is old enough to ship
-    this.sentThrough = peer.haveSeq;
+    this.sentThrough = Math.max(peer.haveSeq, peer.checkpointSeq);
     this.ackedSeq = peer.haveSeq;
     this.unacked = [];
     if (this.options.outputGate) this.gate.regate(peer.haveSeq, this.attachSeq);
     const caughtUp = peer.haveSeq >= this.attachSeq;
-    this.options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from #${peer.haveSeq + 1}` + (caughtUp ? '' : `; catching up to #${this.attachSeq}`));
+    const from = peer.checkpointSeq > 0 ? `the checkpoint after #${peer.checkpointSeq}, then #${peer.checkpointSeq + 1}` : `#${peer.haveSeq + 1}`;
+    this.options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from ${from}` + (caughtUp ? '' : `; catching up to #${this.attachSeq}`));
     this.options.timeline.add('attach', `secondary ${peer.address}`);
     this.setProtection(caughtUp ? 'protected' : 'catching-up');
     this.pump();
@@ -224,6 +262,8 @@ export class PrimaryRole {
    * the log from here keeps frames flowing to the secondary, and any frame is a sign of life.
    */
   afterEvent(): void {
+    this.options.checkpoints?.afterLiveEvent(this.executor);
+    this.dropCoveredLog();
     if ((this.options.channelDelayMs ?? 0) > 0) return;
     if (performance.now() - this.lastPumpMs >= this.options.heartbeatIntervalMs / 2) this.pump();
   }
@@ -237,8 +277,9 @@ export class PrimaryRole {
       this.server.dropSecondary(`it needs entry #${this.sentThrough + 1} but this primary keeps entries only from #${this.retained.retainedFrom}`);
       return;
     }
-    while (this.sentThrough < through && this.server.unackedBytes < this.inflightBytesMax) {
-      const entries = this.retained.chunk(this.sentThrough + 1, Math.min(BATCH_ENTRIES_MAX, through - this.sentThrough), BATCH_BYTES_MAX);
+    const backlogEnd = (this.server.peerReplayedSeq ?? this.sentThrough) + this.replayBacklogEntriesMax;
+    while (this.sentThrough < through && this.sentThrough < backlogEnd && this.server.unackedBytes < this.inflightBytesMax) {
+      const entries = this.retained.chunk(this.sentThrough + 1, Math.min(BATCH_ENTRIES_MAX, through - this.sentThrough, backlogEnd - this.sentThrough), BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
       if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
       this.sentThrough += entries.length;
@@ -358,6 +399,7 @@ export class PrimaryRole {
       secondary: stats.peer,
       lastSeq: this.executor.lastSeq,
       ackedSeq: stats.lastAckSeq,
+      peerReplayedSeq: this.server.peerReplayedSeq,
       catchUpToSeq: this.protection === 'catching-up' ? this.attachSeq : null,
       lagEntries: gating ? this.executor.lastSeq - stats.lastAckSeq : null,
       lagMs: gating ? (this.unacked.length > 0 ? performance.now() - this.unacked[0].sentMs : 0) : null,
@@ -371,6 +413,8 @@ export class PrimaryRole {
       logBytesPerS: stats.bytesSent / elapsedS,
       logBytesSent: stats.bytesSent,
       retainedFrom: this.retained.retainedFrom,
+      retainedBytes: this.retained.retainedBytes,
+      ...this.options.checkpoints?.status(),
       timeline: this.options.timeline.firstTimes(),
       history: this.options.timeline.events(),
     };

@@ -1,7 +1,8 @@
 // The log this node keeps so a secondary that joins late (or a fresh one after failover) can
-// replay from entry #1. Bounded: past `retainedEntriesMax` the oldest entries are dropped and a
-// new secondary is refused with a clear error instead of being given a log with a hole. It also
-// knows each entry's approximate size, so batches and flow control are bounded in bytes.
+// catch up: from the newest checkpoint on (older entries are dropped once a checkpoint covers them).
+// Bounded: past `retainedEntriesMax` or `bytesMax` the oldest entries are dropped even without one,
+// and a secondary that would need them gets the newest checkpoint or a clear refusal, never a log
+// with a hole. It knows each entry's approximate size, so batches and flow control are bounded in bytes.
 import { isValue, type Entry } from '../log/entries.js';
 import { assert } from '../assert.js';
 
@@ -49,7 +50,24 @@ export class RetainedLog {
   constructor(
     private readonly entriesMax = RETAINED_ENTRIES_MAX,
     private readonly bytesMax = RETAINED_BYTES_MAX,
-  ) {}
+    /** The first entry it will hold (after a checkpoint of the state after #firstSeq-1, the one after it). */
+    firstSeq = 1,
+  ) {
+    this.firstSeq = firstSeq;
+  }
+
+  /**
+   * Drops every entry up to `seq` (they are covered by a checkpoint of the state after it). Entries
+   * after the newest one are never dropped: at least the log's end stays.
+   */
+  dropThrough(seq: number): void {
+    const drop = Math.min(seq, this.lastSeq - 1) - this.firstSeq + 1;
+    if (drop <= 0) return;
+    this.bytesBeforeFirst = this.cumulativeBytes[drop - 1];
+    this.entries = this.entries.slice(drop);
+    this.cumulativeBytes = this.cumulativeBytes.slice(drop);
+    this.firstSeq += drop;
+  }
 
   append(seq: number, entry: Entry): void {
     assert(seq === this.lastSeq + 1, `retained log: got #${seq} after #${this.lastSeq}`);
@@ -71,11 +89,7 @@ export class RetainedLog {
     const total = this.cumulativeBytes[this.entries.length - 1];
     const keptIfDropped = (d: number) => total - (d === 0 ? this.bytesBeforeFirst : this.cumulativeBytes[d - 1]);
     while (drop < this.entries.length - 1 && keptIfDropped(drop) > bytesTarget) drop++;
-    if (drop === 0) return;
-    this.bytesBeforeFirst = this.cumulativeBytes[drop - 1];
-    this.entries = this.entries.slice(drop);
-    this.cumulativeBytes = this.cumulativeBytes.slice(drop);
-    this.firstSeq += drop;
+    if (drop > 0) this.dropThrough(this.firstSeq + drop - 1);
   }
 
   get lastSeq(): number {

@@ -1,5 +1,8 @@
 // `lockstep secondary`: follows a primary over the logging channel, replaying every entry as it
-// arrives (acks go out on receipt) with its outputs suppressed. It is an explicit state machine:
+// arrives (acks go out on receipt) with its outputs suppressed. A fresh secondary (or one that fell
+// too far behind) is given the primary's newest checkpoint first and replays on from there; it takes
+// its own checkpoint wherever the log has one, so once live it re-protects itself the same way.
+// It is an explicit state machine:
 //
 //   connecting -> catching-up -> following -> going-live -> live
 //        ^             |             |            |-> fenced   (lost the claim: exit 10)
@@ -23,7 +26,9 @@ import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
 import { claimEpoch } from './arbitration.js';
 import { takeEpochData } from './epoch-data.js';
 import { LineageChangedError, SharedStorageError } from './errors.js';
-import { FENCED_EXIT_CODE, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { restoreCheckpoint } from '../checkpoint/checkpoint.js';
+import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { Timeline } from './timeline.js';
@@ -55,16 +60,29 @@ export const UNCERTAIN_OUTPUTS_MAX = 100_000;
 
 /** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
 export const REPLAY_SLICE_MS = 20;
+/** Replay progress is reported to the primary (besides with every ack) once it moved on this many entries. */
+export const REPLAY_REPORT_ENTRIES = 512;
 
 /** Fault injection for tests and experiments: damage every check digest received, as a corrupted log would be. */
 const CORRUPT_CHECKS = process.env.LOCKSTEP_FAULT_CORRUPT_CHECKS === '1';
+/** Fault injection: change the replayer's guest heap once, silently (nothing it answers changes), as a nondeterminism bug would. */
+const PERTURB_STATE = process.env.LOCKSTEP_FAULT_PERTURB_STATE === '1';
+/** Fault injection: a replayer this many ms slower per entry than the primary (a slower host), to exercise the backlog bound. */
+const SLOW_REPLAY_MS = Number(process.env.LOCKSTEP_FAULT_SLOW_REPLAY_MS ?? 0);
 
 type Prepared = Awaited<ReturnType<typeof preparePairNode>>;
 
 export class SecondaryNode {
   state: SecondaryState = 'connecting';
-  private readonly retained: RetainedLog;
-  private readonly queue = new EntryQueue();
+  /** Replaced (with the queue) when the primary gives a checkpoint: what we hold then starts after it. */
+  private retained: RetainedLog;
+  private queue = new EntryQueue();
+  private readonly checkpoints: NodeCheckpoints;
+  /** Bumped at each checkpoint received: a boot or restore of an earlier one is discarded when it ends. */
+  private generation = 0;
+  /** The seq of the checkpoint this node was restored from (0: it replayed from #1). */
+  private restoredFromSeq = 0;
+  private reportedReplayedSeq = 0;
   private readonly timeline: Timeline;
   private readonly client: ChannelClient;
   private executor: Executor | undefined;
@@ -93,6 +111,7 @@ export class SecondaryNode {
     private readonly log: (line: string) => void,
   ) {
     this.retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
+    this.checkpoints = nodeCheckpoints(options, prepared, () => this.retained, log);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
     this.failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
     this.timeline = new Timeline((e) => options.onTimeline?.(e.event, e.atMs));
@@ -102,6 +121,9 @@ export class SecondaryNode {
       header: prepared.header,
       compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
       haveSeq: () => this.retained.lastSeq,
+      replayedSeq: () => this.executor?.lastSeq ?? 0,
+      checkpointBytesMax: this.checkpoints.bytesMax,
+      onCheckpoint: (seq, bytes) => this.restoreFrom(seq, bytes),
       heartbeatIntervalMs: this.heartbeatIntervalMs,
       failureTimeoutMs: this.failureTimeoutMs,
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT, // undefined would lift the client's limit
@@ -170,13 +192,53 @@ export class SecondaryNode {
     if (CORRUPT_CHECKS) for (const entry of batch.entries) if (entry.kind === 'check') entry.digest = `corrupt-${entry.digest}`;
     for (let i = 0; i < count; i++) this.retained.append(firstSeq + i, batch.entries[i]);
     this.queue.push(firstSeq, batch.entries);
-    if (this.state === 'catching-up' && this.caughtUp) {
-      this.log(`caught up: holding #${this.retained.lastSeq} (the primary's last entry at attach was #${this.catchUpToSeq})`);
-      this.transition('following');
-      this.timeline.add('following');
-    }
+    this.noteCaughtUp();
     // Replay after this returns: the channel acks on receipt, and the primary's outputs wait on it.
     this.scheduleReplay();
+  }
+
+  private noteCaughtUp(): void {
+    if (this.state !== 'catching-up' || !this.caughtUp) return;
+    this.log(`caught up: holding #${this.retained.lastSeq} (the primary's last entry at attach was #${this.catchUpToSeq})`);
+    this.transition('following');
+    this.timeline.add('following');
+  }
+
+  /**
+   * The primary gave the checkpoint of the state after #seq: it replaces whatever we held (log,
+   * replayer, uncertain outputs). The channel acks nothing until this resolves; if the restore
+   * fails, this node stops (it could never go live).
+   */
+  private restoreFrom(seq: number, bytes: Uint8Array): Promise<void> {
+    const generation = ++this.generation;
+    this.executor?.dispose();
+    this.executor = undefined;
+    this.retained = new RetainedLog(RETAINED_ENTRIES_MAX, this.options.retainedBytesMax ?? RETAINED_BYTES_MAX, seq + 1);
+    this.queue = new EntryQueue(seq + 1);
+    this.uncertain = [];
+    this.primaryStoppedOnPurpose = false;
+    this.restoredFromSeq = seq;
+    this.reportedReplayedSeq = seq;
+    this.log(`received the primary's checkpoint of the state after #${seq} (${bytes.length} bytes); restoring it`);
+    this.timeline.add('checkpoint-received', `after #${seq}`);
+    const { program } = this.prepared;
+    const restoring = restoreCheckpoint(bytes, program, this.executorOptions(), this.queue, { source: `the checkpoint from ${this.options.primaryUrl}` }).then(({ executor }) => {
+      if (generation !== this.generation) return executor.dispose();
+      this.executor = executor;
+      this.checkpoints.adopt(bytes);
+      this.log(`restored the checkpoint after #${seq}; replaying on from #${seq + 1}`);
+      this.noteCaughtUp();
+      this.scheduleReplay();
+    });
+    this.booting = restoring.catch((error) => {
+      if (generation === this.generation) this.replayFailed(error);
+    });
+    return restoring;
+  }
+
+  private executorOptions() {
+    const { program, limits } = this.prepared;
+    return { source: program.source, programName: program.name, limits, hooks: this.hooks() };
   }
 
   /** A refusal the client retries is only logged; any other is final, and a secondary nobody takes stops. */
@@ -232,13 +294,17 @@ export class SecondaryNode {
 
   private bootReplay(): void {
     if (this.booting || this.queue.pending === 0) return;
-    const { program, limits } = this.prepared;
-    this.booting = Executor.bootReplay({ source: program.source, programName: program.name, limits, hooks: this.hooks() }, this.queue).then(
+    const generation = this.generation;
+    this.booting = Executor.bootReplay(this.executorOptions(), this.queue).then(
       (booted) => {
+        if (generation !== this.generation) return booted.dispose();
         this.executor = booted;
+        if (PERTURB_STATE) booted.injectSilentDivergence();
         this.scheduleReplay();
       },
-      (error) => this.replayFailed(error),
+      (error) => {
+        if (generation === this.generation) this.replayFailed(error);
+      },
     );
   }
 
@@ -247,7 +313,20 @@ export class SecondaryNode {
     if (!this.executor) return this.bootReplay();
     const sliceEndMs = performance.now() + REPLAY_SLICE_MS;
     if (!this.replay(() => performance.now() < sliceEndMs)) return;
+    this.afterReplaySlice();
     if (this.queue.pending > 0) this.scheduleReplay();
+  }
+
+  /** Drops the log our newest checkpoint covers, and tells the primary how far we are when that moved on a lot. */
+  private afterReplaySlice(): void {
+    const newest = this.checkpoints.newest;
+    if (newest && newest.seq >= this.retained.retainedFrom) this.retained.dropThrough(newest.seq);
+    const replayed = this.executor!.lastSeq;
+    // Acks carry it too; this matters only while the primary may be holding back on our backlog.
+    if (replayed - this.reportedReplayedSeq >= REPLAY_REPORT_ENTRIES) {
+      this.reportedReplayedSeq = replayed;
+      this.client.reportReplayed();
+    }
   }
 
   /** Replays while `more()` says so and entries remain. False if replay failed (the node stopped). */
@@ -255,10 +334,13 @@ export class SecondaryNode {
     const executor = this.executor!;
     try {
       for (let entry = executor.replayNext(); entry; entry = more() ? executor.replayNext() : undefined) {
+        if (SLOW_REPLAY_MS > 0) busyWait(SLOW_REPLAY_MS);
         if (entry.kind === 'stop') {
           this.primaryStoppedOnPurpose = true;
           this.log(`the primary logged a planned stop (${entry.reason})`);
         }
+        // The digest there was just verified: this state is the primary's, and worth keeping.
+        if (entry.kind === 'checkpoint') this.checkpoints.afterReplayedCheckpoint(executor);
       }
       return true;
     } catch (error) {
@@ -361,6 +443,8 @@ export class SecondaryNode {
         failureTimeoutMs: this.failureTimeoutMs,
         frameBytesMax: options.frameBytesMax,
         unackedBytesMax: options.unackedBytesMax,
+        replayBacklogEntriesMax: options.replayBacklogEntriesMax,
+        checkpoints: this.checkpoints,
         outputGate: true,
         timeline: this.timeline,
         onFenced: (why, exitCode) => {
@@ -431,6 +515,9 @@ export class SecondaryNode {
       ackedSeq: stats.lastAckSeq,
       replayedSeq,
       lagEntries: this.retained.lastSeq - replayedSeq,
+      restoredFromSeq: this.restoredFromSeq,
+      retainedFrom: this.retained.retainedFrom,
+      ...this.checkpoints.status(),
       releasedSeq: this.releasedSeq,
       uncertainOutputs: this.uncertain.length,
       heartbeatRttMs: stats.rttMs,
@@ -438,6 +525,11 @@ export class SecondaryNode {
       events: this.executor?.eventsDelivered ?? 0,
     };
   }
+}
+
+function busyWait(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
 }
 
 export async function startSecondary(options: SecondaryOptions): Promise<RunningNode> {

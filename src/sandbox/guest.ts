@@ -222,6 +222,15 @@ export class Guest {
     return this.requestIdMax;
   }
 
+  /**
+   * Fault injection only (LOCKSTEP_FAULT_PERTURB_STATE): changes the guest's heap without changing
+   * anything it answers, as a silent divergence would. The online check must catch it at the next checkpoint.
+   */
+  injectSilentDivergence(): void {
+    const result = this.context.evalCode('globalThis.__lockstepInjectedFault = (globalThis.__lockstepInjectedFault || 0) + 1;', 'lockstep:fault', { type: 'global' });
+    this.context.unwrapResult(result).dispose();
+  }
+
   /** Going live or replaying is a switch of the doorway, nothing else. */
   setWorld(world: GuestWorld): void {
     this.world = world;

@@ -174,7 +174,7 @@ describe('ChannelServer + ChannelClient', () => {
     const garbage = await rawPeer(port);
     garbage.ws.send(Buffer.from([0xc1, 0xff, 0x00, 0x13]));
     const misshapen = await rawPeer(port);
-    misshapen.ws.send(encodeMessage({ type: 'ack', seq: 1 }));
+    misshapen.ws.send(encodeMessage({ type: 'ack', seq: 1, replayedSeq: 0 }));
     const text = await rawPeer(port);
     text.ws.send('hello?');
     const huge = await rawPeer(port);
@@ -378,7 +378,7 @@ async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (peer: Han
       const m = decodeMessage(bytes, 'client');
       received.push(m);
       if (m.type !== 'auth') return;
-      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
+      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0 });
       ws.send(welcome);
       session = openSession(serverSecret, transcriptHash(hello, bytes, welcome), 'primary', 'client');
       const peer = handPeer(ws, session);
@@ -437,8 +437,8 @@ async function handSecondary(port: number, alteredHaveSeq?: number) {
 
 describe('every frame after the handshake is authenticated', () => {
   it.each([
-    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'ack', seq: 3 })), /tag does not verify/],
-    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'ack', seq: 3 })), /too short to carry a counter and tag/],
+    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'ack', seq: 3, replayedSeq: 0 })), /tag does not verify/],
+    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'ack', seq: 3, replayedSeq: 0 })), /too short to carry a counter and tag/],
     ['replayed (an earlier real frame)', (p: HandPeer) => p.sendRaw(p.sealed[0]!), /expected frame #\d+ but got frame #\d+ again \(a replay\)/],
   ])('the primary refuses a %s ack: no ack reaches the output rule, it is counted, the secondary is dropped', async (_kind, attack, pattern) => {
     const { server, port, log } = await startServer();
@@ -447,7 +447,7 @@ describe('every frame after the handshake is authenticated', () => {
     server.sendBatch(1, 1, bytes(10, 1));
     server.sendBatch(2, 2, bytes(10, 2));
     await waitFor('batches', () => hand.inbox.filter((m) => m.type === 'batch').length === 2);
-    hand.peer.send({ type: 'ack', seq: 1 }); // a real ack: counted
+    hand.peer.send({ type: 'ack', seq: 1, replayedSeq: 0 }); // a real ack: counted
     await waitFor('ack 1', () => log.acks.at(-1) === 1);
     attack(hand.peer); // claims entries up to #3 are held by the secondary (or repeats the ack for #1)
     await waitFor('refused', () => log.forged.length === 1 && log.detached.length === 1);
@@ -482,7 +482,7 @@ describe('every frame after the handshake is authenticated', () => {
     expect(client.stats.framesRefused).toBe(1);
     await waitFor('refuse frame', () => fake.received.some((m) => m.type === 'refuse'));
     expect(fake.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_FORGED' });
-    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1 }]);
+    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0 }]);
     // Tampering on the path is not a broken primary: the client reconnects, with new keys, from #2.
     await waitFor('reconnected', () => fake.connections() === 2 && log.welcomes.length === 2);
     expect(log.disconnects).toBe(1);
@@ -505,8 +505,8 @@ describe('every frame after the handshake is authenticated', () => {
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');
-        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq });
-        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq })); // altered in transit
+        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0 });
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq, checkpointBytes: 0 })); // altered in transit
         const session = openSession(secret, transcriptHash(hello, data as Buffer, meant), 'primary', 'client');
         ws.send(session.sealer.seal(encodeMessage({ type: 'heartbeat', sentMs: 1, echoMs: null, heldMs: 0 })));
       });
@@ -638,7 +638,61 @@ describe('ChannelClient against a misbehaving primary', () => {
     expect(log.batches.map(([first]) => first)).toEqual([1]);
     await waitFor('refuse frame', () => fake.received.some((m) => m.type === 'refuse'));
     expect(fake.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_SEQ' });
-    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1 }]);
+    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0 }]);
     expect(client.state).toBe('stopped');
+  });
+});
+
+describe('checkpoint transfer (re-protection from a checkpoint)', () => {
+  const checkpoint = { seq: 40, bytes: new Uint8Array(randomBytes(3 * 1024 * 1024 + 17)) };
+
+  it('sends the offered checkpoint in bounded chunks before any batch; acks wait for its restore', async () => {
+    const { server, port, log } = await startServer({ checkpointFor: (peer) => (peer.haveSeq === 0 ? checkpoint : undefined), onCheckpointSent: () => sent++ });
+    let sent = 0;
+    let restored!: () => void;
+    const received: Array<[number, Uint8Array]> = [];
+    const { log: clientLog } = startClient(port, {
+      onCheckpoint: (seq, bytes) => {
+        received.push([seq, bytes]);
+        return new Promise<void>((resolve) => (restored = resolve));
+      },
+    });
+    await waitFor('attach', () => log.attached.length === 1);
+    expect(log.attached[0]!.checkpointSeq).toBe(40);
+    expect(clientLog.welcomes[0]!.startSeq).toBe(41);
+    await waitFor('checkpoint received', () => received.length === 1 && sent === 1, 5000);
+    expect(received[0]![0]).toBe(40);
+    expect(Buffer.from(received[0]![1]).equals(Buffer.from(checkpoint.bytes))).toBe(true);
+    expect(server.sendBatch(41, 2, new Uint8Array([1, 2]))).toBe(true);
+    await waitFor('batch', () => clientLog.batches.length === 1);
+    await sleep(100);
+    expect(log.acks).toEqual([]); // held: the secondary holds nothing it could go live on yet
+    restored();
+    await waitFor('ack after restore', () => log.acks.includes(42));
+  });
+
+  it('a secondary refuses a checkpoint bigger than its checkpointBytesMax, for good', async () => {
+    const { port } = await startServer({ checkpointFor: () => checkpoint });
+    const { log: clientLog } = startClient(port, { checkpointBytesMax: 1024 * 1024, onCheckpoint: async () => undefined });
+    await waitFor('error', () => clientLog.errors.length === 1);
+    expect(clientLog.errors[0]!.message).toMatch(/checkpoint of 3145745 bytes, more than checkpointBytesMax \(1048576\)/);
+  });
+
+  it('a secondary that takes no checkpoints refuses a welcome that announces one', async () => {
+    const { port } = await startServer({ checkpointFor: () => checkpoint });
+    const { log: clientLog } = startClient(port);
+    await waitFor('error', () => clientLog.errors.length === 1);
+    expect(clientLog.errors[0]!.message).toMatch(/announced a checkpoint/);
+  });
+
+  it('the replayed seq a secondary reports is capped at what it acks, and the primary sees it', async () => {
+    const { server, port, log } = await startServer();
+    const { client } = startClient(port, { replayedSeq: () => 99 });
+    await waitFor('attach', () => log.attached.length === 1);
+    expect(server.sendBatch(1, 2, new Uint8Array([1]))).toBe(true);
+    await waitFor('ack', () => log.acks.includes(2)); // the client caps what it reports at what it acks
+    expect(server.peerReplayedSeq).toBe(2);
+    expect(log.detached).toEqual([]);
+    void client;
   });
 });

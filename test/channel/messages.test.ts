@@ -25,10 +25,12 @@ const b = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 const samples: ChannelMessage[] = [
   { type: 'hello', protocolVersion: 1, serverNonce: b(32, 1) },
   { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7 },
-  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9 },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 0 },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 123456 },
   { type: 'refuse', code: 'LOCKSTEP_CHANNEL_BUSY', message: 'busy' },
   { type: 'batch', firstSeq: 8, count: 3, payload: b(100, 5) },
-  { type: 'ack', seq: 10 },
+  { type: 'ack', seq: 10, replayedSeq: 7 },
+  { type: 'checkpoint', offset: 262144, chunk: b(100, 9) },
   { type: 'heartbeat', sentMs: 12.5, echoMs: null, heldMs: 0 },
   { type: 'heartbeat', sentMs: 12.5, echoMs: 3.25, heldMs: 1.5 },
   { type: 'bye', reason: 'planned stop' },
@@ -45,7 +47,9 @@ describe('channel messages', () => {
     const bad = (value: unknown) => () => decodeMessage(packr.pack(value), '10.0.0.1:5');
     expect(bad([5, 0, 1, b(1, 0)])).toThrow(/batch: firstSeq is not an integer >= 1/);
     expect(bad([6, -1])).toThrow(/ack: seq/);
-    expect(bad([6, 1, 2])).toThrow(/extra fields/);
+    expect(bad([6, 1, 2, 3])).toThrow(/extra fields/);
+    expect(bad([10, -5, b(4, 0)])).toThrow(/checkpoint: offset/);
+    expect(bad([10, 0, 'not bytes'])).toThrow(/checkpoint: chunk is not binary/);
     expect(bad([1, 1, b(31, 0)])).toThrow(/serverNonce is 31 bytes/);
     expect(bad([2, b(32, 0), b(32, 0), { ...header, limits: null }, 0])).toThrow(/header is not a log header/);
     expect(bad([99])).toThrow(/unknown message type/);

@@ -181,7 +181,7 @@ describe('a man in the middle of the logging channel', () => {
 
     // What an attacker on the path writes: an ack that covers the waiting answer.
     const injectedAt = performance.now();
-    proxy.inject(wsFrame(encodeMessage({ type: 'ack', seq: waitingSeq }), 'client'));
+    proxy.inject(wsFrame(encodeMessage({ type: 'ack', seq: waitingSeq, replayedSeq: 0 }), 'client'));
     const refused = /secondary failed \(protocol: Channel frame refused.*\[LOCKSTEP_CHANNEL_FORGED\]\); claiming epoch 1/;
     await Promise.race([primary.proc.waitFor(refused, 2000).catch(() => undefined), pending]);
     // The forged ack never reached the output rule: the primary's acked position did not move.

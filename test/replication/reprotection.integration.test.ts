@@ -1,0 +1,121 @@
+// Issue 9 (run forever), with real processes and real kills: a fresh secondary is re-protected from
+// the primary's newest checkpoint instead of the whole history (and the primary drops the log the
+// checkpoint covers); a promoted node re-protects itself the same way; a silent divergence is caught
+// at the next checkpoint, before any output differs; the replay backlog is bounded.
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { add, assertBuilt, LEDGER, ledgerCount, Proc, startPrimary, startSecondary, status, tempDir, waitUntil, type StartedNode } from './helpers.js';
+
+const procs: Proc[] = [];
+const dirs: string[] = [];
+beforeAll(() => assertBuilt());
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.kill()));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function dirFor(name: string): Promise<string> {
+  const dir = await tempDir(name);
+  dirs.push(dir);
+  return dir;
+}
+
+function track<T extends StartedNode>(node: T): T {
+  procs.push(node.proc);
+  return node;
+}
+
+const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000 };
+const CHECKPOINT_OFTEN = ['--checkpoint-every-entries', '300'];
+
+async function addMany(url: string, prefix: string, n: number, timeoutMs = 3000): Promise<void> {
+  for (let i = 0; i < n; i++) expect((await add(url, `${prefix}-${i}`, '', timeoutMs)).status).toBe(200);
+}
+
+const protectedPrimary = (node: StartedNode) => waitUntil(async () => (await status(node.url))?.protection === 'protected', 20_000, `${node.proc.name} protected`);
+const live = (node: StartedNode) => waitUntil(async () => (await status(node.url))?.role === 'primary', 15_000, `${node.proc.name} live`);
+
+describe('re-protection from a checkpoint', () => {
+  it('a fresh secondary gets the newest checkpoint and the log after it, then takes over with nothing lost; the promoted node re-protects itself the same way', async () => {
+    const dir = await dirFor('reprotect');
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: CHECKPOINT_OFTEN }));
+    await addMany(primary.url, 'a', 1200);
+    const before = (await status(primary.url))!;
+    expect(before.checkpointSeq).toBeGreaterThan(300);
+    // The log the checkpoint covers is gone from memory.
+    expect(before.retainedFrom).toBeGreaterThan(1);
+    expect(before.retainedFrom).toBeLessThanOrEqual(before.checkpointSeq + 1);
+
+    const secondary = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: CHECKPOINT_OFTEN }));
+    await protectedPrimary(primary);
+    const following = (await status(secondary.url))!;
+    expect(following.restoredFromSeq).toBeGreaterThanOrEqual(before.checkpointSeq);
+    expect(secondary.proc.stderr).toMatch(/restored the checkpoint after #\d+/);
+
+    await addMany(primary.url, 'b', 400); // past another checkpoint, which the secondary verifies and keeps
+    await waitUntil(async () => ((await status(secondary.url))?.checkpointSeq ?? 0) > following.restoredFromSeq, 10_000, 'secondary took its own checkpoint');
+    await primary.proc.kill();
+    await live(secondary);
+    expect(await ledgerCount(secondary.url)).toBe(1600);
+
+    // The promoted node gives its own checkpoint to the next fresh secondary.
+    const third = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${secondary.logPort}`, name: 'third' }));
+    await protectedPrimary(secondary);
+    expect(((await status(third.url))!.restoredFromSeq as number)).toBeGreaterThan(0);
+    await addMany(secondary.url, 'c', 50);
+    await secondary.proc.kill();
+    await live(third);
+    expect(await ledgerCount(third.url)).toBe(1650);
+  });
+
+  it('a silent divergence is caught at the next checkpoint with the entry number and both digests, and no output differs', async () => {
+    const dir = await dirFor('diverge');
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: CHECKPOINT_OFTEN }));
+    const secondary = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, env: { LOCKSTEP_FAULT_PERTURB_STATE: '1' } }));
+    await protectedPrimary(primary);
+    await addMany(primary.url, 'd', 600);
+    const exit = await secondary.proc.exited;
+    expect(exit.code).toBe(3);
+    const said = secondary.proc.stderr;
+    expect(said).toMatch(/DIVERGED/);
+    const [, entry, logged, mine] = /entry #(\d+).*state digest ([0-9a-f]{64}).*digest ([0-9a-f]{64})/s.exec(said) ?? [];
+    expect(Number(entry)).toBeGreaterThan(0);
+    expect(logged).not.toBe(mine);
+    // It never went live, and the outputs digests (check entries every 64 events) had agreed until then.
+    expect(said).not.toMatch(/LIVE|claiming epoch/);
+    expect(said).not.toMatch(/outputs digest/);
+    // The primary goes on alone with every answer right.
+    await waitUntil(async () => (await status(primary.url))?.protection === 'unprotected', 10_000, 'primary alone');
+    await addMany(primary.url, 'e', 10);
+    expect(await ledgerCount(primary.url)).toBe(610);
+  });
+});
+
+describe('the replay backlog', () => {
+  it('a secondary that replays slower holds the primary back: what it would replay at go-live stays under the bound, and nothing is lost', async () => {
+    const dir = await dirFor('backlog');
+    const BOUND = 1024;
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: ['--replay-backlog-entries-max', String(BOUND)] }));
+    const secondary = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, env: { LOCKSTEP_FAULT_SLOW_REPLAY_MS: '3' } }));
+    await protectedPrimary(primary);
+    let maxLag = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const s = await status(secondary.url);
+        if (s) maxLag = Math.max(maxLag, s.lagEntries as number);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    // 32 clients at once, far faster than 3 ms a replayed entry; an answer waits for up to a bound's worth of replay.
+    await Promise.all(Array.from({ length: 32 }, (_, c) => addMany(primary.url, `l${c}`, 120, 20_000)));
+    sampling = false;
+    await sampler;
+    // Without the bound the backlog would grow to the in-flight window (1 MiB: tens of thousands of these entries).
+    expect(maxLag).toBeGreaterThan(BOUND / 4); // the fault made it lag at all
+    expect(maxLag).toBeLessThanOrEqual(BOUND + 16); // a batch ends on an event boundary
+    await primary.proc.kill();
+    await live(secondary);
+    expect(await ledgerCount(secondary.url)).toBe(3840);
+  });
+});
