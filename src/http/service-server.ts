@@ -56,6 +56,13 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   res.end(body);
 }
 
+/** This process's memory in MiB, for status (a long run's memory must stay flat). */
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
+}
+
 function jsonError(res: ServerResponse, status: number, role: ServiceRole, error: string, message: string): void {
   send(res, status, { 'content-type': 'application/json' }, JSON.stringify({ error, message }), role);
 }
@@ -87,7 +94,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
   const server = createServer((req, res) => {
     const role = handler.role();
     if (req.url === STATUS_PATH && req.method === 'GET') {
-      send(res, 200, { 'content-type': 'application/json' }, JSON.stringify(handler.status()), role);
+      send(res, 200, { 'content-type': 'application/json' }, JSON.stringify({ ...(handler.status() as object), memory: memoryFigures() }), role);
       return;
     }
     if (req.url === METRICS_PATH && req.method === 'GET') {
