@@ -99,6 +99,9 @@ async function main(): Promise<number> {
     }, sampleMs);
     const result = await load;
     clearInterval(sampler);
+    const p = await status(primaryUrl);
+    const s = await status(secondaryUrl);
+    console.log(`checkpoints: primary took ${p.checkpointsTaken} (pause p50 ${p.checkpointPauseMsP50} ms, p99 ${p.checkpointPauseMsP99} ms, ${p.checkpointBytes} bytes); secondary kept ${s.checkpointsTaken} (pause p50 ${s.checkpointPauseMsP50} ms, p99 ${s.checkpointPauseMsP99} ms)`);
     const died = primary.process.exitCode !== null || secondary.process.exitCode !== null;
     console.log(`load: ${result.requests.total} requests, ${result.requests.average.toFixed(0)} req/s mean, ${result.non2xx} non-2xx, ${result.errors} errors, p99 latency ${result.latency.p99} ms`);
     return verdict(samples, died);

@@ -7,8 +7,8 @@ import type { Executor } from '../engine/executor.js';
 import { checkpointLive, takeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { CHECKPOINT_BYTES_MAX_DEFAULT, readCheckpointHeader, type CheckpointIdentity } from './format.js';
 
-export const CHECKPOINT_EVERY_ENTRIES_DEFAULT = 50_000;
-export const CHECKPOINT_EVERY_LOG_BYTES_DEFAULT = 32 * 1024 * 1024;
+export const CHECKPOINT_EVERY_ENTRIES_DEFAULT = 10_000;
+export const CHECKPOINT_EVERY_LOG_BYTES_DEFAULT = 8 * 1024 * 1024;
 export const CHECKPOINT_EVERY_MS_DEFAULT = 60_000;
 /** Pause figures kept for status (the newest). */
 const PAUSES_KEPT = 256;

@@ -88,8 +88,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--failure-timeout-ms <n>', 'silence after which the peer is declared failed (default 1000)')
       .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged')
       .option('--retained-bytes-max <n>', 'hard bound on the log kept in memory (default 512 MiB); past it the oldest goes even before a checkpoint covers it')
-      .option('--checkpoint-every-entries <n>', 'checkpoint the guest after this many log entries (default 50000; 0: not by count)')
-      .option('--checkpoint-every-bytes <n>', 'checkpoint after this many bytes of log (default 32 MiB; 0: not by size)')
+      .option('--checkpoint-every-entries <n>', 'checkpoint the guest after this many log entries (default 10000; 0: not by count)')
+      .option('--checkpoint-every-bytes <n>', 'checkpoint after this many bytes of log (default 8 MiB; 0: not by size)')
       .option('--checkpoint-every-ms <n>', 'checkpoint after this long, if anything was logged (default 60000; 0: not by time)')
       .option('--checkpoint-bytes-max <n>', 'largest checkpoint body taken or accepted (default 256 MiB)')
       .option('--replay-backlog-entries-max <n>', 'entries sent beyond what the secondary replayed, at most: bounds failover time (default 4096)');
