@@ -32,6 +32,8 @@ export interface ChaosOptions {
   /** Passed to every `lockstep primary`: only to check that the checkers catch a broken system. */
   outputGate: boolean;
   channelDelayMs: number;
+  /** Passed to every node: checkpoints this often, so restarted secondaries are re-protected from one. */
+  checkpointEveryEntries: number;
   print(line: string): void;
 }
 
@@ -42,6 +44,8 @@ export const chaosDefaults = {
   // The nodes' own defaults: shorter timeouts fail over falsely on a busy machine.
   heartbeatMs: 100,
   failureTimeoutMs: 1000,
+  // Far more often than a node's default, so that most restarted secondaries are re-protected from a checkpoint.
+  checkpointEveryEntries: 500,
   gapMaxMs: 10_000,
   reprotectMaxMs: 30_000,
 } as const;
@@ -89,7 +93,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   o.print(`chaos: ${o.faults} faults of ${kinds.join(', ') || '(none)'} on ${program}, dir ${dir}`);
   o.print(`schedule: ${schedule.map((f) => f.kind + (f.durationMs ? `(${f.durationMs}ms)` : '')).join(' ')}`);
 
-  const common = ['--heartbeat-ms', String(o.heartbeatMs), '--failure-timeout-ms', String(o.failureTimeoutMs)];
+  const common = ['--heartbeat-ms', String(o.heartbeatMs), '--failure-timeout-ms', String(o.failureTimeoutMs), '--checkpoint-every-entries', String(o.checkpointEveryEntries)];
   const primaryExtra = [...(o.outputGate ? [] : ['--no-output-gate']), ...(o.channelDelayMs > 0 ? ['--channel-delay-ms', String(o.channelDelayMs)] : [])];
   const lineage = new Lineage({ program, dir, common, primaryExtra, now });
   const monitor = new Monitor(() => lineage.nodes, now);

@@ -1,14 +1,25 @@
 // The checkpoint policy of a recording (`lockstep run --record F --checkpoint-every-entries N`):
 // after an event, once N entries have been logged since the last checkpoint, take one (a
 // `checkpoint` entry in the log, a file beside it). At most one is being encoded at a time, so a
-// slow disk delays the next checkpoint instead of piling copies of the heap up in memory.
+// slow disk delays the next checkpoint instead of piling copies of the heap up in memory. Once the
+// log file passes `recordBytesMax`, it is cut right after the newest checkpoint file: a long
+// recording keeps its last stretch, and replays from that checkpoint.
 import type { Executor } from '../engine/executor.js';
 import { checkpointLive } from './checkpoint.js';
 import type { CheckpointIdentity } from './format.js';
-import { writeCheckpointFile } from './sidecar.js';
+import { listCheckpointFiles, writeCheckpointFile } from './sidecar.js';
+import { rm } from 'node:fs/promises';
 
 /** Default: checkpoint files kept beside a recording (the newest ones). */
 export const CHECKPOINTS_KEPT_DEFAULT = 3;
+/** Default bound on a recording with checkpoints: past it the log is cut at the newest checkpoint. */
+export const RECORD_BYTES_MAX_DEFAULT = 1024 * 1024 * 1024;
+
+/** What the policy needs of the log being written. */
+export interface CuttableLog {
+  readonly bytesWritten: number;
+  cutBefore(fromSeq: number): Promise<void>;
+}
 
 export interface RecordingPolicyOptions {
   logPath: string;
@@ -16,6 +27,10 @@ export interface RecordingPolicyOptions {
   everyEntries: number;
   /** Checkpoint files kept (the newest). */
   keptMax?: number;
+  /** Past this many bytes the log is cut at the newest checkpoint (Infinity: never). */
+  recordBytesMax?: number;
+  /** The log being written (cut when it passes recordBytesMax). */
+  log?: CuttableLog;
 }
 
 export class RecordingCheckpoints {
@@ -39,12 +54,21 @@ export class RecordingCheckpoints {
     this.pausesMs.push(checkpoint.pauseMs);
     this.writing = checkpoint.done
       .then((done) => writeCheckpointFile(this.options.logPath, checkpoint.seq, done.bytes, this.options.keptMax ?? CHECKPOINTS_KEPT_DEFAULT))
+      .then(() => this.cutIfTooLong(checkpoint.seq))
       .catch((error: unknown) => {
         this.failure ??= error;
       })
       .finally(() => {
         this.writing = undefined;
       });
+  }
+
+  /** Past the bound, the log starts right after the checkpoint just written; older checkpoint files are of no use then. */
+  private async cutIfTooLong(seq: number): Promise<void> {
+    const { log, recordBytesMax = RECORD_BYTES_MAX_DEFAULT, logPath } = this.options;
+    if (!log || log.bytesWritten <= recordBytesMax) return;
+    await log.cutBefore(seq + 1);
+    for (const file of await listCheckpointFiles(logPath)) if (file.seq < seq) await rm(file.path, { force: true });
   }
 
   /** Waits for the checkpoint being written; rejects with the first failure to write one. */

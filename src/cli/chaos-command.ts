@@ -41,6 +41,7 @@ export interface ChaosFlags {
   reprotectMax: string;
   outputGate?: boolean;
   channelDelayMs?: string;
+  checkpointEveryEntries: string;
 }
 
 export async function chaosCommand(flags: ChaosFlags, print: (line: string) => void): Promise<number> {
@@ -61,6 +62,7 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
     reprotectMaxMs: parseDuration(flags.reprotectMax, '--reprotect-max'),
     outputGate: flags.outputGate !== false,
     channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000) ?? 0,
+    checkpointEveryEntries: parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 0, 1_000_000_000)!,
     print,
   });
   if (flags.json) await writeFile(flags.json, JSON.stringify(summary, null, 2) + '\n');
@@ -76,4 +78,5 @@ export const chaosFlagDefaults = {
   failureTimeoutMs: String(chaosDefaults.failureTimeoutMs),
   gapMax: `${chaosDefaults.gapMaxMs}ms`,
   reprotectMax: `${chaosDefaults.reprotectMaxMs}ms`,
+  checkpointEveryEntries: String(chaosDefaults.checkpointEveryEntries),
 };

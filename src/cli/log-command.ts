@@ -15,7 +15,7 @@ export async function logCommand(file: string, opts: { json?: boolean; checkpoin
   const onlyCheckpoints = opts.checkpoints === true;
   const log = openLog(await readFile(file), { source: file });
   out(json ? JSON.stringify({ header: log.header }) : describeHeader(log.header));
-  let seq = 0;
+  let seq = (log.header.firstSeq ?? 1) - 1;
   /** The digest each `checkpoint` entry logged, by the seq of the state it describes. */
   const logged = new Map<number, string>();
   for (const entry of log.entries()) {
@@ -49,7 +49,8 @@ function describeHeader(h: LogHeader): string {
   const limits = Object.entries(h.limits).map(([name, value]) => `${name}=${value}`).join(' ');
   return (
     `Lockstep log format ${h.formatVersion}, program ${h.programName} (sha256 ${h.programHash}), runtime ${h.runtime}, ` +
-    `limits ${limits}, created ${isoTime(h.createdAtMs)}`
+    `limits ${limits}, created ${isoTime(h.createdAtMs)}` +
+    (h.firstSeq !== undefined && h.firstSeq > 1 ? `; cut to stay bounded: entries from #${h.firstSeq} on (replayed from the checkpoint of the state after #${h.firstSeq - 1})` : '')
   );
 }
 

@@ -42,6 +42,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--record <file>', 'write the log to this file')
       .option('--checkpoint-every-entries <n>', 'with --record: a checkpoint (in <file>.checkpoints/) every n log entries')
       .option('--checkpoints-kept <n>', 'checkpoint files kept beside the log, the newest (default 3)')
+      .option('--record-bytes-max <n>', 'with checkpoints: past this size the log is cut at the newest checkpoint, keeping the last stretch (default 1 GiB)')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)', String(1024 * 1024)),
   ).action(async (file, opts) => setExit(await runCommand(file, opts)));
 
@@ -147,6 +148,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--reprotect-max <d>', 'liveness: longest time until a caught-up secondary protects a primary again', chaos.reprotectMax)
     .option('--no-output-gate', 'run primaries without the output rule (to see the checkers catch the loss)')
     .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
+    .option('--checkpoint-every-entries <n>', 'every node checkpoints this often, so restarted secondaries are re-protected from a checkpoint', chaos.checkpointEveryEntries)
     .addHelpText('after', CHAOS_HELP)
     .action(async (opts) => {
       const code = await chaosCommand(opts, out);

@@ -12,11 +12,15 @@ export interface RunFlags extends LimitFlags {
   bodyBytesMax?: string;
   checkpointEveryEntries?: string;
   checkpointsKept?: string;
+  recordBytesMax?: string;
 }
 
 export async function runCommand(program: string, flags: RunFlags): Promise<number> {
-  if ((flags.checkpointEveryEntries !== undefined || flags.checkpointsKept !== undefined) && !flags.record) {
-    throw new UsageError('--checkpoint-every-entries and --checkpoints-kept need --record FILE: checkpoints are written beside the recorded log.');
+  if ((flags.checkpointEveryEntries !== undefined || flags.checkpointsKept !== undefined || flags.recordBytesMax !== undefined) && !flags.record) {
+    throw new UsageError('--checkpoint-every-entries, --checkpoints-kept and --record-bytes-max need --record FILE: checkpoints are written beside the recorded log.');
+  }
+  if (flags.recordBytesMax !== undefined && flags.checkpointEveryEntries === undefined) {
+    throw new UsageError('--record-bytes-max needs --checkpoint-every-entries N: a recording is cut only at a checkpoint, which it then replays from.');
   }
   const node = await startStandalone({
     program,
@@ -28,6 +32,7 @@ export async function runCommand(program: string, flags: RunFlags): Promise<numb
     bodyBytesMax: parseInteger(flags.bodyBytesMax, '--body-bytes-max', 0, 1024 * 1024 * 1024),
     checkpointEveryEntries: parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 1, Number.MAX_SAFE_INTEGER),
     checkpointsKept: parseInteger(flags.checkpointsKept, '--checkpoints-kept', 1, 1_000_000),
+    recordBytesMax: parseInteger(flags.recordBytesMax, '--record-bytes-max', 4096, Number.MAX_SAFE_INTEGER),
   });
   process.stderr.write(`lockstep run: serving ${program} on http://${flags.host}:${node.port}${flags.record ? `, recording to ${flags.record}` : ''}\n`);
   await new Promise<void>((resolve) => {

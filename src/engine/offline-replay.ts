@@ -4,7 +4,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { restoreCheckpoint, stateDigestNow, takeCheckpoint, identityOf } from '../checkpoint/checkpoint.js';
 import { readCheckpointHeader } from '../checkpoint/format.js';
-import { newestCheckpointUpTo } from '../checkpoint/sidecar.js';
+import { checkpointPathOf, newestCheckpointUpTo } from '../checkpoint/sidecar.js';
+import { CheckpointError } from '../checkpoint/errors.js';
 import { checkHeaderCompatible } from '../log/codec.js';
 import { readLogFile } from '../log/log-file.js';
 import type { LogHeader } from '../log/entries.js';
@@ -48,7 +49,7 @@ export interface ReplaySummary {
 
 export async function replayLog(logPath: string, programPath: string, onOutput?: (output: OutputEffect) => void, options: ReplayOptions = {}): Promise<ReplaySummary> {
   const program = await loadProgram(programPath);
-  const { header, entries } = readLogFile(logPath);
+  const { header, entries, firstSeq: logFirstSeq } = readLogFile(logPath);
   checkHeaderCompatible({ formatVersion: header.formatVersion, runtime: RUNTIME_ID, programHash: program.hash, limits: header.limits }, header);
   const started = performance.now();
   let outputs = 0;
@@ -69,14 +70,26 @@ export async function replayLog(logPath: string, programPath: string, onOutput?:
   let executor: Executor;
   let firstSeq = 1;
   let fromCheckpoint = options.fromCheckpoint;
-  if (fromCheckpoint === undefined && options.to !== undefined && options.useCheckpoints !== false) {
-    fromCheckpoint = (await newestCheckpointUpTo(logPath, options.to))?.path;
+  // A log cut at a checkpoint (a bounded recording) can only be replayed from that checkpoint on.
+  const cut = logFirstSeq > 1;
+  if (fromCheckpoint === undefined && ((options.to !== undefined && options.useCheckpoints !== false) || cut)) {
+    fromCheckpoint = (await newestCheckpointUpTo(logPath, options.to ?? Infinity))?.path;
+  }
+  if (cut && fromCheckpoint === undefined) {
+    throw new CheckpointError(
+      'LOCKSTEP_CHECKPOINT_MISMATCH',
+      `${logPath} was cut to stay bounded: it holds entries from #${logFirstSeq} on, so it replays only from the checkpoint of the state after #${logFirstSeq - 1} ` +
+        `(${checkpointPathOf(logPath, logFirstSeq - 1)}), and there is none at or before the entry asked for. Replay with a later --to, or give --from-checkpoint.`,
+    );
   }
   if (fromCheckpoint !== undefined) {
     const bytes = await readFile(fromCheckpoint);
     firstSeq = readCheckpointHeader(bytes, fromCheckpoint).header.seq + 1;
+    if (firstSeq < logFirstSeq) {
+      throw new CheckpointError('LOCKSTEP_CHECKPOINT_MISMATCH', `${fromCheckpoint} holds the state after #${firstSeq - 1}, but ${logPath} starts at #${logFirstSeq}: use a checkpoint at or after #${logFirstSeq - 1}.`);
+    }
     const queue = new EntryQueue(firstSeq);
-    queue.push(firstSeq, entries.slice(firstSeq - 1));
+    queue.push(firstSeq, entries.slice(firstSeq - logFirstSeq));
     executor = (await restoreCheckpoint(bytes, program, executorOptions, queue, { source: fromCheckpoint })).executor;
   } else {
     const queue = new EntryQueue();

@@ -27,6 +27,8 @@ export interface StandaloneOptions {
   checkpointEveryEntries?: number;
   /** Checkpoint files kept beside the log (the newest). */
   checkpointsKept?: number;
+  /** With checkpoints: past this many bytes the log is cut at the newest checkpoint. */
+  recordBytesMax?: number;
   onConsole?: (level: string, text: string) => void;
 }
 
@@ -67,7 +69,13 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   host.executor = executor;
   let checkpoints: RecordingCheckpoints | undefined;
   if (options.record && options.checkpointEveryEntries) {
-    const policy = new RecordingCheckpoints(executor, identityOf(program, limits), { logPath: options.record, everyEntries: options.checkpointEveryEntries, keptMax: options.checkpointsKept });
+    const policy = new RecordingCheckpoints(executor, identityOf(program, limits), {
+      logPath: options.record,
+      everyEntries: options.checkpointEveryEntries,
+      keptMax: options.checkpointsKept,
+      recordBytesMax: options.recordBytesMax,
+      log: recorder?.writer,
+    });
     host.setAfterEvent(() => policy.afterEvent());
     checkpoints = policy;
   }

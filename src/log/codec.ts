@@ -176,7 +176,8 @@ export function encodeHeader(header: LogHeader): Uint8Array {
   const { memoryBytesMax, stackBytesMax, cpuPollsPerEventMax } = header.limits;
   // Rebuilt field by field so that stray properties of the caller's object never reach the wire.
   const limits: GuestLimits = { memoryBytesMax, stackBytesMax, cpuPollsPerEventMax };
-  return packr.pack({ magic: LOG_MAGIC, formatVersion, runtime, programHash, programName, limits, createdAtMs });
+  const cut = header.firstSeq !== undefined && header.firstSeq > 1 ? { firstSeq: header.firstSeq } : {};
+  return packr.pack({ magic: LOG_MAGIC, formatVersion, runtime, programHash, programName, limits, createdAtMs, ...cut });
 }
 
 /** Checks the magic and the format version first: other fields may mean something else in another version. */
@@ -188,9 +189,11 @@ export function decodeHeader(bytes: Uint8Array): LogHeader {
   if (map.formatVersion !== LOG_FORMAT_VERSION) throw versionError(map.formatVersion);
   const problem = headerProblem(map as unknown as LogHeader);
   if (problem !== undefined) throw new LogFormatError('LOCKSTEP_LOG_CORRUPT', `The log header is malformed: ${problem}. The log is damaged.`);
-  const { formatVersion, runtime, programHash, programName, limits, createdAtMs } = map as unknown as LogHeader;
+  const { formatVersion, runtime, programHash, programName, limits, createdAtMs, firstSeq } = map as unknown as LogHeader;
   const { memoryBytesMax, stackBytesMax, cpuPollsPerEventMax } = limits;
-  return { formatVersion, runtime, programHash, programName, limits: { memoryBytesMax, stackBytesMax, cpuPollsPerEventMax }, createdAtMs };
+  const header: LogHeader = { formatVersion, runtime, programHash, programName, limits: { memoryBytesMax, stackBytesMax, cpuPollsPerEventMax }, createdAtMs };
+  if (firstSeq !== undefined) header.firstSeq = firstSeq;
+  return header;
 }
 
 /**
@@ -280,6 +283,7 @@ function headerProblem(header: LogHeader): string | undefined {
   for (const name of ['memoryBytesMax', 'stackBytesMax', 'cpuPollsPerEventMax'] satisfies Array<keyof GuestLimits>) {
     if (!Number.isSafeInteger(limits[name])) return `limit ${name} is ${JSON.stringify(limits[name])}, not an integer`;
   }
+  if (h.firstSeq !== undefined && !(Number.isSafeInteger(h.firstSeq) && (h.firstSeq as number) >= 1)) return `firstSeq is ${typeName(h.firstSeq)}, not an entry number`;
   return undefined;
 }
 

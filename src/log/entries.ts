@@ -95,6 +95,11 @@ export interface LogHeader {
   limits: GuestLimits;
   /** Wall-clock time the log was started (for people; never fed to the guest). */
   createdAtMs: number;
+  /**
+   * The first entry the file holds; absent means #1. A bounded recording is cut at a checkpoint:
+   * it then starts right after the state its newest checkpoint file holds.
+   */
+  firstSeq?: number;
 }
 
 export interface GuestLimits {

@@ -1,9 +1,10 @@
 // Log files: the 8 bytes `LOCKSTEP`, then frames `u32 payloadLength (BE) | u32 crc32(payload) | payload`.
-// Frame 1 is the header, each later frame a batch of entries numbered on from the last. A crash may
-// leave a torn last frame; the reader reports it (and every other damage) with entry and byte offset.
+// Frame 1 is the header, each later frame a batch of entries numbered on from the last (from #1, or
+// from the header's firstSeq once a bounded recording was cut at a checkpoint). A crash may leave a
+// torn last frame; the reader reports it (and every other damage) with entry and byte offset.
 
 import { readFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { assert } from '../assert.js';
 import { LogFormatError } from '../errors.js';
 import { decodeBatch, decodeHeader, encodeBatch, encodeHeader } from './codec.js';
@@ -28,9 +29,13 @@ export interface LogWriterOptions extends LogFileOptions {
 }
 export interface LogContents {
   header: LogHeader;
-  /** Entry #1 is entries[0]: the reader has checked that numbering has no gaps. */
+  /** Entry #firstSeq is entries[0]: the reader has checked that numbering has no gaps. */
   entries: Entry[];
+  /** 1, or where a cut recording starts. */
+  firstSeq: number;
 }
+/** Frame starts kept for cutting (the newest): a cut follows a checkpoint within a few frames. */
+const FRAME_STARTS_KEPT = 65_536;
 type LogFormatCode = ConstructorParameters<typeof LogFormatError>[0];
 
 /** One frame around `payload`: length, checksum, payload. */
@@ -44,17 +49,28 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 
 export class LogWriter {
   private pending: Entry[] = [];
-  private nextSeq = 1;
+  private nextSeq: number;
+  /** Bytes in the file once every queued write is done. */
+  private bytesQueued: number;
+  /** Where recent batch frames start, oldest first, so a cut reads only the tail it keeps. */
+  private frameStarts: Array<{ firstSeq: number; offset: number }> = [];
+  private readonly header: LogHeader;
   /** Writes run one after another in append order; once one fails, every later flush fails with it. */
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
 
   private constructor(
-    private readonly file: FileHandle,
+    private file: FileHandle,
     readonly path: string,
+    header: LogHeader,
+    headerBytes: number,
     private readonly frameBytesMax: number,
     private readonly pendingEntriesMax: number,
-  ) {}
+  ) {
+    this.header = { ...header };
+    this.nextSeq = header.firstSeq ?? 1;
+    this.bytesQueued = headerBytes;
+  }
 
   /** Creates (or truncates) `path` and writes the magic and the header. The caller must `close()` the writer. */
   static async create(path: string, header: LogHeader, options: LogWriterOptions = {}): Promise<LogWriter> {
@@ -62,14 +78,58 @@ export class LogWriter {
     const frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
     const payload = encodeHeader(header);
     if (payload.length > frameBytesMax) throw tooLarge(`The log header of ${path} encodes to ${payload.length} bytes`, frameBytesMax);
-    const file = await open(path, 'w');
+    const file = await open(path, 'w+'); // readable too: a cut reads its tail back
+    const head = Buffer.concat([MAGIC_BYTES, encodeFrame(payload)]);
     try {
-      await writeFully(file, Buffer.concat([MAGIC_BYTES, encodeFrame(payload)]));
+      await writeFully(file, head);
     } catch (err) {
       await file.close();
       throw err;
     }
-    return new LogWriter(file, path, frameBytesMax, options.pendingEntriesMax ?? PENDING_ENTRIES_MAX_DEFAULT);
+    return new LogWriter(file, path, header, head.length, frameBytesMax, options.pendingEntriesMax ?? PENDING_ENTRIES_MAX_DEFAULT);
+  }
+
+  /** The file's size once every write queued so far is done. */
+  get bytesWritten(): number {
+    return this.bytesQueued;
+  }
+
+  /**
+   * Drops every entry before #fromSeq from the file (a checkpoint of the state after #fromSeq-1 is
+   * kept beside it): the file is rewritten as header (firstSeq) + the entries from #fromSeq, in order
+   * with every write queued before, and replaced at once (rename), so it is never half-cut.
+   */
+  cutBefore(fromSeq: number): Promise<void> {
+    const queued = this.flush();
+    const end = this.bytesQueued; // frames queued later are written after the cut, and move with it
+    this.writing = queued.then(() => this.rewriteFrom(fromSeq, end));
+    this.writing.catch(() => {});
+    return this.writing;
+  }
+
+  private async rewriteFrom(fromSeq: number, end: number): Promise<void> {
+    const start = this.frameStarts.filter((f) => f.firstSeq <= fromSeq && f.offset < end).at(-1);
+    if (!start || fromSeq <= (this.header.firstSeq ?? 1)) return; // too old to find, or nothing before it
+    const tail = Buffer.alloc(end - start.offset);
+    await this.file.read(tail, 0, tail.length, start.offset);
+    const kept: Entry[] = [];
+    let seq = start.firstSeq;
+    for (let offset = 0; offset < tail.length; ) {
+      const frame = readFrame(tail, offset, 0, seq - 1, this.path, this.frameBytesMax)!;
+      for (const entry of decodeBatch(frame.payload).entries) if (seq++ >= fromSeq) kept.push(entry);
+      offset = frame.end;
+    }
+    const next = await LogWriter.create(`${this.path}.cut`, { ...this.header, firstSeq: fromSeq }, { frameBytesMax: this.frameBytesMax });
+    next.append(kept);
+    await next.close();
+    await this.file.close();
+    await rename(`${this.path}.cut`, this.path);
+    this.file = await open(this.path, 'a+');
+    this.header.firstSeq = fromSeq;
+    const shift = next.bytesQueued - end;
+    const later = this.frameStarts.filter((f) => f.offset >= end).map((f) => ({ firstSeq: f.firstSeq, offset: f.offset + shift }));
+    this.frameStarts = [...next.frameStarts, ...later];
+    this.bytesQueued += shift;
   }
 
   /** Seq of the last entry appended (0 before any). */
@@ -96,7 +156,9 @@ export class LogWriter {
       let bytes: Buffer | undefined;
       let failure: unknown;
       try {
-        bytes = Buffer.concat(this.batchFrames(this.nextSeq - batch.length, batch));
+        const frames = this.batchFrames(this.nextSeq - batch.length, batch);
+        this.noteFrames(this.nextSeq - batch.length, frames);
+        bytes = Buffer.concat(frames.map((f) => f.frame));
       } catch (err) {
         failure = err;
       }
@@ -118,10 +180,21 @@ export class LogWriter {
     }
   }
 
+  /** Records where each frame will start (entry numbers are read back from the frames only when cutting). */
+  private noteFrames(firstSeq: number, frames: Array<{ frame: Buffer; count: number }>): void {
+    let seq = firstSeq;
+    for (const { frame, count } of frames) {
+      this.frameStarts.push({ firstSeq: seq, offset: this.bytesQueued });
+      this.bytesQueued += frame.length;
+      seq += count;
+    }
+    if (this.frameStarts.length > FRAME_STARTS_KEPT) this.frameStarts.splice(0, this.frameStarts.length - FRAME_STARTS_KEPT);
+  }
+
   /** Frames for entries #firstSeq.., halving batches until each fits in frameBytesMax. */
-  private batchFrames(firstSeq: number, entries: Entry[]): Buffer[] {
+  private batchFrames(firstSeq: number, entries: Entry[]): Array<{ frame: Buffer; count: number }> {
     const payload = encodeBatch(firstSeq, entries);
-    if (payload.length <= this.frameBytesMax) return [encodeFrame(payload)];
+    if (payload.length <= this.frameBytesMax) return [{ frame: encodeFrame(payload), count: entries.length }];
     if (entries.length === 1) {
       throw tooLarge(`Entry #${firstSeq} (${describeEntry(entries[0]!)}) encodes to ${payload.length} bytes`, this.frameBytesMax);
     }
@@ -133,7 +206,7 @@ export class LogWriter {
 /** Reads a whole log, checking magic, framing, checksums, version and numbering. */
 export function readLogFile(path: string, options: LogFileOptions = {}): LogContents {
   const log = openLog(readFileSync(path), { ...options, source: path });
-  return { header: log.header, entries: [...log.entries()] };
+  return { header: log.header, entries: [...log.entries()], firstSeq: log.header.firstSeq ?? 1 };
 }
 
 /**
@@ -159,7 +232,7 @@ export function openLog(bytes: Uint8Array, options: LogFileOptions & { source?: 
 
   function* entries(): Generator<Entry> {
     let offset = headerEnd;
-    let nextSeq = 1;
+    let nextSeq = header.firstSeq ?? 1;
     for (let frameNo = 2; ; frameNo++) {
       const frame = readFrame(bytes, offset, frameNo, nextSeq - 1, source, frameBytesMax);
       if (frame === undefined) return;

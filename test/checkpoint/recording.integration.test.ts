@@ -1,7 +1,7 @@
 // `lockstep run --record F --checkpoint-every-entries N` in a real process: checkpoint entries in the
 // log, at most --checkpoints-kept files beside it; `lockstep log` lists them; `lockstep replay --to`
 // starts from the newest one at or before the entry and ends where replay from #1 ends.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -69,4 +69,40 @@ describe('lockstep run --record with checkpoints', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('need --record');
   });
+});
+
+describe('lockstep run --record --record-bytes-max (a bounded recording)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lockstep-bounded-recording-'));
+  const logPath = join(dir, 'counter.log');
+  const BOUND = 16 * 1024;
+
+  test('is cut at its newest checkpoint once past the bound, stays bounded, and replays from that checkpoint to the end', async () => {
+    assertBuilt();
+    const node = await startRun(guestPath('counter'), ['--dir', join(dir, 'node'), '--record', logPath, '--checkpoint-every-entries', '40', '--record-bytes-max', String(BOUND)]);
+    const client = new Client(node.port);
+    for (let i = 0; i < 600; i++) await client.send('POST', '/increment');
+    const result = await node.stop();
+    expect(result.code).toBe(0);
+    // Bounded: at most the bound, plus what was logged between two checkpoints.
+    expect(statSync(logPath).size).toBeLessThan(3 * BOUND);
+    const listed = (await runCli(['log', logPath, '--json'])).stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const firstSeq = listed[0].header.firstSeq as number;
+    expect(firstSeq).toBeGreaterThan(600);
+    expect(listed[1].seq).toBe(firstSeq);
+    // Every checkpoint file kept is one the log can replay from (none older than the cut).
+    const kept = readdirSync(`${logPath}.checkpoints`).filter((n) => n.endsWith('.ckpt')).map((n) => Number(n.slice(0, 12)));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(Math.min(...kept)).toBeGreaterThanOrEqual(firstSeq - 1);
+    // Replay needs no flag: it starts from the checkpoint the log was cut at, and ends at the count served.
+    const replayed = await runCli(['replay', logPath, guestPath('counter'), '--json']);
+    expect(replayed.stderr).toBe('');
+    const summary = JSON.parse(replayed.stdout);
+    expect(kept.map((seq) => seq + 1)).toContain(summary.firstSeq); // the newest checkpoint kept
+    expect(summary.checks).toBeGreaterThan(0); // the final check entry (the digest of every output) agreed
+    expect(summary.lastSeq).toBe(listed.filter((l) => typeof l.seq === 'number' && l.kind !== undefined).at(-1).seq);
+    // From #1 it cannot: the entries are gone, and it says so.
+    const refused = await runCli(['replay', logPath, guestPath('counter'), '--to', String(firstSeq - 10)]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/cut to stay bounded.*entries from #\d+ on/);
+  }, 120_000);
 });

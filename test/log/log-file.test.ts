@@ -101,7 +101,7 @@ describe('LogWriter and readLogFile', () => {
 
   it('reads a log with a header and no entries', async () => {
     const { path } = await writeLog([]);
-    expect(readLogFile(path)).toEqual({ header: HEADER, entries: [] });
+    expect(readLogFile(path)).toEqual({ header: HEADER, entries: [], firstSeq: 1 });
   });
 
   it('splits a batch larger than frameBytesMax into frames that still read back in order', async () => {
@@ -229,5 +229,37 @@ describe('logCommand', () => {
     const path = join(dir, 'notalog.txt');
     await writeFile(path, 'hello world');
     await expect(logCommand(path, {}, () => {})).rejects.toMatchObject({ code: 'LOCKSTEP_LOG_NOT_A_LOG' });
+  });
+});
+
+describe('cutting a log at a checkpoint (a bounded recording)', () => {
+  it('keeps the entries from #n in order, with later appends written after the cut, and reads back from #n', async () => {
+    const cutDir = await mkdtemp(join(tmpdir(), 'lockstep-cut-'));
+    try {
+      const path = join(cutDir, 'cut.log');
+      const writer = await LogWriter.create(path, HEADER, { pendingEntriesMax: 7 });
+      writer.append(entries(1, 50));
+      await writer.flush();
+      writer.append(entries(51, 50));
+      const before = writer.bytesWritten;
+      const cut = writer.cutBefore(60);
+      writer.append(entries(101, 20)); // queued while the cut runs: written after it
+      void writer.flush();
+      await cut;
+      expect(writer.bytesWritten).toBeLessThan(before);
+      writer.append(entries(121, 5));
+      await writer.close();
+      const read = readLogFile(path);
+      expect(read.firstSeq).toBe(60);
+      expect(read.header.firstSeq).toBe(60);
+      expect(read.entries).toEqual(entries(60, 66));
+      expect((await readFile(path)).length).toBe(writer.bytesWritten);
+      const printed: string[] = [];
+      expect(await logCommand(path, {}, (line) => printed.push(line))).toBe(0);
+      expect(printed[0]).toMatch(/cut to stay bounded: entries from #60 on/);
+      expect(printed[1]).toMatch(/^#60 /);
+    } finally {
+      await rm(cutDir, { recursive: true, force: true });
+    }
   });
 });
