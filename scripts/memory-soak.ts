@@ -41,8 +41,12 @@ interface Sample {
 
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return NaN;
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
+  } catch {
+    return NaN; // the process is gone: the verdict reports it
+  }
 }
 
 async function status(url: string): Promise<Record<string, any>> {
@@ -102,7 +106,12 @@ async function main(): Promise<number> {
     const p = await status(primaryUrl);
     const s = await status(secondaryUrl);
     console.log(`checkpoints: primary took ${p.checkpointsTaken} (pause p50 ${p.checkpointPauseMsP50} ms, p99 ${p.checkpointPauseMsP99} ms, ${p.checkpointBytes} bytes); secondary kept ${s.checkpointsTaken} (pause p50 ${s.checkpointPauseMsP50} ms, p99 ${s.checkpointPauseMsP99} ms)`);
-    const died = primary.process.exitCode !== null || secondary.process.exitCode !== null;
+    const died = [primary, secondary].some((c) => c.process.exitCode !== null || c.process.signalCode !== null);
+    for (const [name, child] of [['primary', primary], ['secondary', secondary]] as const) {
+      if (child.process.exitCode !== null || child.process.signalCode !== null) {
+        console.log(`${name} ended early (exit ${child.process.exitCode}, signal ${child.process.signalCode}); its last words:\n${child.stderr()}`);
+      }
+    }
     console.log(`load: ${result.requests.total} requests, ${result.requests.average.toFixed(0)} req/s mean, ${result.non2xx} non-2xx, ${result.errors} errors, p99 latency ${result.latency.p99} ms`);
     return verdict(samples, died);
   } finally {
