@@ -48,7 +48,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('replay <log> <program>')
     .description('replay a recorded log offline, touching no clock, disk or network')
-    .option('--outputs <file>', 'also write every replayed output as JSON lines')
+    .option('--outputs <file>', 'also write every replayed output as JSON lines (a binary body as bodyBase64)')
     .option('--to <n>', 'stop once entry #n is replayed (an event is replayed whole)')
     .option('--from-checkpoint <file>', 'start from this checkpoint instead of entry #1 (default with --to: the newest in <log>.checkpoints/ at or before it)')
     .option('--no-checkpoints', 'with --to: replay from entry #1 even if the log has checkpoints')

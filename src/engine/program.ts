@@ -7,7 +7,7 @@ import { LOG_FORMAT_VERSION, type GuestLimits, type LogHeader } from '../log/ent
 import { QUICKJS_RUNTIME_ID } from '../sandbox/quickjs-module.js';
 
 /** Bump when the sandbox (prelude, owned imports, effect handling) changes what a guest observes. */
-export const SANDBOX_VERSION = 4;
+export const SANDBOX_VERSION = 5;
 export const RUNTIME_ID = `${QUICKJS_RUNTIME_ID}+lockstep-sandbox-${SANDBOX_VERSION}`;
 /** Guest programs larger than this are refused (they are source files, not data). */
 export const PROGRAM_BYTES_MAX = 4 * 1024 * 1024;

@@ -1,6 +1,7 @@
 // One sandboxed guest program in its own QuickJS runtime. The host delivers events whole; the guest
 // runs them to completion (sync part, then every promise job) and reports its effects. Everything it
 // can observe of the world comes through `GuestWorld` (the doorway), so a run is a function of the log.
+import { isUtf8 } from 'node:buffer';
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { assert } from '../assert.js';
 import { GuestLoadError } from '../errors.js';
@@ -19,7 +20,8 @@ export interface GuestWorld {
 
 export type GuestEvent =
   | { kind: 'start' }
-  | { kind: 'request'; id: number; method: string; path: string; headers: HeaderPairs; body: string }
+  /** `body`: the bytes as logged (a string stands for its UTF-8 bytes: a shortcut for in-process callers). */
+  | { kind: 'request'; id: number; method: string; path: string; headers: HeaderPairs; body: Uint8Array | string }
   | { kind: 'timer'; timerId: number }
   | { kind: 'read'; opId: number; ok: boolean; data?: string; error?: string }
   | { kind: 'write'; opId: number; ok: boolean; error?: string };
@@ -283,9 +285,11 @@ export class Guest {
     if (event.kind === 'request') this.requestIdMax = Math.max(this.requestIdMax, event.id);
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
-    const eventHandle = context.newString(JSON.stringify(event));
+    const [eventJson, bodyBytes] = eventForGuest(event);
+    const eventHandle = context.newString(eventJson);
+    const bytesHandle = bodyBytes === undefined ? context.undefined : context.newArrayBuffer(bodyBytes.slice().buffer);
     try {
-      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
+      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle, bytesHandle);
       if (result.error) faults.push(this.consumeFault(result.error));
       else result.value.dispose();
       this.drainJobs(faults);
@@ -304,6 +308,7 @@ export class Guest {
       );
     } finally {
       eventHandle.dispose();
+      bytesHandle.dispose();
     }
     const cpuPolls = this.pollsUsed;
     this.pollsAllowed = Infinity;
@@ -371,6 +376,19 @@ export class Guest {
     this.context.dispose();
     this.runtime.dispose();
   }
+}
+
+/**
+ * The event as the prelude's deliver() takes it: JSON text, plus a request body's bytes when they are
+ * not UTF-8. A UTF-8 body (nearly all) travels as text in the JSON, decoded natively here, so the
+ * guest never decodes it byte by byte; its UTF-8 is exactly the logged bytes again. Any other body is
+ * handed over as an ArrayBuffer, byte for byte. Both are pure functions of the logged bytes.
+ */
+function eventForGuest(event: GuestEvent): [string, Uint8Array | undefined] {
+  if (event.kind !== 'request' || typeof event.body === 'string') return [JSON.stringify(event), undefined];
+  const bytes = event.body;
+  if (isUtf8(bytes)) return [JSON.stringify({ ...event, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') }), undefined];
+  return [JSON.stringify({ ...event, body: null }), bytes];
 }
 
 /** The one wording of each limit fault, used by the host and (for faults the prelude catches) by the prelude. */

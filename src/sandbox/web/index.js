@@ -61,10 +61,10 @@ export const internals = {
   setUrlLibLoader: (load) => {
     loadUrlLib = () => (loaded ??= load());
   },
-  requestFromHost: (method, target, headerPairs, body) => {
+  requestFromHost: (method, target, headerPairs, bodyText, bodyBuffer) => {
     let host;
     for (const [name, value] of headerPairs) if (name === 'host') host = value;
-    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, body);
+    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, bodyText, bodyBuffer);
   },
   responseParts: (response) => Response._parts(response),
   makeStorage: (hooks) => new Storage(hooks),
