@@ -87,6 +87,7 @@ export function nonZeroLength(bytes: Uint8Array): number {
 
 /** The world during a restore's setup: what it hands out is overwritten by the checkpoint's heap. */
 const SETUP_WORLD: GuestWorld = { now: () => 0, randomBytes: (length) => new Uint8Array(length) };
+let warming: Promise<void> | undefined;
 
 export interface GuestOptions {
   source: string;
@@ -159,6 +160,16 @@ export class Guest {
     return guest;
   }
 
+  /**
+   * Sets up one throwaway sandbox (QuickJS, prelude, Web APIs; no program, the fixed setup world) so
+   * that V8 has compiled, and begun to optimize, the wasm code every guest's setup runs: a node's
+   * first real guest then costs about what later ones do. Once per process; nothing of it is kept.
+   */
+  static warmUp(): Promise<void> {
+    warming ??= Guest.setUp(DEFAULT_GUEST_LIMITS, SETUP_WORLD).then((guest) => guest.dispose());
+    return warming;
+  }
+
   /** Runtime, limits, context, host functions and prelude, in this order always (a restore depends on it). */
   private static async setUp(limits: GuestLimits, world: GuestWorld, wasmMemory?: WebAssembly.Memory): Promise<Guest> {
     let guest: Guest | undefined;
@@ -182,13 +193,14 @@ export class Guest {
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(limits)));
+    // core-js-pure first: it must find no URL of its own while it loads (it would wrap it).
+    const urlLib = context.unwrapResult(context.evalCode(URL_LIB_SOURCE, 'lockstep:url-lib', { type: 'global' }));
     const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const urlLibSource = context.newString(URL_LIB_SOURCE);
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLibSource));
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLib));
     preludeFactory.dispose();
     web.dispose();
-    urlLibSource.dispose();
+    urlLib.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
     faultMessages.dispose();

@@ -10,7 +10,7 @@
 
 /** Lives inside the guest; evaluates to the dispatcher object the host keeps a handle to. */
 export const PRELUDE_SOURCE = String.raw`
-(function (hostRandom, hostClockMs, faultMessagesJson, webBundle, urlLibSource) {
+(function (hostRandom, hostClockMs, faultMessagesJson, webBundle, urlLib) {
   'use strict';
   // ---- intrinsics, captured before any guest code runs ----------------------------------------
   const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
@@ -57,7 +57,6 @@ export const PRELUDE_SOURCE = String.raw`
   const InternalErrorCtor = typeof InternalError === 'function' ? InternalError : undefined;
   // The Web APIs (src/sandbox/web), evaluated just before this prelude; only these two internals
   // reach the host side, and both read private fields, so no guest code runs inside them.
-  const IndirectEval = eval;
   const WEB = webBundle.web;
   const requestFromHost = webBundle.internals.requestFromHost;
   const responseParts = webBundle.internals.responseParts;
@@ -249,33 +248,13 @@ export const PRELUDE_SOURCE = String.raw`
   define('performance', performance);
   const webNames = ObjectKeys(WEB);
   for (let i = 0; i < webNames.length; i++) define(webNames[i], WEB[webNames[i]]);
-  // URL, URLSearchParams and structuredClone are most of the bundle's size: they are evaluated on
-  // first use (a deterministic point of the guest's run), then become plain globals.
-  let urlLib = null;
-  let urlLibLoading = false;
-  const NOTHING_YET = nullObject();
-  function loadUrlLib() {
-    // core-js looks for a native URL while it loads: it must find none (not load itself again).
-    if (urlLibLoading) return NOTHING_YET;
-    if (urlLib === null) {
-      urlLibLoading = true;
-      try { urlLib = IndirectEval(urlLibSource); } finally { urlLibLoading = false; }
-      for (let i = 0; i < URL_LIB_NAMES.length; i++) settleGlobal(URL_LIB_NAMES[i], urlLib[URL_LIB_NAMES[i]], false);
-    }
-    return urlLib;
-  }
-  const URL_LIB_NAMES = ['URL', 'URLSearchParams', 'structuredClone'];
-  function settleGlobal(name, value, force) {
-    const current = ObjectGetOwnPropertyDescriptor(globalThis, name);
-    if (force || (current && current.get === lazyGetters[name])) define(name, value);
-  }
-  const lazyGetters = nullObject();
-  for (let i = 0; i < URL_LIB_NAMES.length; i++) {
-    const name = URL_LIB_NAMES[i];
-    lazyGetters[name] = function () { return loadUrlLib()[name]; };
-    ObjectDefineProperty(globalThis, name, { get: lazyGetters[name], set(value) { settleGlobal(name, value, true); }, configurable: true, enumerable: false });
-  }
-  webBundle.internals.setUrlLibLoader(loadUrlLib);
+  // core-js-pure's URL, URLSearchParams and structuredClone, evaluated at setup like the rest: a
+  // guest's first use of them costs nothing extra (evaluating them inside an event was a pause of
+  // tens of ms, seconds under load, on both nodes at once).
+  define('URL', urlLib.URL);
+  define('URLSearchParams', urlLib.URLSearchParams);
+  define('structuredClone', urlLib.structuredClone);
+  webBundle.internals.setUrlLib(urlLib);
   define('queueMicrotask', (fn) => {
     if (typeof fn !== 'function') throw new TypeErrorCtor('queueMicrotask needs a function');
     runMicrotask(fn);

@@ -19,10 +19,10 @@ const FROM_HOST = Symbol('lockstep host request');
 /** A host request's legacy `body` string for a body that is not UTF-8: decoded (lossily) on first use. */
 const DECODE_ON_USE = Symbol('decode the bytes on first use');
 
-export function makeFetchClasses(lazy) {
+export function makeFetchClasses(urls) {
   function parseUrl(input, what) {
     try {
-      return new lazy.URL(String(input)).href;
+      return new urls.URL(String(input)).href;
     } catch {
       throw new TypeError(`${what}: "${String(input)}" is not an absolute URL`);
     }
@@ -51,7 +51,7 @@ export function makeFetchClasses(lazy) {
       const from = input instanceof Request ? input : null;
       let source = from ? Body._source(from) : null;
       let contentType = null;
-      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, lazy);
+      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, urls);
       else if (from && from.bodyUsed) throw new TypeError('Request: the body of the request it copies has already been read');
       super(source);
       this.#url = from ? from.url : parseUrl(input, 'Request');
@@ -97,7 +97,7 @@ export function makeFetchClasses(lazy) {
     /** Lockstep's plain-object contract: the request target as the client sent it. */
     get path() {
       if (this.#legacyPath !== undefined) return this.#legacyPath;
-      const url = new lazy.URL(this.#url);
+      const url = new urls.URL(this.#url);
       return url.pathname + url.search;
     }
     /** Lockstep's plain-object contract: the body as a string (not a stream). */
@@ -131,7 +131,7 @@ export function makeFetchClasses(lazy) {
       if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`Response: the status must be an integer from 200 to 599, got ${String(options.status)}`);
       const statusText = options.statusText === undefined ? '' : String(options.statusText);
       if (!REASON_PHRASE.test(statusText)) throw new TypeError('Response: statusText has a character HTTP forbids');
-      const [source, contentType] = extractBody(body, lazy);
+      const [source, contentType] = extractBody(body, urls);
       if (source !== null && NULL_BODY_STATUSES.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
       super(source);
       this.#status = status;
