@@ -70,7 +70,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--rate <n>', 'requests per second in all (0: as fast as concurrency allows)')
     .option('--duration <d>', 'how long to send new requests (8s, 500ms)')
     .option('--concurrency <n>', 'requests in flight at once')
-    .addOption(new Option('--workload <name>', 'a named workload (counter, kv, bank, echo)'))
+    .addOption(new Option('--workload <name>', 'a named workload (counter, kv, bank, echo, shortener)'))
     .option('--path <path>', 'request path (generic workload)')
     .option('--method <method>', 'request method (generic workload)')
     .option('--body <text>', 'request body (generic workload)')
@@ -115,7 +115,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('demo')
     .description('start a pair, load it, SIGKILL the primary, show the failover and verify nothing was lost')
-    .option('--program <file>', 'guest program (default guest-programs/counter.js)')
+    .option('--program <file>', 'guest program (default guest-programs/shortener.js; counter.js and bank.js are checked too)')
     .option('--kill-after <d>', 'when to kill the primary', '3s')
     .option('--duration <d>', 'how long the load runs', '8s')
     .option('--rate <n>', 'requests per second', '200')

@@ -40,7 +40,7 @@ function fnv(hash: number, bytes: Uint8Array): number {
 }
 
 async function mirror(base: string, body: Uint8Array, headers: Record<string, string> = {}) {
-  const response = await fetch(`${base}/mirror`, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', ...headers }, signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${base}/mirror`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream', ...headers }, signal: AbortSignal.timeout(5_000) });
   return { status: response.status, hash: response.headers.get('x-bytes-hash'), bytes: Buffer.from(await response.arrayBuffer()) };
 }
 
