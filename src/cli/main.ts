@@ -1,7 +1,7 @@
 // The `lockstep` command line: `main(argv)` returns an exit code; every command is a function in
 // its own file that tests can import. Operating errors print their message and code, never a stack.
 import { Command, CommanderError, Option } from 'commander';
-import { LockstepError } from '../errors.js';
+import { LockstepError, UsageError } from '../errors.js';
 import { logCommand } from './log-command.js';
 import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
@@ -10,6 +10,8 @@ import { demoCommand } from './demo-command.js';
 import { CHAOS_HELP, chaosCommand, chaosFlagDefaults as chaos } from './chaos-command.js';
 import { dashboardCommand } from './dashboard-command.js';
 import { benchCommand } from '../bench/bench-command.js';
+import { REPLICATION_WORKLOADS } from '../bench/workloads.js';
+import { parseInteger } from './options.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -171,7 +173,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <dir>', 'directory for bench.json and report.html', 'bench-results')
     .option('--json <file>', 'JSON results file')
     .option('--html <file>', 'HTML report file')
-    .action(async (opts) => setExit(await benchCommand(opts, out)));
+    .option('--workloads <list>', `replicated-vs-unreplicated workloads, comma-separated (${REPLICATION_WORKLOADS.map((w) => w.name).join(', ')})`, parseWorkloadList)
+    .option('--failovers <n>', 'SIGKILL failovers to time (default 5 with --quick, 20 without; 0 for none)', (n: string) => parseInteger(n, '--failovers', 0, 1000))
+    .action(async ({ failovers, ...opts }) => setExit(await benchCommand({ ...opts, failoverTrials: failovers }, out)));
 
   return program;
 }
@@ -190,4 +194,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+function parseWorkloadList(list: string): string[] {
+  const names = list.split(',');
+  const known = REPLICATION_WORKLOADS.map((w) => w.name as string);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new UsageError(`--workloads: unknown ${unknown.join(', ')}; choose from ${known.join(', ')}.`);
+  return names;
 }
