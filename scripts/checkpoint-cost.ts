@@ -81,7 +81,7 @@ async function measure(programPath: string): Promise<Row> {
     for (let i = 0; i < EVENTS_BETWEEN; i++) {
       const r = next(request++);
       const headers: Array<[string, string]> = Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]);
-      executor.submit({ kind: 'request', method: r.method, path: r.path, headers, body: r.body ?? '' });
+      executor.submit({ kind: 'request', method: r.method, path: r.path, headers, body: new TextEncoder().encode(r.body ?? '') });
       drain();
     }
     const started = performance.now();

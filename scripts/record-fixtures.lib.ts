@@ -11,7 +11,7 @@ export const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(REPO_DIR, 'bin', 'lockstep.js');
 export const GUEST_DIR = join(REPO_DIR, 'guest-programs');
 export const GOLDEN_DIR = join(REPO_DIR, 'test', 'fixtures', 'golden');
-export const GUEST_NAMES = ['counter', 'kv', 'bank', 'cron', 'lottery', 'echo'] as const;
+export const GUEST_NAMES = ['counter', 'kv', 'bank', 'cron', 'lottery', 'echo', 'shortener'] as const;
 export type GuestName = (typeof GUEST_NAMES)[number];
 
 /** A replay host far from the recording host: other time zone, other locale. */
@@ -119,6 +119,7 @@ export class Client {
       method,
       headers: { 'x-test-id': testId, ...(body === undefined ? {} : { 'content-type': contentType }) },
       body,
+      redirect: 'manual', // a guest's redirect is its answer (the shortener's point elsewhere)
     });
     const answer: Answer = { testId, method, path, status: response.status, contentType: response.headers.get('content-type'), body: await response.text() };
     this.answers.push(answer);
@@ -211,5 +212,25 @@ export async function driveGuest(name: GuestName, client: Client, seed = 1): Pro
       await Promise.all([client.send('POST', '/echo', '{"json":true}', 'application/json'), client.send('POST', '/echo', 'héllo wörld ✓'), client.send('POST', '/echo', '')]);
       await client.send('GET', '/echo');
       return;
+    case 'shortener': {
+      // Random slugs (crypto), named ones, a taken one, bad input, visits (storage writes), a listing.
+      await client.send('GET', '/links');
+      const created = await Promise.all([0, 1, 2].map((i) => client.json('POST', '/links', { url: `https://example.com/a/${i}?q=${Math.floor(rnd() * 1000)}` })));
+      await client.json('POST', '/links', { url: 'https://example.org/docs#intro', slug: 'docs' });
+      await client.json('POST', '/links', { url: 'https://example.org/other', slug: 'docs' }); // taken: 409
+      await client.json('POST', '/links', { url: 'ftp://example.org/' }); // 400
+      await client.send('POST', '/links', 'not json'); // 400
+      for (const answer of created) {
+        const { slug } = JSON.parse(answer.body) as { slug: string };
+        await Promise.all([client.send('GET', `/${slug}`), client.send('GET', `/${slug}`)]);
+      }
+      await client.send('GET', '/docs');
+      await client.send('GET', '/links/docs');
+      await client.send('GET', '/links?prefix=d&limit=5');
+      await client.send('DELETE', '/links/docs');
+      await client.send('GET', '/docs'); // deleted: 404
+      await client.send('GET', '/links?limit=10');
+      return;
+    }
   }
 }

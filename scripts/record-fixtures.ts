@@ -39,8 +39,9 @@ function* tamperings(entries: Entry[]): Generator<{ seq: number; entry: Entry; c
   for (const i of order) {
     const e = entries[i]!;
     if (e.kind === 'request' && e.body.length > 0) {
-      const body = /\d/.test(e.body) ? e.body.replace(/\d/, (d) => String((Number(d) + 1) % 10)) : e.body + 'x';
-      yield { seq: i + 1, entry: { ...e, body }, change: `request body ${JSON.stringify(e.body)} -> ${JSON.stringify(body)}` };
+      const text = new TextDecoder().decode(e.body);
+      const body = /\d/.test(text) ? text.replace(/\d/, (d) => String((Number(d) + 1) % 10)) : text + 'x';
+      yield { seq: i + 1, entry: { ...e, body: new TextEncoder().encode(body) }, change: `request body ${JSON.stringify(text)} -> ${JSON.stringify(body)}` };
     }
   }
   for (const i of order) {

@@ -12,7 +12,7 @@ import { GUEST_PROGRAMS_DIR } from './processes.js';
 import type { BenchResults, ProgramRow, ThroughputRow } from './results.js';
 import { measureHttp, measureLoop, measureReplay, type RunBudget } from './runner.js';
 import { ratioOf, spreadOf } from './stats.js';
-import { describeWorkload, guestPrograms, REPLICATION_WORKLOADS, TRIVIAL_PROGRAM, workloadFor } from './workloads.js';
+import { describeWorkload, guestPrograms, REPLICATION_WORKLOADS, replicationWorkloadsFor, TRIVIAL_PROGRAM, workloadFor } from './workloads.js';
 import { measurePair, type PairSample } from './replication.js';
 import { measureFailover, measureWsRtt } from './runner.js';
 import { evaluateGoals } from './goals.js';
@@ -31,7 +31,7 @@ export interface BenchOptions {
   programs?: string[];
   /** Skip probing for the replicated configuration (treat it as unavailable). */
   noReplicated?: boolean;
-  /** Replicated-vs-unreplicated workloads (default all: trivial, write, cpu, clock, random, body, disk-read, timer). */
+  /** Replicated-vs-unreplicated workloads (default all; quick: all but plain, fetch, file, storage). */
   workloads?: string[];
   /** SIGKILLs of a primary under load, a fresh pair each (quick 5, full 20); 0 for none. */
   failoverTrials?: number;
@@ -68,7 +68,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
   const pinning = detectPinning();
   const programs = options.programs ?? (options.quick ? guestPrograms().filter((p) => basename(p).startsWith('bench-')) : guestPrograms());
   const failoverTrials = options.failoverTrials ?? preset.failoverTrials;
-  const workloads = REPLICATION_WORKLOADS.filter((w) => !options.workloads || options.workloads.includes(w.name));
+  const workloads = replicationWorkloadsFor(options.workloads, !!options.quick);
   const trivial = join(GUEST_PROGRAMS_DIR, TRIVIAL_PROGRAM);
   const replicatedAvailable = !options.noReplicated && replicationAvailable();
   let replicatedNote = replicatedAvailable ? 'measured' : 'not available yet (`lockstep primary --help` does not exit 0)';

@@ -15,8 +15,13 @@ export interface BenchRequest {
 export const TRIVIAL_PROGRAM = 'bench-trivial.js';
 export const BODY_BYTES = 4096;
 
+/** The echo of bench-plain.js and bench-fetch.js: a small text body, as an API request would carry. */
+const ECHO_REQUEST: BenchRequest = { method: 'POST', path: '/echo', body: 'e'.repeat(64) };
+
 const REQUESTS: Record<string, BenchRequest> = {
   'bench-body.js': { method: 'POST', path: '/echo-length', body: 'b'.repeat(BODY_BYTES) },
+  'bench-plain.js': ECHO_REQUEST,
+  'bench-fetch.js': ECHO_REQUEST,
   'counter.js': { method: 'POST', path: '/increment', body: '' },
 };
 const DEFAULT_REQUEST: BenchRequest = { method: 'GET', path: '/', body: '' };
@@ -63,6 +68,7 @@ export function guestPrograms(): string[] {
  * The workloads measured replicated vs unreplicated: one bench guest each (bench-write.js awaits a
  * durable file write per request: the group-commit figure). diskReadBytes is the
  * file data the guest reads per request (bench-disk.js reads its 4 KB file), counted as input.
+ * fullRunOnly: left out of --quick unless named with --workloads (the quick run must stay short).
  */
 export const REPLICATION_WORKLOADS = [
   { name: 'trivial', program: 'bench-trivial.js', diskReadBytes: 0 },
@@ -73,5 +79,16 @@ export const REPLICATION_WORKLOADS = [
   { name: 'body', program: 'bench-body.js', diskReadBytes: 0 },
   { name: 'disk-read', program: 'bench-disk.js', diskReadBytes: 4096 },
   { name: 'timer', program: 'bench-timer.js', diskReadBytes: 0 },
+  // The Fetch API against the plain-object contract (the same echo), and env.storage against a file
+  // rewritten whole per request (the same 64-key state).
+  { name: 'plain', program: 'bench-plain.js', diskReadBytes: 0, fullRunOnly: true },
+  { name: 'fetch', program: 'bench-fetch.js', diskReadBytes: 0, fullRunOnly: true },
+  { name: 'file', program: 'bench-file.js', diskReadBytes: 0, fullRunOnly: true },
+  { name: 'storage', program: 'bench-storage.js', diskReadBytes: 0, fullRunOnly: true },
 ] as const;
+
+/** The workloads a run measures: those named, else all (all but the fullRunOnly ones when quick). */
+export function replicationWorkloadsFor(names: string[] | undefined, quick: boolean): Array<(typeof REPLICATION_WORKLOADS)[number]> {
+  return REPLICATION_WORKLOADS.filter((w) => (names ? names.includes(w.name) : !(quick && 'fullRunOnly' in w)));
+}
 export type ReplicationWorkloadName = (typeof REPLICATION_WORKLOADS)[number]['name'];

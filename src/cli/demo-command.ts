@@ -6,7 +6,8 @@ import { runDemoUi } from '../demo/demo-ui.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
 
-export const DEFAULT_DEMO_PROGRAM = fileURLToPath(new URL('../../guest-programs/counter.js', import.meta.url));
+/** A Workers-style URL shortener (Request, Response, URL, env.storage): what a reader would write. */
+export const DEFAULT_DEMO_PROGRAM = fileURLToPath(new URL('../../guest-programs/shortener.js', import.meta.url));
 
 export interface DemoFlags {
   program?: string;

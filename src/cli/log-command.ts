@@ -2,6 +2,7 @@
 // then the checkpoint files beside it. Entries are printed as they are read, so a damaged log still
 // shows everything before the damage before the LogFormatError propagates to the CLI.
 
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { readCheckpointHeader } from '../checkpoint/format.js';
 import { CheckpointError } from '../checkpoint/errors.js';
@@ -60,7 +61,11 @@ function isoTime(ms: number): string {
   return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
 }
 
-/** JSON has no binary: random bytes become hex. */
+/** JSON has no binary: random bytes become hex; a request body is text when it is UTF-8, else base64 (`bodyBase64`). */
 function entryFields(entry: Entry): Record<string, unknown> {
-  return entry.kind === 'random' ? { kind: entry.kind, bytes: Buffer.from(entry.bytes).toString('hex') } : { ...entry };
+  if (entry.kind === 'random') return { kind: entry.kind, bytes: Buffer.from(entry.bytes).toString('hex') };
+  if (entry.kind !== 'request') return { ...entry };
+  const { body, ...rest } = entry;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
+  return isUtf8(bytes) ? { ...rest, body: bytes.toString('utf8') } : { ...rest, bodyBase64: bytes.toString('base64') };
 }

@@ -1,7 +1,7 @@
 // The `lockstep` command line: `main(argv)` returns an exit code; every command is a function in
 // its own file that tests can import. Operating errors print their message and code, never a stack.
 import { Command, CommanderError, Option } from 'commander';
-import { LockstepError } from '../errors.js';
+import { LockstepError, UsageError } from '../errors.js';
 import { logCommand } from './log-command.js';
 import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
@@ -10,6 +10,8 @@ import { demoCommand } from './demo-command.js';
 import { CHAOS_HELP, chaosCommand, chaosFlagDefaults as chaos } from './chaos-command.js';
 import { dashboardCommand } from './dashboard-command.js';
 import { benchCommand } from '../bench/bench-command.js';
+import { REPLICATION_WORKLOADS } from '../bench/workloads.js';
+import { parseInteger } from './options.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -49,7 +51,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('replay <log> <program>')
     .description('replay a recorded log offline, touching no clock, disk or network')
-    .option('--outputs <file>', 'also write every replayed output as JSON lines')
+    .option('--outputs <file>', 'also write every replayed output as JSON lines (a binary body as bodyBase64)')
     .option('--to <n>', 'stop once entry #n is replayed (an event is replayed whole)')
     .option('--from-checkpoint <file>', 'start from this checkpoint instead of entry #1 (default with --to: the newest in <log>.checkpoints/ at or before it)')
     .option('--no-checkpoints', 'with --to: replay from entry #1 even if the log has checkpoints')
@@ -71,7 +73,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--rate <n>', 'requests per second in all (0: as fast as concurrency allows)')
     .option('--duration <d>', 'how long to send new requests (8s, 500ms)')
     .option('--concurrency <n>', 'requests in flight at once')
-    .addOption(new Option('--workload <name>', 'a named workload (counter, kv, bank, echo)'))
+    .addOption(new Option('--workload <name>', 'a named workload (counter, kv, bank, echo, shortener)'))
     .option('--path <path>', 'request path (generic workload)')
     .option('--method <method>', 'request method (generic workload)')
     .option('--body <text>', 'request body (generic workload)')
@@ -116,7 +118,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('demo')
     .description('start a pair, load it, SIGKILL the primary, show the failover and verify nothing was lost')
-    .option('--program <file>', 'guest program (default guest-programs/counter.js)')
+    .option('--program <file>', 'guest program (default guest-programs/shortener.js; counter.js and bank.js are checked too)')
     .option('--kill-after <d>', 'when to kill the primary', '3s')
     .option('--duration <d>', 'how long the load runs', '8s')
     .option('--rate <n>', 'requests per second', '200')
@@ -173,7 +175,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <dir>', 'directory for bench.json and report.html', 'bench-results')
     .option('--json <file>', 'JSON results file')
     .option('--html <file>', 'HTML report file')
-    .action(async (opts) => setExit(await benchCommand(opts, out)));
+    .option('--workloads <list>', `replicated-vs-unreplicated workloads, comma-separated (${REPLICATION_WORKLOADS.map((w) => w.name).join(', ')})`, parseWorkloadList)
+    .option('--failovers <n>', 'SIGKILL failovers to time (default 5 with --quick, 20 without; 0 for none)', (n: string) => parseInteger(n, '--failovers', 0, 1000))
+    .action(async ({ failovers, ...opts }) => setExit(await benchCommand({ ...opts, failoverTrials: failovers }, out)));
 
   return program;
 }
@@ -192,4 +196,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+function parseWorkloadList(list: string): string[] {
+  const names = list.split(',');
+  const known = REPLICATION_WORKLOADS.map((w) => w.name as string);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new UsageError(`--workloads: unknown ${unknown.join(', ')}; choose from ${known.join(', ')}.`);
+  return names;
 }

@@ -3,6 +3,7 @@
 // from a checkpoint (--from-checkpoint), stop at an entry (--to) and save a checkpoint there.
 import { createWriteStream } from 'node:fs';
 import { replayLog } from '../engine/offline-replay.js';
+import type { OutputEffect } from '../sandbox/effects.js';
 import { parseInteger } from './options.js';
 
 export interface ReplayFlags {
@@ -19,7 +20,7 @@ export async function replayCommand(log: string, program: string, flags: ReplayF
   const to = parseInteger(flags.to, '--to', 1, Number.MAX_SAFE_INTEGER);
   const outputs = flags.outputs ? createWriteStream(flags.outputs) : undefined;
   try {
-    const summary = await replayLog(log, program, outputs ? (effect) => outputs.write(JSON.stringify(effect) + '\n') : undefined, {
+    const summary = await replayLog(log, program, outputs ? (effect) => outputs.write(outputLine(effect) + '\n') : undefined, {
       to,
       fromCheckpoint: flags.fromCheckpoint,
       checkpointOut: flags.checkpointOut,
@@ -41,4 +42,11 @@ export async function replayCommand(log: string, program: string, flags: ReplayF
   } finally {
     if (outputs) await new Promise((resolve) => outputs.end(resolve));
   }
+}
+
+/** One output as a JSON line; a bytes body (JSON has no binary) as `bodyBase64`, so it can be compared byte for byte. */
+export function outputLine(effect: OutputEffect): string {
+  if (effect.type !== 'respond' || typeof effect.body === 'string') return JSON.stringify(effect);
+  const { body, ...rest } = effect;
+  return JSON.stringify({ ...rest, bodyBase64: Buffer.from(body.buffer, body.byteOffset, body.length).toString('base64') });
 }

@@ -26,7 +26,7 @@ export interface WorkloadOptions {
   body?: string;
 }
 
-export const workloadNames = ['counter', 'kv', 'bank', 'echo', 'generic'] as const;
+export const workloadNames = ['counter', 'kv', 'bank', 'echo', 'shortener', 'generic'] as const;
 export type WorkloadName = (typeof workloadNames)[number];
 
 type Resolved = Required<Omit<WorkloadOptions, 'body'>> & Pick<WorkloadOptions, 'body'>;
@@ -77,6 +77,22 @@ export function makeWorkload(name: WorkloadName, options: WorkloadOptions = {}):
       };
     case 'echo':
       return (_i, rng) => ({ method: 'POST', path: '/echo', headers: text, body: randomText(rng, o.bodyBytes) });
+    case 'shortener': {
+      // shortener.js: two keys of three create a link (named after the key, with a random suffix so
+      // that rounds of load create new links); the third visits the link created two keys before
+      // (a 302 once that create has run, else a 404).
+      const slugs = new Map<number, string>();
+      return (i, rng) => {
+        if (i % 3 === 2) {
+          const slug = slugs.get(i - 2) ?? `link-${i - 2}`;
+          slugs.delete(i - 2);
+          return { method: 'GET', path: `/${slug}` };
+        }
+        const slug = `link-${i}-${randomText(rng, 6)}`;
+        if (i % 3 === 0) slugs.set(i, slug);
+        return { method: 'POST', path: '/links', headers: json, body: JSON.stringify({ url: `https://example.com/${randomText(rng, 8)}?n=${i}`, slug }) };
+      };
+    }
     case 'generic':
       return () => ({ method: o.method, path: o.path, ...(o.body === undefined ? {} : { headers: text, body: o.body }) });
   }

@@ -36,7 +36,7 @@ export interface DemoResult {
 
 export function workloadFor(program: string): WorkloadName {
   const name = basename(program, '.js');
-  return name === 'bank' || name === 'kv' || name === 'echo' ? name : 'counter';
+  return name === 'bank' || name === 'kv' || name === 'echo' || name === 'shortener' ? name : 'counter';
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {

@@ -5,5 +5,6 @@ export interface IncomingRequest {
   method: string;
   path: string;
   headers: HeaderPairs;
-  body: string;
+  /** The body's bytes as received. */
+  body: Uint8Array;
 }

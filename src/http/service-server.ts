@@ -80,6 +80,17 @@ function epochOf(handler: ServiceHandler): number | undefined {
   return typeof epoch === 'number' ? epoch : undefined;
 }
 
+/** The body's bytes in an array of their own (a pooled Buffer slice would keep its whole slab alive in the log). */
+function bodyOf(chunks: Buffer[], size: number): Uint8Array {
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
+}
+
 /** What the request adds to the guest's input: request line, headers and body (the log carries all three). */
 function inputBytes(request: IncomingRequest, bodyBytes: number): number {
   let bytes = request.method.length + request.path.length + bodyBytes;
@@ -132,7 +143,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
     });
     req.on('end', () => {
       if (refused) return;
-      const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: Buffer.concat(chunks).toString('utf8') };
+      const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: bodyOf(chunks, size) };
       recordMetrics.inputBytes(inputBytes(request, size));
       const abandon = new AbortController();
       const timer = setTimeout(() => {

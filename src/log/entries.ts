@@ -8,8 +8,8 @@ export type HeaderPairs = Array<[string, string]>;
 export type EventEntry =
   /** Boot: the guest context is created, its module evaluated and `start()` run. Always entry #1. */
   | { kind: 'start' }
-  /** An incoming HTTP request. Its request id is the seq of this entry. */
-  | { kind: 'request'; method: string; path: string; headers: HeaderPairs; body: string }
+  /** An incoming HTTP request. Its request id is the seq of this entry. The body is the bytes as received (any bytes, not only UTF-8). */
+  | { kind: 'request'; method: string; path: string; headers: HeaderPairs; body: Uint8Array }
   /** A timer the guest armed has fired. */
   | { kind: 'timer'; timerId: number }
   /** A disk read the guest issued has completed. */
@@ -57,7 +57,7 @@ export function describeEntry(entry: Entry): string {
     case 'start':
       return 'event start';
     case 'request':
-      return `event request ${entry.method} ${entry.path} (${entry.body.length} body chars)`;
+      return `event request ${entry.method} ${entry.path} (${entry.body.length} body bytes)`;
     case 'timer':
       return `event timer #${entry.timerId}`;
     case 'read':
@@ -113,4 +113,5 @@ export interface GuestLimits {
 
 /** 2: inside a batch, clock reads after the first are deltas (see codec.ts). */
 /** 3 (2 + 2): the output digest is a chain (d_n = sha256(d_n-1 || output)) and the `checkpoint` entry exists. */
-export const LOG_FORMAT_VERSION = 3;
+/** 4: a request's body is bytes (msgpack bin), not text, so any body round-trips byte for byte. Format 3 logs are refused. */
+export const LOG_FORMAT_VERSION = 4;

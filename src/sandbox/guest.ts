@@ -1,6 +1,7 @@
 // One sandboxed guest program in its own QuickJS runtime. The host delivers events whole; the guest
 // runs them to completion (sync part, then every promise job) and reports its effects. Everything it
 // can observe of the world comes through `GuestWorld` (the doorway), so a run is a function of the log.
+import { isUtf8 } from 'node:buffer';
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { assert } from '../assert.js';
 import { GuestLoadError } from '../errors.js';
@@ -19,7 +20,8 @@ export interface GuestWorld {
 
 export type GuestEvent =
   | { kind: 'start' }
-  | { kind: 'request'; id: number; method: string; path: string; headers: HeaderPairs; body: string }
+  /** `body`: the bytes as logged (a string stands for its UTF-8 bytes: a shortcut for in-process callers). */
+  | { kind: 'request'; id: number; method: string; path: string; headers: HeaderPairs; body: Uint8Array | string }
   | { kind: 'timer'; timerId: number }
   | { kind: 'read'; opId: number; ok: boolean; data?: string; error?: string }
   | { kind: 'write'; opId: number; ok: boolean; error?: string };
@@ -85,6 +87,7 @@ export function nonZeroLength(bytes: Uint8Array): number {
 
 /** The world during a restore's setup: what it hands out is overwritten by the checkpoint's heap. */
 const SETUP_WORLD: GuestWorld = { now: () => 0, randomBytes: (length) => new Uint8Array(length) };
+let warming: Promise<void> | undefined;
 
 export interface GuestOptions {
   source: string;
@@ -157,6 +160,16 @@ export class Guest {
     return guest;
   }
 
+  /**
+   * Sets up one throwaway sandbox (QuickJS, prelude, Web APIs; no program, the fixed setup world) so
+   * that V8 has compiled, and begun to optimize, the wasm code every guest's setup runs: a node's
+   * first real guest then costs about what later ones do. Once per process; nothing of it is kept.
+   */
+  static warmUp(): Promise<void> {
+    warming ??= Guest.setUp(DEFAULT_GUEST_LIMITS, SETUP_WORLD).then((guest) => guest.dispose());
+    return warming;
+  }
+
   /** Runtime, limits, context, host functions and prelude, in this order always (a restore depends on it). */
   private static async setUp(limits: GuestLimits, world: GuestWorld, wasmMemory?: WebAssembly.Memory): Promise<Guest> {
     let guest: Guest | undefined;
@@ -180,13 +193,14 @@ export class Guest {
     });
     const hostClockMs = context.newFunction('hostClockMs', () => context.newNumber((guest ? guest.world : world).now()));
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(limits)));
+    // core-js-pure first: it must find no URL of its own while it loads (it would wrap it).
+    const urlLib = context.unwrapResult(context.evalCode(URL_LIB_SOURCE, 'lockstep:url-lib', { type: 'global' }));
     const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
-    const urlLibSource = context.newString(URL_LIB_SOURCE);
-    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLibSource));
+    const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLib));
     preludeFactory.dispose();
     web.dispose();
-    urlLibSource.dispose();
+    urlLib.dispose();
     hostRandom.dispose();
     hostClockMs.dispose();
     faultMessages.dispose();
@@ -283,9 +297,11 @@ export class Guest {
     if (event.kind === 'request') this.requestIdMax = Math.max(this.requestIdMax, event.id);
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
-    const eventHandle = context.newString(JSON.stringify(event));
+    const [eventJson, bodyBytes] = eventForGuest(event);
+    const eventHandle = context.newString(eventJson);
+    const bytesHandle = bodyBytes === undefined ? context.undefined : context.newArrayBuffer(bodyBytes.slice().buffer);
     try {
-      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle);
+      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle, bytesHandle);
       if (result.error) faults.push(this.consumeFault(result.error));
       else result.value.dispose();
       this.drainJobs(faults);
@@ -304,6 +320,7 @@ export class Guest {
       );
     } finally {
       eventHandle.dispose();
+      bytesHandle.dispose();
     }
     const cpuPolls = this.pollsUsed;
     this.pollsAllowed = Infinity;
@@ -371,6 +388,19 @@ export class Guest {
     this.context.dispose();
     this.runtime.dispose();
   }
+}
+
+/**
+ * The event as the prelude's deliver() takes it: JSON text, plus a request body's bytes when they are
+ * not UTF-8. A UTF-8 body (nearly all) travels as text in the JSON, decoded natively here, so the
+ * guest never decodes it byte by byte; its UTF-8 is exactly the logged bytes again. Any other body is
+ * handed over as an ArrayBuffer, byte for byte. Both are pure functions of the logged bytes.
+ */
+function eventForGuest(event: GuestEvent): [string, Uint8Array | undefined] {
+  if (event.kind !== 'request' || typeof event.body === 'string') return [JSON.stringify(event), undefined];
+  const bytes = event.body;
+  if (isUtf8(bytes)) return [JSON.stringify({ ...event, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') }), undefined];
+  return [JSON.stringify({ ...event, body: null }), bytes];
 }
 
 /** The one wording of each limit fault, used by the host and (for faults the prelude catches) by the prelude. */

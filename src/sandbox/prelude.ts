@@ -10,7 +10,7 @@
 
 /** Lives inside the guest; evaluates to the dispatcher object the host keeps a handle to. */
 export const PRELUDE_SOURCE = String.raw`
-(function (hostRandom, hostClockMs, faultMessagesJson, webBundle, urlLibSource) {
+(function (hostRandom, hostClockMs, faultMessagesJson, webBundle, urlLib) {
   'use strict';
   // ---- intrinsics, captured before any guest code runs ----------------------------------------
   const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
@@ -49,11 +49,14 @@ export const PRELUDE_SOURCE = String.raw`
   const TypedArrayBuffer = uncurryThis(Object.getOwnPropertyDescriptor(TypedArrayPrototype, 'buffer').get);
   const TypedArrayTag = uncurryThis(Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get);
   const TypedArraySet = uncurryThis(TypedArrayPrototype.set);
+  const ArrayBufferByteLength = uncurryThis(Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get);
+  const DataViewBuffer = uncurryThis(Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer').get);
+  const DataViewByteOffset = uncurryThis(Object.getOwnPropertyDescriptor(DataView.prototype, 'byteOffset').get);
+  const DataViewByteLength = uncurryThis(Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength').get);
   const DateNow = Date.now;
   const InternalErrorCtor = typeof InternalError === 'function' ? InternalError : undefined;
   // The Web APIs (src/sandbox/web), evaluated just before this prelude; only these two internals
   // reach the host side, and both read private fields, so no guest code runs inside them.
-  const IndirectEval = eval;
   const WEB = webBundle.web;
   const requestFromHost = webBundle.internals.requestFromHost;
   const responseParts = webBundle.internals.responseParts;
@@ -245,33 +248,13 @@ export const PRELUDE_SOURCE = String.raw`
   define('performance', performance);
   const webNames = ObjectKeys(WEB);
   for (let i = 0; i < webNames.length; i++) define(webNames[i], WEB[webNames[i]]);
-  // URL, URLSearchParams and structuredClone are most of the bundle's size: they are evaluated on
-  // first use (a deterministic point of the guest's run), then become plain globals.
-  let urlLib = null;
-  let urlLibLoading = false;
-  const NOTHING_YET = nullObject();
-  function loadUrlLib() {
-    // core-js looks for a native URL while it loads: it must find none (not load itself again).
-    if (urlLibLoading) return NOTHING_YET;
-    if (urlLib === null) {
-      urlLibLoading = true;
-      try { urlLib = IndirectEval(urlLibSource); } finally { urlLibLoading = false; }
-      for (let i = 0; i < URL_LIB_NAMES.length; i++) settleGlobal(URL_LIB_NAMES[i], urlLib[URL_LIB_NAMES[i]], false);
-    }
-    return urlLib;
-  }
-  const URL_LIB_NAMES = ['URL', 'URLSearchParams', 'structuredClone'];
-  function settleGlobal(name, value, force) {
-    const current = ObjectGetOwnPropertyDescriptor(globalThis, name);
-    if (force || (current && current.get === lazyGetters[name])) define(name, value);
-  }
-  const lazyGetters = nullObject();
-  for (let i = 0; i < URL_LIB_NAMES.length; i++) {
-    const name = URL_LIB_NAMES[i];
-    lazyGetters[name] = function () { return loadUrlLib()[name]; };
-    ObjectDefineProperty(globalThis, name, { get: lazyGetters[name], set(value) { settleGlobal(name, value, true); }, configurable: true, enumerable: false });
-  }
-  webBundle.internals.setUrlLibLoader(loadUrlLib);
+  // core-js-pure's URL, URLSearchParams and structuredClone, evaluated at setup like the rest: a
+  // guest's first use of them costs nothing extra (evaluating them inside an event was a pause of
+  // tens of ms, seconds under load, on both nodes at once).
+  define('URL', urlLib.URL);
+  define('URLSearchParams', urlLib.URLSearchParams);
+  define('structuredClone', urlLib.structuredClone);
+  webBundle.internals.setUrlLib(urlLib);
   define('queueMicrotask', (fn) => {
     if (typeof fn !== 'function') throw new TypeErrorCtor('queueMicrotask needs a function');
     runMicrotask(fn);
@@ -351,6 +334,24 @@ export const PRELUDE_SOURCE = String.raw`
     emitRespond(requestId, 500, '[["content-type","application/json"]]', '{"error":' + q(code) + ',"message":' + q(message) + '}');
   }
   function emitBadResponse(requestId, message) { emitError(requestId, 'guest_bad_response', message); }
+  /**
+   * A copy of the bytes of an ArrayBuffer, typed array or DataView, as an ArrayBuffer; null for
+   * anything else. Only captured getters and constructors run: no guest code (no species lookup).
+   */
+  function bytesOf(value) {
+    if (value === null || typeof value !== 'object') return null;
+    let view;
+    try {
+      if (!ArrayBufferIsView(value)) view = new Uint8ArrayCtor(value, 0, ArrayBufferByteLength(value));
+      else {
+        try { view = new Uint8ArrayCtor(TypedArrayBuffer(value), TypedArrayByteOffset(value), TypedArrayByteLength(value)); }
+        catch (e) { view = new Uint8ArrayCtor(DataViewBuffer(value), DataViewByteOffset(value), DataViewByteLength(value)); }
+      }
+    } catch (e) { return null; }
+    const copy = new Uint8ArrayCtor(TypedArrayByteLength(view));
+    TypedArraySet(copy, view);
+    return TypedArrayBuffer(copy);
+  }
   function respondWithResponse(requestId, parts) {
     if (typeof parts === 'string') { emitBadResponse(requestId, parts); return; }
     const pairs = parts[1];
@@ -359,10 +360,8 @@ export const PRELUDE_SOURCE = String.raw`
     let body = parts[2];
     if (body === null || body === undefined) body = '';
     else if (typeof body !== 'string') {
-      if (!ArrayBufferIsView(body)) { emitBadResponse(requestId, 'the response body is neither text nor bytes'); return; }
-      const copy = new Uint8ArrayCtor(TypedArrayByteLength(body));
-      TypedArraySet(copy, body);
-      body = TypedArrayBuffer(copy);
+      body = bytesOf(body);
+      if (body === null) { emitBadResponse(requestId, 'the response body is neither text nor bytes'); return; }
     }
     emitRespond(requestId, parts[0], '[' + headerJson + ']', body);
   }
@@ -385,7 +384,9 @@ export const PRELUDE_SOURCE = String.raw`
         headerJson += (headerJson ? ',' : '') + '[' + q(name) + ',' + q(safeString(rawHeaders[names[i]])) + ']';
       }
     }
+    const bytes = bytesOf(body);
     if (body === undefined || body === null) body = '';
+    else if (bytes !== null) body = bytes; // an ArrayBuffer or typed array goes out byte for byte
     else if (typeof body !== 'string') {
       const text = JSONStringify(body);
       if (typeof text !== 'string') { emitBadResponse(requestId, 'the response body cannot be sent as JSON: ' + show(body)); return; }
@@ -459,8 +460,11 @@ export const PRELUDE_SOURCE = String.raw`
       if (!main || (typeof main !== 'object' && typeof main !== 'function')) throw new TypeErrorCtor('the program must have a default export: export default { fetch(request) { ... } }');
       program = main;
     },
-    /** Runs one event's synchronous part; promise jobs are drained by the host afterwards. */
-    deliver(eventJson) {
+    /**
+     * Runs one event's synchronous part; promise jobs are drained by the host afterwards.
+     * bodyBuffer: a request body that is not UTF-8, as an ArrayBuffer (else the JSON holds it as text).
+     */
+    deliver(eventJson, bodyBuffer) {
       const e = JSONParse(eventJson);
       switch (e.kind) {
         case 'start':
@@ -470,7 +474,7 @@ export const PRELUDE_SOURCE = String.raw`
           settle(e.id, () => {
             const handler = program.fetch;
             if (typeof handler !== 'function') return { status: 404, body: { error: 'no_fetch_handler', message: 'the program exports no fetch(request) handler' } };
-            return ReflectApply(handler, program, [requestFromHost(e.method, e.path, e.headers, e.body), env, ctx]);
+            return ReflectApply(handler, program, [requestFromHost(e.method, e.path, e.headers, e.body === null ? '' : e.body, bodyBuffer), env, ctx]);
           });
           return;
         }

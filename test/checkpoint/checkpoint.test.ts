@@ -183,7 +183,7 @@ describe('the memory limit after a restore into a bigger memory', () => {
     const log: Entry[] = [];
     const liveOutputs: string[] = [];
     const live = await Executor.bootLive(options(program, limits, (o) => liveOutputs.push(JSON.stringify(o.effect)), (_s, e) => log.push(e)));
-    const grow = () => live.submit({ kind: 'request', method: 'POST', path: '/grow', headers: [], body: '' });
+    const grow = () => live.submit({ kind: 'request', method: 'POST', path: '/grow', headers: [], body: new Uint8Array(0) });
     for (let i = 0; i < 14; i++) grow();
     const checkpoint = checkpointLive(live, identityOf(program, limits));
     for (let i = 0; i < 16; i++) grow();

@@ -103,7 +103,7 @@ export async function recordScripted(name: string, dir: string, options: ScriptO
         keys.push(key);
         headers.push(['idempotency-key', key]);
       }
-      executor.submit({ kind: 'request', method: request.method, path: request.path, headers, body: request.body ?? '' });
+      executor.submit({ kind: 'request', method: request.method, path: request.path, headers, body: new TextEncoder().encode(request.body ?? '') });
     }
     if (checkpointEveryEvents > 0 && (i + 1) % checkpointEveryEvents === 0) {
       const checkpoint = checkpointLive(executor, identityOf(program, DEFAULT_GUEST_LIMITS));

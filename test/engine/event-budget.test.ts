@@ -37,7 +37,7 @@ describe('per-event budget of the doorway', () => {
     const live: Output[] = [];
     const executor = await Executor.bootLive({ ...options, hooks: hooks(recorded, live) });
     const before = recorded.length;
-    executor.submit({ kind: 'request', method: 'GET', path: '/', headers: [], body: '' });
+    executor.submit({ kind: 'request', method: 'GET', path: '/', headers: [], body: new Uint8Array(0) });
     const eventEntries = recorded.slice(before);
     executor.dispose();
     expect(eventEntries.filter((e) => e.kind === 'now').length).toBe(CLOCK_READS_PER_EVENT_MAX);

@@ -86,6 +86,14 @@ describe.concurrent.each(GUEST_NAMES.map((name, i) => ({ name, seed: 100 + i, en
       case 'echo':
         expect(client.answers.find((a) => a.body === 'héllo wörld ✓')?.status).toBe(200);
         break;
+      case 'shortener': {
+        expect([...statuses].sort()).toEqual([200, 201, 302, 400, 404, 409]);
+        // Each random-slug link was visited twice (concurrently): both visits counted.
+        const listed = JSON.parse(client.answers.at(-1)!.body).links as Array<{ slug: string; hits: number; createdAt: string }>;
+        expect(listed.filter((l) => l.hits === 2)).toHaveLength(3);
+        for (const link of listed) expect(link.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        break;
+      }
     }
     // Disk writes are replayed outputs too. Writes to one file complete in issue order, so the logged
     // completions are the first writes issued to each file; the last few may have been issued but not

@@ -25,7 +25,7 @@ function answerOf(outputs: Output[], requestSeq: number): { now: number; perf: n
   return JSON.parse(String(output.effect.body)) as { now: number; perf: number };
 }
 
-const request = { kind: 'request' as const, method: 'GET', path: '/now', headers: [] as Array<[string, string]>, body: '' };
+const request = { kind: 'request' as const, method: 'GET', path: '/now', headers: [] as Array<[string, string]>, body: new Uint8Array(0) };
 
 afterEach(() => vi.restoreAllMocks());
 

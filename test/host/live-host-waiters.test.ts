@@ -18,7 +18,7 @@ describe('LiveHost waiters', () => {
     host.executor = executor;
     try {
       const abandons = Array.from({ length: 50 }, () => new AbortController());
-      const answers = abandons.map((a, i) => host.handleRequest({ method: 'POST', path: '/', headers: [['idempotency-key', `k${i % 5}`]], body: '' }, a.signal));
+      const answers = abandons.map((a, i) => host.handleRequest({ method: 'POST', path: '/', headers: [['idempotency-key', `k${i % 5}`]], body: new Uint8Array(0) }, a.signal));
       expect(host.pendingAnswers).toBe(5); // five keys, retries wait on the first request of each
       for (const a of abandons.slice(0, 25)) a.abort();
       expect(host.pendingAnswers).toBe(5); // the other half still waits on the same five requests

@@ -9,12 +9,14 @@ import { checkHeaderCompatible, decodeBatch, decodeEntry, decodeHeader, encodeBa
 import { crc32 } from '../../src/log/crc32.js';
 import { LOG_FORMAT_VERSION, type Entry, type LogHeader } from '../../src/log/entries.js';
 
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
 const packr = new Packr({ useRecords: false });
 
 const SAMPLE_ENTRIES: Entry[] = [
   { kind: 'start' },
-  { kind: 'request', method: 'POST', path: '/items?x=1', headers: [['content-type', 'application/json'], ['x-dup', 'a'], ['x-dup', 'b']], body: '{"n":"é✓"}' },
-  { kind: 'request', method: 'GET', path: '/', headers: [], body: '' },
+  { kind: 'request', method: 'POST', path: '/items?x=1', headers: [['content-type', 'application/json'], ['x-dup', 'a'], ['x-dup', 'b']], body: utf8('{"n":"é✓"}') },
+  { kind: 'request', method: 'GET', path: '/', headers: [], body: new Uint8Array(0) },
   { kind: 'timer', timerId: 7 },
   { kind: 'read', opId: 1, ok: true, data: 'file contents\n' },
   { kind: 'read', opId: 2, ok: false, error: 'ENOENT: no such file' },
@@ -66,8 +68,24 @@ describe('entries', () => {
   });
 
   it('encodes a request as a small positional tuple', () => {
-    expect(encodeEntry(SAMPLE_ENTRIES[1]!)).toEqual([1, 'POST', '/items?x=1', ['content-type', 'application/json', 'x-dup', 'a', 'x-dup', 'b'], '{"n":"é✓"}']);
+    expect(encodeEntry(SAMPLE_ENTRIES[1]!)).toEqual([1, 'POST', '/items?x=1', ['content-type', 'application/json', 'x-dup', 'a', 'x-dup', 'b'], utf8('{"n":"é✓"}')]);
     expect(packr.pack(encodeEntry({ kind: 'timer', timerId: 3 })).length).toBe(3);
+  });
+
+  it('carries a request body as bytes, byte for byte, whatever they are (not only UTF-8)', () => {
+    const body = new Uint8Array(4096);
+    let x = 12345;
+    for (let i = 0; i < body.length; i++) body[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    body.set([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, 0x00], 0); // invalid UTF-8, a lone surrogate's bytes, NUL
+    const entry: Entry = { kind: 'request', method: 'PUT', path: '/blob', headers: [['content-type', 'application/octet-stream']], body };
+    const { entries } = decodeBatch(encodeBatch(3, [entry]));
+    const back = entries[0]!;
+    expect(back.kind === 'request' && back.body.constructor).toBe(Uint8Array);
+    expect(back.kind === 'request' && Buffer.from(back.body).equals(Buffer.from(body))).toBe(true);
+    // Logged as msgpack bin: the body costs its own length plus a few bytes, as text did.
+    const bodyCost = packr.pack(encodeEntry(entry)).length - packr.pack(encodeEntry({ ...entry, body: new Uint8Array(0) })).length;
+    expect(bodyCost).toBeGreaterThanOrEqual(body.length);
+    expect(bodyCost).toBeLessThanOrEqual(body.length + 4);
   });
 
   it('refuses a malformed entry before encoding it (a broken invariant, not an operating error)', () => {
@@ -84,6 +102,7 @@ describe('entries', () => {
     ['a non-string header value', [1, 'GET', '/', ['a', 1], ''], /headers/],
     ['a non-boolean ok', [3, 1, 'yes', 'x'], /ok is/],
     ['random bytes as a string', [6, 'abc'], /bytes is/],
+    ['a request body as text (format 3)', [1, 'POST', '/', [], 'text'], /body is string "text", not binary/],
   ])('reports %s as corruption of that entry number', (_what, tuple, reason) => {
     const err = codeOf(() => decodeEntry(tuple, 41));
     expect(err.code).toBe('LOCKSTEP_LOG_CORRUPT');
@@ -118,7 +137,7 @@ describe('batches', () => {
 
   it('costs at most 3 bytes per clock read on average for 50 reads of a millisecond clock in one batch', () => {
     const reads: Entry[] = Array.from({ length: 50 }, (_, i) => ({ kind: 'now', ms: 1_717_000_000_000 + Math.floor(i / 7) }));
-    const request: Entry = { kind: 'request', method: 'GET', path: '/', headers: [], body: '' };
+    const request: Entry = { kind: 'request', method: 'GET', path: '/', headers: [], body: new Uint8Array(0) };
     const perRead = (encodeBatch(1, [request, ...reads]).length - encodeBatch(1, [request]).length) / reads.length;
     expect(perRead).toBeLessThanOrEqual(3);
     // The first read of a batch is absolute (a batch decodes on its own): 11 bytes for a Date.now() value.
@@ -155,6 +174,14 @@ describe('header', () => {
     const err = codeOf(() => decodeHeader(packr.pack({ magic: 'lockstep-log', formatVersion: 7 })));
     expect(err.code).toBe('LOCKSTEP_LOG_VERSION');
     expect(err.message.toLowerCase()).toContain(`this log was written by format 7; this lockstep reads format ${LOG_FORMAT_VERSION}`);
+  });
+
+  it('refuses a format 3 log (request bodies as text) with LOCKSTEP_LOG_VERSION: such logs are retired, not misread', () => {
+    expect(LOG_FORMAT_VERSION).toBe(4);
+    const err = codeOf(() => decodeHeader(packr.pack({ ...HEADER, magic: 'lockstep-log', formatVersion: 3 })));
+    expect(err.code).toBe('LOCKSTEP_LOG_VERSION');
+    expect(err.message).toContain('format 3; this Lockstep reads format 4');
+    expect(err.message).toContain('record the log again');
   });
 
   it('refuses a header with a missing limit as corrupt', () => {

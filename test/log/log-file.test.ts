@@ -13,6 +13,8 @@ import { encodeBatch, encodeHeader } from '../../src/log/codec.js';
 import { LOG_FORMAT_VERSION, type Entry, type LogHeader } from '../../src/log/entries.js';
 import { encodeFrame, LogWriter, openLog, readLogFile } from '../../src/log/log-file.js';
 
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
 const HEADER: LogHeader = {
   formatVersion: LOG_FORMAT_VERSION,
   runtime: 'quickjs-test',
@@ -25,7 +27,7 @@ const HEADER: LogHeader = {
 /** Entry n of a deterministic stream that cycles through every kind. */
 function entryAt(n: number): Entry {
   switch (n % 9) {
-    case 0: return { kind: 'request', method: 'POST', path: `/r/${n}`, headers: [['idempotency-key', `k${n}`]], body: 'x'.repeat(n % 50) };
+    case 0: return { kind: 'request', method: 'POST', path: `/r/${n}`, headers: [['idempotency-key', `k${n}`]], body: utf8('x'.repeat(n % 50)) };
     case 1: return { kind: 'now', ms: 1_700_000_000_000 + n };
     case 2: return { kind: 'random', bytes: Uint8Array.from({ length: 8 }, (_, i) => (n * 31 + i) & 0xff) };
     case 3: return { kind: 'timer', timerId: n };
@@ -113,7 +115,7 @@ describe('LogWriter and readLogFile', () => {
 
   it('refuses to write an entry bigger than frameBytesMax, naming it', async () => {
     const writer = await LogWriter.create(join(dir, 'big.lslog'), HEADER, { frameBytesMax: 256 });
-    writer.append([{ kind: 'start' }, { kind: 'request', method: 'POST', path: '/', headers: [], body: 'y'.repeat(1000) }]);
+    writer.append([{ kind: 'start' }, { kind: 'request', method: 'POST', path: '/', headers: [], body: utf8('y'.repeat(1000)) }]);
     const err = await writer.close().then(() => undefined, (e: unknown) => e as LogFormatError);
     expect(err?.code).toBe('LOCKSTEP_FRAME_TOO_LARGE');
     expect(err?.message).toContain('Entry #2');
@@ -122,7 +124,7 @@ describe('LogWriter and readLogFile', () => {
   it('reports a failed automatic flush from the next flush, and writes nothing after it', async () => {
     const path = join(dir, 'auto.lslog');
     const writer = await LogWriter.create(path, HEADER, { frameBytesMax: 256, pendingEntriesMax: 1 });
-    writer.append([{ kind: 'request', method: 'POST', path: '/', headers: [], body: 'y'.repeat(1000) }]);
+    writer.append([{ kind: 'request', method: 'POST', path: '/', headers: [], body: utf8('y'.repeat(1000)) }]);
     writer.append([{ kind: 'start' }]);
     await expect(writer.flush()).rejects.toMatchObject({ code: 'LOCKSTEP_FRAME_TOO_LARGE' });
     await expect(writer.close()).rejects.toMatchObject({ code: 'LOCKSTEP_FRAME_TOO_LARGE' });

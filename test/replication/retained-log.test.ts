@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/log/entries.js';
 import { entryBytesEstimate, RetainedLog } from '../../src/replication/retained-log.js';
 
-const request = (body = ''): Entry => ({ kind: 'request', method: 'POST', path: '/x', headers: [['a', 'b']], body });
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+const request = (body = ''): Entry => ({ kind: 'request', method: 'POST', path: '/x', headers: [['a', 'b']], body: utf8(body) });
 const now = (ms: number): Entry => ({ kind: 'now', ms });
 const random = (n: number): Entry => ({ kind: 'random', bytes: new Uint8Array(n) });
 const timer = (timerId: number): Entry => ({ kind: 'timer', timerId });
@@ -132,7 +134,7 @@ describe('RetainedLog entriesMax bound', () => {
 describe('RetainedLog byte bound', () => {
   it('keeps its estimated bytes under the bound, dropping the oldest entries (retainedFrom moves)', () => {
     const log = new RetainedLog(1_000_000, 100_000);
-    const body = 'b'.repeat(1000);
+    const body = utf8('b'.repeat(1000));
     for (let seq = 1; seq <= 1000; seq++) log.append(seq, { kind: 'request', method: 'POST', path: '/', headers: [], body });
     expect(log.retainedBytes).toBeLessThanOrEqual(100_000);
     expect(log.retainedBytes).toBeGreaterThan(80_000);

@@ -41,7 +41,7 @@ describe('handle ownership', () => {
     });
     const paths = ['/ok', '/throw', '/timer', '/write', '/escape', '/nowhere', '/ok', '/timer', '/write', '/ok'];
     for (let i = 0; i < 2000; i++) {
-      executor.submit({ kind: 'request', method: 'POST', path: i % 500 === 0 ? '/loop' : paths[i % paths.length]!, headers: [['idempotency-key', `k${i}`]], body: `body ${i}` });
+      executor.submit({ kind: 'request', method: 'POST', path: i % 500 === 0 ? '/loop' : paths[i % paths.length]!, headers: [['idempotency-key', `k${i}`]], body: new TextEncoder().encode(`body ${i}`) });
       while (completions.length > 0) executor.submit(completions.shift()!);
     }
     const answers = outputs.filter((o) => o.effect.type === 'respond');

@@ -82,7 +82,7 @@ export async function recordRun(source: string, limits: Partial<GuestLimits> = {
     actions,
     console: () => outputs.flatMap((o) => (o.effect.type === 'console' ? [`${o.effect.level} ${o.effect.text}`] : [])),
     ask(request) {
-      const seq = executor.submit({ kind: 'request', method: request.method ?? 'GET', path: request.path, headers: request.headers ?? [], body: request.body ?? '' });
+      const seq = executor.submit({ kind: 'request', method: request.method ?? 'GET', path: request.path, headers: request.headers ?? [], body: new TextEncoder().encode(request.body ?? '') });
       drain();
       const respond = outputs.find((o): o is Output & { effect: Extract<Effect, { type: 'respond' }> } => o.effect.type === 'respond' && o.effect.requestId === seq);
       if (!respond) throw new Error(`request #${seq} ${request.path} got no answer`);

@@ -52,12 +52,12 @@ export class Body {
 }
 
 /** BodyInit to [source, default content type]. Buffers are copied, as the Fetch standard does. */
-export function extractBody(init, lazy) {
+export function extractBody(init, urls) {
   if (init === undefined || init === null) return [null, null];
   if (typeof init === 'string') return [init, 'text/plain;charset=UTF-8'];
   if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
   if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
-  if (lazy.isURLSearchParams(init)) return [init.toString(), 'application/x-www-form-urlencoded;charset=UTF-8'];
+  if (urls.isURLSearchParams(init)) return [init.toString(), 'application/x-www-form-urlencoded;charset=UTF-8'];
   if (init instanceof Body) {
     throw new TypeError('a Request or Response is not a body; read it first (await r.text())');
   }

@@ -3,6 +3,7 @@
 // `body` (the body as a string), and `headers['name']` (lower-case names), so guests written before
 // the Fetch API keep working unchanged.
 import { Body, extractBody } from './body.js';
+import { utf8Decode } from './encoding.js';
 import { Headers, checkName } from './headers.js';
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -15,11 +16,13 @@ const HEADERS_MEMBERS = new Set(['append', 'delete', 'get', 'getSetCookie', 'has
 
 /** Only the host's requests are built from this; guests cannot name it. */
 const FROM_HOST = Symbol('lockstep host request');
+/** A host request's legacy `body` string for a body that is not UTF-8: decoded (lossily) on first use. */
+const DECODE_ON_USE = Symbol('decode the bytes on first use');
 
-export function makeFetchClasses(lazy) {
+export function makeFetchClasses(urls) {
   function parseUrl(input, what) {
     try {
-      return new lazy.URL(String(input)).href;
+      return new urls.URL(String(input)).href;
     } catch {
       throw new TypeError(`${what}: "${String(input)}" is not an absolute URL`);
     }
@@ -48,7 +51,7 @@ export function makeFetchClasses(lazy) {
       const from = input instanceof Request ? input : null;
       let source = from ? Body._source(from) : null;
       let contentType = null;
-      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, lazy);
+      if (options.body !== undefined && options.body !== null) [source, contentType] = extractBody(options.body, urls);
       else if (from && from.bodyUsed) throw new TypeError('Request: the body of the request it copies has already been read');
       super(source);
       this.#url = from ? from.url : parseUrl(input, 'Request');
@@ -64,10 +67,13 @@ export function makeFetchClasses(lazy) {
 
     /**
      * The request fetch() is given: the host's request with the legacy fields of the plain-object
-     * contract (path, body as a string, headers['name']).
+     * contract (path, body as a string, headers['name']). Its body is `bodyText` (a UTF-8 body, as
+     * text), or else `bodyBuffer` (the bytes as received, handed over for this request alone).
      */
-    static _fromHost(method, url, path, headerPairs, bodyText) {
-      const request = new Request(FROM_HOST, { method, url, path, headers: headerPairs, body: bodyText.length > 0 ? bodyText : null, legacyBody: bodyText });
+    static _fromHost(method, url, path, headerPairs, bodyText, bodyBuffer) {
+      const binary = bodyBuffer !== undefined && bodyBuffer !== null;
+      const source = binary ? new Uint8Array(bodyBuffer) : bodyText.length > 0 ? bodyText : null;
+      const request = new Request(FROM_HOST, { method, url, path, headers: headerPairs, body: source, legacyBody: binary ? DECODE_ON_USE : bodyText });
       const headers = request.#headers;
       for (const [name, value] of headerPairs) {
         if (HEADERS_MEMBERS.has(name)) continue;
@@ -91,11 +97,12 @@ export function makeFetchClasses(lazy) {
     /** Lockstep's plain-object contract: the request target as the client sent it. */
     get path() {
       if (this.#legacyPath !== undefined) return this.#legacyPath;
-      const url = new lazy.URL(this.#url);
+      const url = new urls.URL(this.#url);
       return url.pathname + url.search;
     }
     /** Lockstep's plain-object contract: the body as a string (not a stream). */
     get body() {
+      if (this.#legacyBody === DECODE_ON_USE) this.#legacyBody = utf8Decode(Body._source(this));
       if (this.#legacyBody !== undefined) return this.#legacyBody;
       const source = Body._source(this);
       return source === null ? null : typeof source === 'string' ? source : null;
@@ -124,7 +131,7 @@ export function makeFetchClasses(lazy) {
       if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`Response: the status must be an integer from 200 to 599, got ${String(options.status)}`);
       const statusText = options.statusText === undefined ? '' : String(options.statusText);
       if (!REASON_PHRASE.test(statusText)) throw new TypeError('Response: statusText has a character HTTP forbids');
-      const [source, contentType] = extractBody(body, lazy);
+      const [source, contentType] = extractBody(body, urls);
       if (source !== null && NULL_BODY_STATUSES.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
       super(source);
       this.#status = status;

@@ -1,29 +1,25 @@
 // The Web APIs of a Lockstep guest, bundled into one script (scripts/bundle-guest-web.mjs) that the
 // prelude evaluates before the program. URL, URLSearchParams and structuredClone come from
 // core-js-pure (a maintained, spec-following pure-JS implementation: no host calls, no clock, no
-// entropy, so deterministic by construction) in a second bundle (url-lib.js) loaded on first use;
-// the rest is written here, small and UTF-8 only.
+// entropy, so deterministic by construction) in a second bundle (url-lib.js), evaluated at the
+// guest's setup, before this one; the rest is written here, small and UTF-8 only.
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
 import { Headers } from './headers.js';
 import { makeFetchClasses } from './fetch.js';
 import { Storage } from './storage.js';
 
-/** Set by the prelude: evaluates url-lib.js once and returns { URL, URLSearchParams, structuredClone }. */
-let loadUrlLib = () => {
-  throw new Error('the URL library loader was not installed');
-};
-const lazy = {
+/** core-js-pure's { URL, URLSearchParams, structuredClone }, handed over by the prelude (internals.setUrlLib). */
+let urlLib = null;
+const urls = {
   get URL() {
-    return loadUrlLib().URL;
+    return urlLib.URL;
   },
-  /** Without the library loaded, no URLSearchParams exists yet to be a body. */
   isURLSearchParams(value) {
-    return loaded !== null && value instanceof loaded.URLSearchParams;
+    return value instanceof urlLib.URLSearchParams;
   },
 };
-let loaded = null;
 
-const { Request, Response } = makeFetchClasses(lazy);
+const { Request, Response } = makeFetchClasses(urls);
 
 const SAFE_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
@@ -48,7 +44,7 @@ export function requestUrl(hostHeader, target) {
   const path = target.startsWith('/') ? target : '/' + target;
   for (const base of [HOST_HEADER.test(host) ? host : 'localhost', 'localhost']) {
     try {
-      return new lazy.URL('http://' + base + path).href;
+      return new urls.URL('http://' + base + path).href;
     } catch {
       // try the next base
     }
@@ -58,13 +54,13 @@ export function requestUrl(hostHeader, target) {
 
 export const web = { atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
 export const internals = {
-  setUrlLibLoader: (load) => {
-    loadUrlLib = () => (loaded ??= load());
+  setUrlLib: (lib) => {
+    urlLib = lib;
   },
-  requestFromHost: (method, target, headerPairs, body) => {
+  requestFromHost: (method, target, headerPairs, bodyText, bodyBuffer) => {
     let host;
     for (const [name, value] of headerPairs) if (name === 'host') host = value;
-    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, body);
+    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, bodyText, bodyBuffer);
   },
   responseParts: (response) => Response._parts(response),
   makeStorage: (hooks) => new Storage(hooks),
