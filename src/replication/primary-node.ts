@@ -9,6 +9,7 @@ import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { decideStart } from './ownership.js';
+import { updateOwnClaim } from './arbitration.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
 import { HEARTBEAT_INTERVAL_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT } from '../channel/channel-server.js';
@@ -33,7 +34,14 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
     log(`epoch ${decision.epoch} of ${options.dir} belongs to the node at ${decision.primaryUrl}: joining it as its secondary instead of serving beside it`);
     return startSecondary({ ...options, primaryUrl: decision.primaryUrl, logListen: options.logListen, log });
   }
-  return startOwner(options, prepared, decision.epoch, log);
+  try {
+    return await startOwner(options, prepared, decision.epoch, log);
+  } catch (error) {
+    // Nothing was served in this epoch (the guest failed to load, a port was taken...): release it, so
+    // the next start is not refused as if a live owner held it.
+    await updateOwnClaim(options.dir, decision.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
+    throw error;
+  }
 }
 
 async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<typeof preparePairNode>>, epoch: number, log: (line: string) => void): Promise<RunningNode> {

@@ -213,4 +213,15 @@ describe('nothing lost, nothing forked', () => {
     const onDisk = JSON.parse(await readFile(join(dir, 'data', 'counter.json'), 'utf8')) as { count: number };
     expect(onDisk.count).toBe(survivorCount);
   });
+
+  it('a primary whose guest fails to load releases the epoch it claimed, so the next start serves instead of being refused', async () => {
+    const dir = await dirFor('load-fails');
+    const broken = join(dir, 'broken.js');
+    await writeFile(broken, 'export default { fetch() { return "ok" } ;\n'); // a syntax error: found only when the guest boots
+    const failed = track({ proc: new Proc('broken', ['primary', broken, '--port', '0', '--log-listen', '127.0.0.1:0', '--dir', dir]) } as StartedNode);
+    expect((await failed.proc.exited).code).toBe(5);
+    const primary = track(await startPrimary({ ...TIMING, dir }));
+    expect((await increment(primary.url, 'after')).status).toBe(200);
+    expect(primary.proc.stderr).not.toMatch(/LOCKSTEP_EPOCH_OWNED/);
+  });
 });
