@@ -58,14 +58,14 @@ export async function preparePairNode(options: PairOptions) {
   return { program, limits, secret, header: makeHeader(program, limits) };
 }
 
-/** A request body must fit one log frame (a body decoded as UTF-8 can take up to 3 bytes a byte when re-encoded). */
+/** A request body must fit one log frame (bodies are logged as their bytes, with room for the rest of the entry). */
 function checkFrameFitsBody(options: PairOptions): void {
   const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
   const frameBytesMax = options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT;
-  if (3 * bodyBytesMax + FRAME_HEADROOM_BYTES > frameBytesMax) {
+  if (bodyBytesMax + FRAME_HEADROOM_BYTES > frameBytesMax) {
     throw new UsageError(
       `--body-bytes-max ${bodyBytesMax} does not fit a log frame of ${frameBytesMax} bytes (a request is logged whole, ` +
-        `needing up to 3 x body + ${FRAME_HEADROOM_BYTES} bytes). Lower --body-bytes-max to at most ${Math.floor((frameBytesMax - FRAME_HEADROOM_BYTES) / 3)}.`,
+        `needing the body + ${FRAME_HEADROOM_BYTES} bytes). Lower --body-bytes-max to at most ${frameBytesMax - FRAME_HEADROOM_BYTES}.`,
     );
   }
 }
