@@ -133,7 +133,14 @@ function verdict(samples: Sample[], died: boolean): number {
     const max = Math.max(...values);
     const within = max <= min * (1 + band);
     ok &&= within;
-    console.log(`${node.replace('RssMb', '')}: RSS after warm-up ${min.toFixed(0)}..${max.toFixed(0)} MB (max/min ${(max / min).toFixed(3)}) over ${values.length} samples: ${within ? 'within' : 'OUTSIDE'} ±${band * 100}%`);
+    // The trend tells growth from the garbage collector's sawtooth: the mean of the first third after warm-up against the last third.
+    const third = Math.max(1, Math.floor(values.length / 3));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const [early, late] = [mean(values.slice(0, third)), mean(values.slice(-third))];
+    console.log(
+      `${node.replace('RssMb', '')}: RSS after warm-up ${min.toFixed(0)}..${max.toFixed(0)} MB (max/min ${(max / min).toFixed(3)}) over ${values.length} samples: ` +
+        `${within ? 'within' : 'OUTSIDE'} ±${band * 100}%; mean of the first third ${early.toFixed(0)} MB, of the last third ${late.toFixed(0)} MB (${(((late - early) / early) * 100).toFixed(1)}%)`,
+    );
   }
   const last = samples[samples.length - 1];
   if (last) console.log(`entries logged: ${last.lastSeq}; the primary keeps the log from #${last.retainedFrom} (newest checkpoint after #${last.checkpointSeq})`);
