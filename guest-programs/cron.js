@@ -1,5 +1,6 @@
 // A cron job: start() arms a setInterval whose ticks record a heartbeat count and a timestamp in
 // heartbeat.json; GET /ticks reports them. Shows timers firing as logged events, and the clock.
+// In the Fetch style (Request in, Response out).
 const INTERVAL_MS = 50;
 let ticks = 0;
 let lastAt = null;
@@ -23,7 +24,7 @@ export default {
     setInterval(tick, INTERVAL_MS);
   },
   fetch(request) {
-    if (request.method === 'GET' && request.path === '/ticks') return { body: { ticks, lastAt, lastUptimeMs } };
-    return { status: 404, body: { error: 'not_found' } };
+    if (request.method === 'GET' && new URL(request.url).pathname === '/ticks') return Response.json({ ticks, lastAt, lastUptimeMs });
+    return Response.json({ error: 'not_found' }, { status: 404 });
   },
 };
