@@ -182,6 +182,7 @@ export class Guest {
     runtime.setMemoryLimit(limits.memoryBytesMax);
     runtime.setMaxStackSize(limits.stackBytesMax);
     const context = runtime.newContext();
+    await yieldToEventLoop();
     // Host functions the prelude captures privately; they are never globals.
     const hostRandom = context.newFunction('hostRandom', (lengthHandle) => {
       const length = context.getNumber(lengthHandle);
@@ -195,7 +196,9 @@ export class Guest {
     const faultMessages = context.newString(JSON.stringify(faultMessagesFor(limits)));
     // core-js-pure first: it must find no URL of its own while it loads (it would wrap it).
     const urlLib = context.unwrapResult(context.evalCode(URL_LIB_SOURCE, 'lockstep:url-lib', { type: 'global' }));
+    await yieldToEventLoop();
     const web = context.unwrapResult(context.evalCode(WEB_BUNDLE_SOURCE, 'lockstep:web', { type: 'global', strict: true }));
+    await yieldToEventLoop();
     const preludeFactory = context.unwrapResult(context.evalCode(PRELUDE_SOURCE, 'lockstep:prelude', { type: 'global', strict: true }));
     const dispatcher = context.unwrapResult(context.callFunction(preludeFactory, context.undefined, hostRandom, hostClockMs, faultMessages, web, urlLib));
     preludeFactory.dispose();
@@ -443,4 +446,13 @@ function describeDumped(value: unknown): string {
     return `${v.name ?? 'Error'}: ${v.message}`;
   }
   return String(value);
+}
+
+/**
+ * The setup runs for 100-400 ms in all; between its steps the event loop gets a turn, so a node
+ * setting up a guest (a secondary on its first entry, a restore) still answers heartbeats. Nothing
+ * else can reach this guest meanwhile, so the setup stays the same step for step.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
