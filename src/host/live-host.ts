@@ -5,6 +5,7 @@ import type { Entry } from '../log/entries.js';
 import { idempotencyKeyOf, type Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
 import type { IncomingRequest } from '../http/incoming-request.js';
+import type { AbandonSignal } from '../http/abandon-signal.js';
 import { dataDirOf, readGuestFile, writeGuestFile, FILE_BYTES_MAX } from './data-dir.js';
 import { OpenGate, type OutputGate } from '../replication/output-gate.js';
 import { recordMetrics } from '../metrics/record.js';
@@ -63,7 +64,7 @@ export class LiveHost implements WorldActions {
   }
 
   /** Runs a request through the guest (or answers from the idempotency store) and resolves with the released answer. */
-  handleRequest(request: IncomingRequest, abandoned?: AbortSignal): Promise<StoredAnswer> {
+  handleRequest(request: IncomingRequest, abandoned?: AbandonSignal): Promise<StoredAnswer> {
     const executor = this.live;
     const key = idempotencyKeyOf(request.headers);
     if (key !== undefined) {
@@ -81,7 +82,7 @@ export class LiveHost implements WorldActions {
   }
 
   /** Waits for the answer to request #requestSeq; a waiter nobody needs any more (abandoned) is dropped, so none leak. */
-  private waitFor(requestSeq: number, abandoned?: AbortSignal): Promise<StoredAnswer> {
+  private waitFor(requestSeq: number, abandoned?: AbandonSignal): Promise<StoredAnswer> {
     if (this.stopped) return Promise.reject(new Error('this node has stopped'));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };

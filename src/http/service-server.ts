@@ -4,6 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { HeaderPairs } from '../log/entries.js';
 import type { IncomingRequest } from './incoming-request.js';
+import { Abandonment, type AbandonSignal } from './abandon-signal.js';
+import { RequestBatch } from './request-batch.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
 import { listenError } from '../errors.js';
 import { nodeMetrics } from '../metrics/node-metrics.js';
@@ -22,7 +24,7 @@ export interface ServiceHandler {
   role(): ServiceRole;
   /** Resolves with the released answer. Only called when role() is not 'secondary'/'fenced'. */
   /** `abandoned` fires when nobody waits for the answer any more (timeout, client gone), so nothing is held for it. */
-  handle(request: IncomingRequest, abandoned: AbortSignal): Promise<StoredAnswer>;
+  handle(request: IncomingRequest, abandoned: AbandonSignal): Promise<StoredAnswer>;
   status(): unknown;
 }
 
@@ -102,6 +104,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
   const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
   const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
   nodeMetrics(); // set up at boot, not during the first request
+  const batch = new RequestBatch();
   const server = createServer((req, res) => {
     const role = handler.role();
     if (req.url === STATUS_PATH && req.method === 'GET') {
@@ -145,30 +148,32 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
       if (refused) return;
       const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: bodyOf(chunks, size) };
       recordMetrics.inputBytes(inputBytes(request, size));
-      const abandon = new AbortController();
+      const abandon = new Abandonment();
       const timer = setTimeout(() => {
         jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`);
-        abandon.abort();
+        abandon.abandon();
       }, responseTimeoutMs);
-      res.once('close', () => abandon.abort()); // answered, or the client left: either way nobody waits any more
-      let answer: Promise<StoredAnswer>;
-      try {
-        answer = handler.handle(request, abandon.signal);
-      } catch (error) {
-        clearTimeout(timer);
-        jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));
-        return;
-      }
-      answer.then(
-        (a) => {
-          clearTimeout(timer);
-          send(res, a.status, a.headers, a.body, handler.role(), epochOf(handler));
-        },
-        (error) => {
+      res.once('close', () => abandon.abandon()); // answered, or the client left: either way nobody waits any more
+      batch.add(() => {
+        let answer: Promise<StoredAnswer>;
+        try {
+          answer = handler.handle(request, abandon);
+        } catch (error) {
           clearTimeout(timer);
           jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));
-        },
-      );
+          return;
+        }
+        answer.then(
+          (a) => {
+            clearTimeout(timer);
+            send(res, a.status, a.headers, a.body, handler.role(), epochOf(handler));
+          },
+          (error) => {
+            clearTimeout(timer);
+            jsonError(res, 503, handler.role(), 'unavailable', error instanceof Error ? error.message : String(error));
+          },
+        );
+      });
     });
   });
   server.keepAliveTimeout = 5_000;
