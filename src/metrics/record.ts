@@ -3,10 +3,15 @@
 import { performance } from 'node:perf_hooks';
 import { nodeMetrics, type OutputEffect } from './node-metrics.js';
 
+/** The histogram's child per effect, looked up once: observing with a label object hashed the labels on every output. */
+const holdByEffect = new Map<OutputEffect, { observe(seconds: number): void }>();
+
 export const recordMetrics = {
   /** An output left the gate; `heldSinceMs` is the performance.now() at which it was held. */
   outputReleased(effect: OutputEffect, heldSinceMs: number): void {
-    nodeMetrics().outputHold.observe({ effect }, (performance.now() - heldSinceMs) / 1000);
+    let hold = holdByEffect.get(effect);
+    if (!hold) holdByEffect.set(effect, (hold = nodeMetrics().outputHold.labels({ effect })));
+    hold.observe((performance.now() - heldSinceMs) / 1000);
   },
   entryLogged(): void {
     nodeMetrics().entriesLogged.inc();
