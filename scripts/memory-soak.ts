@@ -144,7 +144,7 @@ function verdict(samples: Sample[], died: boolean): number {
   }
   const last = samples[samples.length - 1];
   if (last) console.log(`entries logged: ${last.lastSeq}; the primary keeps the log from #${last.retainedFrom} (newest checkpoint after #${last.checkpointSeq})`);
-  console.log(`VERDICT: ${ok ? 'memory stayed flat' : 'memory grew'}`);
+  console.log(`VERDICT: ${ok ? 'RSS stayed within the band' : 'RSS left the band (the trend line says whether it grew)'}`);
   return ok ? 0 : 1;
 }
 
