@@ -2,12 +2,13 @@
 // processes on free loopback ports, their output, their status, and plain HTTP requests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { createRng } from '../../src/client/rng.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -351,6 +352,34 @@ export async function slowProxyTo(port: number, delayMs: number): Promise<{ port
     close() {
       for (const s of sockets) s.destroy();
       server.close();
+    },
+  };
+}
+
+/**
+ * The processes and directories of one test file, cleaned up after it: `dirFor` makes a temp
+ * directory, `track` registers a started node (killed at the end), `closers` run first.
+ */
+export function testResources() {
+  const procs: Proc[] = [];
+  const dirs: string[] = [];
+  const closers: Array<() => void> = [];
+  beforeAll(() => assertBuilt());
+  afterAll(async () => {
+    for (const close of closers) close();
+    await Promise.all(procs.map((p) => p.kill()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return {
+    closers,
+    async dirFor(name: string): Promise<string> {
+      const dir = await tempDir(name);
+      dirs.push(dir);
+      return dir;
+    },
+    track<T extends StartedNode>(node: T): T {
+      procs.push(node.proc);
+      return node;
     },
   };
 }

@@ -2,34 +2,15 @@
 // real fault: a secondary attaching to a primary with history, a restarted primary, a kill during
 // catch-up, a frozen primary, a retry of an answer released while alone, a fenced promoted node,
 // a corrupted log, and a deposed primary's late disk write.
-import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  add, assertBuilt, claimFiles, COUNTER, count, increment, LEDGER, ledgerCount, Proc, request, sleep, slowProxyTo, startPrimary, startSecondary,
-  status, tempDir, waitUntil, type HttpAnswer, type StartedNode,
+  add, claimFiles, COUNTER, count, increment, LEDGER, ledgerCount, Proc, request, sleep, slowProxyTo, startPrimary, startSecondary,
+  status, testResources, waitUntil, type HttpAnswer, type StartedNode,
 } from './helpers.js';
 
-const procs: Proc[] = [];
-const dirs: string[] = [];
-const closers: Array<() => void> = [];
-beforeAll(() => assertBuilt());
-afterAll(async () => {
-  for (const close of closers) close();
-  await Promise.all(procs.map((p) => p.kill()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function dirFor(name: string): Promise<string> {
-  const dir = await tempDir(name);
-  dirs.push(dir);
-  return dir;
-}
-
-function track<T extends StartedNode>(node: T): T {
-  procs.push(node.proc);
-  return node;
-}
+const { closers, dirFor, track } = testResources();
 
 const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000 };
 const KB = 1024;

@@ -2,28 +2,10 @@
 // the primary's newest checkpoint instead of the whole history (and the primary drops the log the
 // checkpoint covers); a promoted node re-protects itself the same way; a silent divergence is caught
 // at the next checkpoint, before any output differs; the replay backlog is bounded.
-import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { add, assertBuilt, LEDGER, ledgerCount, Proc, startPrimary, startSecondary, status, tempDir, waitUntil, type StartedNode } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { add, LEDGER, ledgerCount, startPrimary, startSecondary, status, testResources, waitUntil, type StartedNode } from './helpers.js';
 
-const procs: Proc[] = [];
-const dirs: string[] = [];
-beforeAll(() => assertBuilt());
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.kill()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function dirFor(name: string): Promise<string> {
-  const dir = await tempDir(name);
-  dirs.push(dir);
-  return dir;
-}
-
-function track<T extends StartedNode>(node: T): T {
-  procs.push(node.proc);
-  return node;
-}
+const { dirFor, track } = testResources();
 
 const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000 };
 const CHECKPOINT_OFTEN = ['--checkpoint-every-entries', '300'];
