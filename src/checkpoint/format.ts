@@ -18,7 +18,7 @@ export const CHECKPOINT_MAGIC = 'LOCKCKPT';
 const MAGIC_BYTES = Buffer.from(CHECKPOINT_MAGIC, 'ascii');
 const SHA256_BYTES = 32;
 /** A header is a few hundred bytes; a bigger length field means damage, not a header. */
-const HEADER_BYTES_MAX = 64 * 1024;
+export const HEADER_BYTES_MAX = 64 * 1024;
 /** Default bound on a checkpoint's uncompressed body: the guest heap (64 MiB limit + the build's 16 MiB base + headroom) plus host state. */
 export const CHECKPOINT_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 /** Compression is kept only if it saves at least this fraction (else the body is stored as is: cheaper to restore). */

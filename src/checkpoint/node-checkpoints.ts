@@ -5,7 +5,7 @@
 // can re-protect itself from a checkpoint too. At most one is being encoded at a time.
 import type { Executor } from '../engine/executor.js';
 import { checkpointLive, takeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CHECKPOINT_BYTES_MAX_DEFAULT, readCheckpointHeader, type CheckpointIdentity } from './format.js';
+import { CHECKPOINT_BYTES_MAX_DEFAULT, HEADER_BYTES_MAX, readCheckpointHeader, type CheckpointIdentity } from './format.js';
 
 export const CHECKPOINT_EVERY_ENTRIES_DEFAULT = 10_000;
 export const CHECKPOINT_EVERY_LOG_BYTES_DEFAULT = 8 * 1024 * 1024;
@@ -57,9 +57,9 @@ export class NodeCheckpoints {
 
   constructor(private readonly options: NodeCheckpointsOptions) {}
 
-  /** Bound on a checkpoint's body (a checkpoint received is bounded by it too, plus its header). */
+  /** Bound on a whole checkpoint file: its body's bound plus the largest header the format reads. */
   get bytesMax(): number {
-    return this.options.policy.checkpointBytesMax + 64 * 1024;
+    return this.options.policy.checkpointBytesMax + HEADER_BYTES_MAX;
   }
 
   /** Live: call between events. Takes a checkpoint (and logs its digest) when the policy says it is due. */
