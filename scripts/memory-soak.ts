@@ -37,6 +37,8 @@ interface Sample {
   checkpointSeq: number | null;
   retainedFrom: number;
   secondaryLag: number;
+  /** The primary's own view (process.memoryUsage via status), to tell the V8 heap from buffers and native memory. */
+  primaryMemory: Record<string, number> | undefined;
 }
 
 function rssMb(pid: number | undefined): number {
@@ -93,11 +95,14 @@ async function main(): Promise<number> {
           checkpointSeq: p?.checkpointSeq ?? null,
           retainedFrom: p?.retainedFrom ?? NaN,
           secondaryLag: s?.lagEntries ?? NaN,
+          primaryMemory: p?.memory,
         };
         samples.push(sample);
+        const m = sample.primaryMemory;
         console.log(
           `t=${String(sample.atS).padStart(5)}s  primary ${sample.primaryRssMb.toFixed(0).padStart(4)} MB  secondary ${sample.secondaryRssMb.toFixed(0).padStart(4)} MB  ` +
-            `entries ${sample.lastSeq}  checkpoint after #${sample.checkpointSeq}  log kept from #${sample.retainedFrom}  secondary lag ${sample.secondaryLag}  protection ${p?.protection}`,
+            `entries ${sample.lastSeq}  checkpoint after #${sample.checkpointSeq}  log kept from #${sample.retainedFrom}  secondary lag ${sample.secondaryLag}  protection ${p?.protection}  ` +
+            `primary heap ${m?.heapUsedMiB}/${m?.heapTotalMiB} MiB, buffers ${m?.arrayBuffersMiB} MiB, external ${m?.externalMiB} MiB`,
         );
       })();
     }, sampleMs);

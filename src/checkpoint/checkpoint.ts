@@ -5,7 +5,6 @@
 import { performance } from 'node:perf_hooks';
 import { Executor, type ExecutorOptions, type ExecutorState } from '../engine/executor.js';
 import { RUNTIME_ID, type Program } from '../engine/program.js';
-import { nonZeroLength } from '../sandbox/guest.js';
 import type { GuestLimits } from '../log/entries.js';
 import type { EntrySource } from '../world/replay-world.js';
 import { CheckpointError } from './errors.js';
@@ -68,7 +67,7 @@ export function checkpointLive(executor: Executor, identity: CheckpointIdentity,
 export function logStateDigest(executor: Executor): { seq: number; stateDigest: string } {
   const host = executor.hostState();
   const view = executor.heapView();
-  const digest = stateDigestSync(host, { bytes: view, memoryBytes: view.length });
+  const digest = stateDigestSync(host, { live: view });
   executor.logStateDigest(digest, host.lastSeq);
   return { seq: host.lastSeq, stateDigest: digest };
 }
@@ -81,13 +80,11 @@ async function encodeState(identity: CheckpointIdentity, state: ExecutorState, o
 
 /**
  * The state digest of `executor` now (after entry #lastSeq), for an online divergence check: two
- * nodes at the same entry must agree. The used heap is copied synchronously (a few ms); the
- * hashing runs off the event loop.
+ * nodes at the same entry must agree. The non-zero pages are copied synchronously (about a
+ * millisecond); the hashing runs off the event loop.
  */
 export function stateDigestNow(executor: Executor): Promise<{ seq: number; digest: string }> {
-  const host = executor.hostState();
-  const view = executor.heapView();
-  const heap = { bytes: view.slice(0, nonZeroLength(view)), memoryBytes: view.length };
+  const { host, heap } = executor.captureState();
   return stateDigest(host, heap).then((digest) => ({ seq: host.lastSeq, digest }));
 }
 
@@ -118,7 +115,8 @@ export async function restoreCheckpoint(
     );
   }
   const executor = await Executor.restoreReplay(options, state, entries);
-  const digest = await stateDigest(executor.hostState(), state.heap);
+  // The memory as restored, not the image: this also checks the restore itself.
+  const digest = stateDigestSync(executor.hostState(), { live: executor.heapView() });
   if (digest !== header.stateDigest) {
     executor.dispose();
     throw new CheckpointError(

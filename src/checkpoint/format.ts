@@ -1,19 +1,21 @@
 // The checkpoint's bytes: `LOCKCKPT` | u32 header length (BE) | header (msgpack map) |
 // sha256(header) (32 bytes) | body. The header names the run (runtime, program, limits), the entry
 // the state was taken after, the state digest, and the body's size, compression and sha256. The body
-// is [u32 host JSON length | host JSON | u32 anchor count | u32 anchors... | heap], deflated if it pays.
+// is [u32 host JSON length | host JSON | u32 anchor count | u32 anchors... | the heap's sparse image
+// (src/sandbox/sparse-heap.ts)], deflated if it pays.
 // Encoding and decoding the body (compression, hashing) run on libuv's thread pool, off the event loop.
 import { createHash, webcrypto } from 'node:crypto';
 import { promisify } from 'node:util';
-import { deflateRaw, inflateRaw, constants as zlibConstants } from 'node:zlib';
+import { createDeflateRaw, inflateRaw, constants as zlibConstants } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import type { ExecutorState, HostState } from '../engine/executor.js';
 import type { GuestLimits } from '../log/entries.js';
 import { CheckpointError } from './errors.js';
 import { hostStateBytes } from './state-digest.js';
+import { sparseImageProblem, sparsePagesBytes } from '../sandbox/sparse-heap.js';
 
 /** Bumped whenever the layout or the meaning of a field changes. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2; // 2: the heap as a sparse image of its non-zero pages
 export const CHECKPOINT_MAGIC = 'LOCKCKPT';
 const MAGIC_BYTES = Buffer.from(CHECKPOINT_MAGIC, 'ascii');
 const SHA256_BYTES = 32;
@@ -25,7 +27,6 @@ export const CHECKPOINT_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 const COMPRESSION_SAVING_MIN = 0.1;
 
 const packr = new Packr({ useRecords: false });
-const deflateAsync = promisify(deflateRaw);
 const inflateAsync = promisify(inflateRaw);
 
 export type Compression = 'deflate' | 'none';
@@ -47,7 +48,7 @@ export interface CheckpointHeader extends CheckpointIdentity {
   stateDigest: string;
   /** The guest's linear memory size. */
   heapBytes: number;
-  /** Of which the body holds this many (up to the last non-zero byte; the rest is zeros). */
+  /** Of which the body holds this many (its non-zero pages; the rest is zeros). */
   heapUsedBytes: number;
   compression: Compression;
   /** Body bytes before compression. */
@@ -66,16 +67,18 @@ export interface EncodeOptions {
 /** The bytes of a checkpoint of `state` (which must be a copy no one mutates meanwhile). */
 export async function encodeCheckpoint(identity: CheckpointIdentity, state: ExecutorState, digest: string, options: EncodeOptions = {}): Promise<Uint8Array> {
   const bytesMax = options.checkpointBytesMax ?? CHECKPOINT_BYTES_MAX_DEFAULT;
-  const raw = bodyBytes(state);
-  if (raw.length > bytesMax) {
+  const parts = bodyParts(state);
+  const rawLength = parts[0].length + parts[1].length;
+  if (rawLength > bytesMax) {
     throw new CheckpointError(
       'LOCKSTEP_CHECKPOINT_TOO_LARGE',
-      `A checkpoint after entry #${state.host.lastSeq} would be ${raw.length} bytes, more than checkpointBytesMax (${bytesMax} bytes). Raise the bound, or lower the guest's memory limit.`,
+      `A checkpoint after entry #${state.host.lastSeq} would be ${rawLength} bytes, more than checkpointBytesMax (${bytesMax} bytes). Raise the bound, or lower the guest's memory limit.`,
     );
   }
-  const deflated = await deflateAsync(raw, { level: zlibConstants.Z_BEST_SPEED });
-  const compression: Compression = deflated.length <= raw.length * (1 - COMPRESSION_SAVING_MIN) ? 'deflate' : 'none';
-  const body = compression === 'deflate' ? deflated : raw;
+  // Deflated from its two parts, so the heap image is never copied into a second big buffer.
+  const deflated = await deflateParts(parts);
+  const compression: Compression = deflated.length <= rawLength * (1 - COMPRESSION_SAVING_MIN) ? 'deflate' : 'none';
+  const body = compression === 'deflate' ? deflated : Buffer.concat(parts);
   const header: CheckpointHeader = {
     formatVersion: CHECKPOINT_FORMAT_VERSION,
     runtime: identity.runtime,
@@ -86,9 +89,9 @@ export async function encodeCheckpoint(identity: CheckpointIdentity, state: Exec
     eventsDelivered: state.host.eventsDelivered,
     stateDigest: digest,
     heapBytes: state.heap.memoryBytes,
-    heapUsedBytes: state.heap.bytes.length,
+    heapUsedBytes: sparsePagesBytes(state.heap.sparse),
     compression,
-    bodyRawBytes: raw.length,
+    bodyRawBytes: rawLength,
     bodyBytes: body.length,
     bodySha256: await sha256Hex(body),
     createdAtMs: Date.now(),
@@ -160,19 +163,35 @@ export async function decodeCheckpoint(
   }
   if (raw.length !== header.bodyRawBytes) throw corrupt(source, `its body inflates to ${raw.length} bytes, the header says ${header.bodyRawBytes}`);
   const state = parseBody(raw, header.heapBytes, source);
-  if (state.heap.bytes.length !== header.heapUsedBytes || header.heapUsedBytes > header.heapBytes || state.host.lastSeq !== header.seq) throw corrupt(source, 'the body does not match its header');
+  const imageProblem = sparseImageProblem(state.heap.sparse, header.heapBytes);
+  if (imageProblem) throw corrupt(source, `its heap image is malformed: ${imageProblem}`);
+  if (sparsePagesBytes(state.heap.sparse) !== header.heapUsedBytes || state.host.lastSeq !== header.seq) throw corrupt(source, 'the body does not match its header');
   return { header, state };
 }
 
-function bodyBytes(state: ExecutorState): Buffer {
+/** The body before compression, in two parts: the host prefix, and the heap image (not copied). */
+function bodyParts(state: ExecutorState): [Buffer, Uint8Array] {
   const host = hostStateBytes(state.host);
-  const { anchors, bytes: heap } = state.heap;
+  const { anchors, sparse } = state.heap;
   const prefix = Buffer.alloc(4 + host.length + 4 + 4 * anchors.length);
   let at = prefix.writeUInt32BE(host.length, 0);
   at += Buffer.from(host.buffer, host.byteOffset, host.length).copy(prefix, at);
   at = prefix.writeUInt32BE(anchors.length, at);
   for (const anchor of anchors) at = prefix.writeUInt32BE(anchor, at);
-  return Buffer.concat([prefix, heap]);
+  return [prefix, sparse];
+}
+
+/** deflateRaw of the parts' concatenation, on the thread pool, without concatenating them first. */
+function deflateParts(parts: Uint8Array[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const stream = createDeflateRaw({ level: zlibConstants.Z_BEST_SPEED });
+    const out: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => out.push(chunk));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(out)));
+    for (const part of parts) stream.write(part);
+    stream.end();
+  });
 }
 
 function parseBody(raw: Buffer, memoryBytes: number, source: string): ExecutorState {
@@ -185,9 +204,8 @@ function parseBody(raw: Buffer, memoryBytes: number, source: string): ExecutorSt
     if (anchorCount > 16) throw new Error('too many anchors');
     const anchors: number[] = [];
     for (let i = 0; i < anchorCount; i++, at += 4) anchors.push(raw.readUInt32BE(at));
-    // A copy, aligned and owned: the restore keeps it only as long as it copies it into wasm memory.
-    const heap = new Uint8Array(raw.subarray(at));
-    return { host, heap: { bytes: heap, memoryBytes, anchors } };
+    // A view: the restore copies the pages into wasm memory, and nothing keeps it after that.
+    return { host, heap: { sparse: raw.subarray(at), memoryBytes, anchors } };
   } catch {
     throw corrupt(source, 'its body cannot be parsed');
   }

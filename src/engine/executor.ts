@@ -195,9 +195,8 @@ export class Executor {
     return this.guest.heapView();
   }
 
-  private heapContents(): { bytes: Uint8Array; memoryBytes: number } {
-    const bytes = this.guest.heapView();
-    return { bytes, memoryBytes: bytes.length };
+  private heapContents(): { live: Uint8Array } {
+    return { live: this.guest.heapView() };
   }
 
   /** Fault injection only: see Guest.injectSilentDivergence. */

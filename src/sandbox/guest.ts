@@ -10,6 +10,7 @@ import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
 import { URL_LIB_SOURCE, WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
 import { loadOwnedQuickJS, newLinearMemory } from './quickjs-module.js';
+import { restoreSparse, sparseCopy, sparseImageProblem } from './sparse-heap.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
 export interface GuestWorld {
@@ -58,8 +59,8 @@ const JOB_ROUNDS_MAX = 10_000;
  * handles at the same addresses, or the host's handles would point at other objects.
  */
 export interface HeapImage {
-  /** The linear memory up to its last non-zero byte: the rest is zeros, implied by memoryBytes. */
-  bytes: Uint8Array;
+  /** The linear memory's non-zero pages (sparse-heap.ts): every other byte is zero. */
+  sparse: Uint8Array;
   /** The linear memory's whole size (it decides when the heap grows, so it is state too). */
   memoryBytes: number;
   /** Addresses of the dispatcher, deliver, takeEffects and endEvent handles, in that order. */
@@ -145,16 +146,20 @@ export class Guest {
     const guest = await Guest.setUp(limits, SETUP_WORLD, newLinearMemory(image.memoryBytes));
     const anchors = guest.anchors();
     const sizeNow = guest.memory.buffer.byteLength;
-    if (sizeNow !== image.memoryBytes || image.bytes.length > sizeNow || anchors.some((address, i) => address !== image.anchors[i])) {
+    const problem = sparseImageProblem(image.sparse, sizeNow);
+    if (problem) {
+      guest.dispose();
+      throw new Error(`invariant broken: restoring a malformed guest heap image (${problem})`);
+    }
+    if (sizeNow !== image.memoryBytes || anchors.some((address, i) => address !== image.anchors[i])) {
       guest.dispose();
       throw new Error(
         `invariant broken: restoring a guest heap of ${image.memoryBytes} bytes with handles at ${image.anchors.join(',')}, ` +
           `the repeated setup gave ${sizeNow} bytes with handles at ${anchors.join(',')} (the runtime or the setup changed)`,
       );
     }
-    const memory = new Uint8Array(guest.memory.buffer);
-    memory.set(image.bytes);
-    memory.fill(0, image.bytes.length); // the setup wrote there too; the image's memory is zeros past its bytes
+    // The setup wrote there too: the image's memory is zeros wherever it holds no page.
+    restoreSparse(new Uint8Array(guest.memory.buffer), image.sparse);
     guest.world = world;
     guest.requestIdMax = requestIdMax;
     return guest;
@@ -226,7 +231,7 @@ export class Guest {
   snapshotHeap(): HeapImage {
     assert(!this.disposed && !this.broken, 'snapshot of a disposed or broken guest');
     const memory = new Uint8Array(this.memory.buffer);
-    return { bytes: memory.slice(0, nonZeroLength(memory)), memoryBytes: memory.length, anchors: this.anchors() };
+    return { sparse: sparseCopy(memory), memoryBytes: memory.length, anchors: this.anchors() };
   }
 
   /** The whole live linear memory, not a copy: for hashing it where no guest code can run meanwhile. */

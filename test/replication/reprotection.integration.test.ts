@@ -3,7 +3,8 @@
 // checkpoint covers); a promoted node re-protects itself the same way; a silent divergence is caught
 // at the next checkpoint, before any output differs; the replay backlog is bounded.
 import { describe, expect, it } from 'vitest';
-import { add, LEDGER, ledgerCount, startPrimary, startSecondary, status, testResources, waitUntil, type StartedNode } from './helpers.js';
+import { LinkProxy } from '../../src/chaos/link-proxy.js';
+import { add, claimFiles, LEDGER, ledgerCount, startPrimary, startSecondary, status, testResources, waitUntil, type StartedNode } from './helpers.js';
 
 const { dirFor, track } = testResources();
 
@@ -48,6 +49,49 @@ describe('re-protection from a checkpoint', () => {
     await secondary.proc.kill();
     await live(third);
     expect(await ledgerCount(third.url)).toBe(1650);
+  });
+
+  it('a secondary cut off while the primary went on alone and checkpointed past it loses the claim and stops; started again it is re-protected from the newest checkpoint and takes over with nothing lost', async () => {
+    const dir = await dirFor('far-behind');
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: CHECKPOINT_OFTEN }));
+    const proxy = new LinkProxy({ host: '127.0.0.1', port: primary.logPort });
+    await proxy.listen();
+    // The secondary waits far longer than the cut lasts before it would claim; the primary drops it at once (reset).
+    const viaProxy = { heartbeatMs: 50, failureTimeoutMs: 8000, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${proxy.port}`, extra: CHECKPOINT_OFTEN };
+    const secondary = track(await startSecondary(viaProxy));
+    try {
+      await protectedPrimary(primary);
+      await addMany(primary.url, 'f', 100);
+      await waitUntil(async () => (await status(secondary.url))?.replayedSeq >= 100, 10_000, 'secondary caught up');
+      const held = (await status(secondary.url))!;
+      expect(held.restoredFromSeq).toBe(0); // it replayed from #1: no checkpoint existed when it joined
+
+      // Packets dropped, connections open: the primary (1 s failure timeout) gives up on it long before it (8 s) would.
+      proxy.set({ kind: 'blackhole' });
+      await waitUntil(async () => (await status(primary.url))?.protection === 'unprotected', 5000, 'primary alone');
+      await Promise.all(Array.from({ length: 8 }, (_, c) => addMany(primary.url, `g${c}`, 100)));
+      const alone = (await status(primary.url))!;
+      expect(alone.epoch).toBe(1); // it won the next epoch when its secondary went silent
+      // The log after what the secondary holds is gone: only a checkpoint can bring a secondary back.
+      expect(alone.retainedFrom).toBeGreaterThan((held.receivedSeq as number) + 1);
+
+      proxy.set({ kind: 'pass' });
+      // The primary's drop reached it as a closed connection: it raced for epoch 1, lost, and stopped (fenced, exit 10).
+      const exit = await secondary.proc.exited;
+      expect(exit.code).toBe(10);
+      expect(secondary.proc.stderr).toMatch(/lost the claim for epoch 1/);
+      expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1']);
+
+      const restarted = track(await startSecondary({ ...viaProxy, name: 'restarted' }));
+      await protectedPrimary(primary);
+      expect((await status(restarted.url))!.restoredFromSeq).toBeGreaterThanOrEqual(alone.checkpointSeq as number);
+      await addMany(primary.url, 'h', 50);
+      await primary.proc.kill();
+      await waitUntil(async () => (await status(restarted.url))?.role === 'primary', 20_000, 'restarted secondary live');
+      expect(await ledgerCount(restarted.url)).toBe(100 + 800 + 50);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a silent divergence is caught at the next checkpoint with the entry number and both digests, and no output differs', async () => {
