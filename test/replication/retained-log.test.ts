@@ -144,3 +144,57 @@ describe('RetainedLog byte bound', () => {
     expect(() => log.chunk(1, 10)).toThrow(/keeps entries only from/);
   });
 });
+
+describe('RetainedLog sealed segments', () => {
+  // Events of one to four entries: requests with bodies, clock reads, random bytes, timers.
+  function history(n: number): Entry[] {
+    const entries: Entry[] = [{ kind: 'start' }];
+    for (let i = 1; entries.length < n; i++) {
+      entries.push(i % 3 === 0 ? timer(i) : request(`body ${i}`));
+      for (let v = 0; v < i % 4; v++) entries.push(v % 2 === 0 ? now(1000 + i * 10 + v) : random(v + 1));
+    }
+    return entries.slice(0, n);
+  }
+
+  it('gives back every entry exactly, from objects and from sealed segments alike', () => {
+    const entries = history(2000);
+    const log = logOf(entries);
+    expect(log.lastSeq).toBe(2000);
+    for (let seq = 1; seq <= 2000; seq++) expect(log.get(seq)).toEqual(entries[seq - 1]);
+  });
+
+  it('chunks across segment boundaries as it did from objects', () => {
+    const entries = history(3000);
+    const log = logOf(entries);
+    for (const from of [1, 255, 256, 257, 511, 1024, 2600]) {
+      const chunk = log.chunk(from, 700);
+      expect(chunk.length).toBeGreaterThanOrEqual(Math.min(700, 3001 - from));
+      expect(chunk).toEqual(entries.slice(from - 1, from - 1 + chunk.length));
+    }
+  });
+
+  it('drops through the middle of a sealed segment and keeps the rest readable', () => {
+    const entries = history(1500);
+    const log = logOf(entries);
+    const bytesBefore = log.bytesThrough(1500);
+    log.dropThrough(300);
+    expect(log.retainedFrom).toBe(301);
+    expect(log.get(301)).toEqual(entries[300]);
+    expect(() => log.get(300)).toThrow(/no #300/);
+    expect(log.chunk(301, 10_000)).toEqual(entries.slice(300));
+    expect(log.bytesThrough(1500)).toBe(bytesBefore);
+    for (let seq = 1501; seq <= 2200; seq++) log.append(seq, timer(seq));
+    log.dropThrough(1800);
+    expect(log.chunk(1801, 10_000)).toEqual(Array.from({ length: 400 }, (_, i) => timer(1801 + i)));
+  });
+
+  it('bounds entries across segments (entriesMax) and starts after a checkpoint (firstSeq)', () => {
+    const bounded = logOf(history(5000), 1000);
+    expect(bounded.lastSeq - bounded.retainedFrom + 1).toBeLessThanOrEqual(1000);
+    expect(bounded.get(bounded.retainedFrom)).toBeDefined();
+    const after = new RetainedLog(undefined, undefined, 10_001);
+    const entries = history(1200).slice(1);
+    entries.forEach((entry, i) => after.append(10_001 + i, entry));
+    expect(after.chunk(10_001, 10_000)).toEqual(entries);
+  });
+});
