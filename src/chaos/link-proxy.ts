@@ -1,7 +1,8 @@
 // A fault-injecting TCP proxy for the logging channel (node:net): placed between a secondary and
 // its primary's logging port, it passes bytes through, or cuts the link (resets and refuses
 // connections), blackholes it (holds every byte, connections stay open, as a network dropping
-// packets under TCP retransmission would), or slows it (every byte arrives late, in order).
+// packets under TCP retransmission would: a side that closes meanwhile is not seen to close until the
+// link heals), or slows it (every byte arrives late, in order).
 import net from 'node:net';
 
 /** Bytes held per direction before the proxy stops reading (TCP back-pressure, not unbounded memory). */
@@ -68,10 +69,18 @@ class Direction {
   }
 }
 
+interface ProxiedLink {
+  client: net.Socket;
+  upstream: net.Socket;
+  directions: Direction[];
+  /** One side closed while blackholed: the other learns it when the link heals. */
+  closeHeld: boolean;
+}
+
 export class LinkProxy {
   private modeNow: LinkMode = { kind: 'pass' };
   private readonly server: net.Server;
-  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket; directions: Direction[] }>();
+  private readonly links = new Set<ProxiedLink>();
   port = 0;
   connections = 0;
 
@@ -98,7 +107,10 @@ export class LinkProxy {
       for (const link of this.links) this.drop(link);
       return;
     }
-    for (const link of this.links) for (const d of link.directions) d.release();
+    for (const link of [...this.links]) {
+      for (const d of link.directions) d.release();
+      if (link.closeHeld && mode.kind !== 'blackhole') this.drop(link);
+    }
   }
 
   private accept(client: net.Socket): void {
@@ -110,9 +122,12 @@ export class LinkProxy {
     this.connections++;
     const upstream = net.connect(this.target.port, this.target.host);
     const mode = () => this.modeNow;
-    const link = { client, upstream, directions: [new Direction(client, upstream, mode), new Direction(upstream, client, mode)] };
+    const link: ProxiedLink = { client, upstream, directions: [new Direction(client, upstream, mode), new Direction(upstream, client, mode)], closeHeld: false };
     this.links.add(link);
-    const close = () => this.drop(link);
+    const close = () => {
+      if (this.modeNow.kind === 'blackhole') link.closeHeld = true;
+      else this.drop(link);
+    };
     for (const socket of [client, upstream]) {
       socket.setNoDelay(true);
       socket.on('error', close);
@@ -120,7 +135,7 @@ export class LinkProxy {
     }
   }
 
-  private drop(link: { client: net.Socket; upstream: net.Socket; directions: Direction[] }): void {
+  private drop(link: ProxiedLink): void {
     if (!this.links.delete(link)) return;
     for (const d of link.directions) d.stop();
     link.client.resetAndDestroy();

@@ -12,8 +12,10 @@ afterEach(async () => {
 
 /** An echo server behind a proxy, and a connected client that collects what comes back. */
 async function setup() {
+  const serverSides: net.Socket[] = [];
   const echo = net.createServer((s) => {
     s.on('error', () => {}); // the proxy resets connections on purpose
+    serverSides.push(s);
     s.pipe(s);
   });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
@@ -31,7 +33,7 @@ async function setup() {
     await proxy.close();
     await new Promise<void>((r) => echo.close(() => r()));
   });
-  return { proxy, client, received: () => received, closed: () => closed };
+  return { proxy, client, received: () => received, closed: () => closed, serverSides };
 }
 
 async function until(check: () => boolean, timeoutMs = 2000): Promise<void> {
@@ -47,6 +49,17 @@ describe('LinkProxy', () => {
     const { client, received } = await setup();
     client.write('hello');
     await until(() => received() === 'hello');
+  });
+
+  it('blackhole: a side that closes is not seen to close until the link heals (no packet, no FIN)', async () => {
+    const { proxy, closed, serverSides } = await setup();
+    await until(() => serverSides.length === 1);
+    proxy.set({ kind: 'blackhole' });
+    serverSides[0]!.destroy();
+    await sleep(200);
+    expect(closed()).toBe(false);
+    proxy.set({ kind: 'pass' });
+    await until(() => closed());
   });
 
   it('blackhole: holds bytes without closing, delivers them in order on heal', async () => {
