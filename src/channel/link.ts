@@ -4,6 +4,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { onCpuSlice } from '../sandbox/cpu-slices.js';
 import { FailureDetector } from './failure-detector.js';
 import type { FrameSession } from './frame-auth.js';
 import { decodeMessage, encodeMessage, type ChannelMessage, type Heartbeat } from './messages.js';
@@ -34,6 +35,10 @@ export class Link {
   private readonly session: FrameSession;
   private readonly peer: string;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatIntervalMs: number;
+  private lastBeatMs = 0;
+  /** Unsubscribes from the guest's CPU slices (a long guest event beats from inside them). */
+  private readonly stopSliceBeats: () => void;
   private peerSentMs: number | null = null;
   private peerHeardAtMs = 0;
 
@@ -44,7 +49,9 @@ export class Link {
     this.session = options.session;
     this.peer = options.peer;
     this.detector = new FailureDetector(options.failureTimeoutMs, options.onSilent);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs;
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatIntervalMs);
+    this.stopSliceBeats = onCpuSlice(() => this.beatIfDue());
     this.heartbeat(); // an early echo gives an RTT at once
   }
 
@@ -80,11 +87,18 @@ export class Link {
   /** Test hook: simulate a hung peer by no longer sending heartbeats (other frames still flow). */
   pauseHeartbeats(): void {
     clearInterval(this.heartbeatTimer);
+    this.stopSliceBeats();
   }
 
   stop(): void {
     clearInterval(this.heartbeatTimer);
+    this.stopSliceBeats();
     this.detector.stop();
+  }
+
+  /** From inside a long guest event: the timer cannot fire, so beat here when one is due. */
+  private beatIfDue(): void {
+    if (performance.now() - this.lastBeatMs >= this.heartbeatIntervalMs) this.heartbeat();
   }
 
   /** Any authenticated frame is a sign of life; heartbeats also carry the RTT and lease echo. */
@@ -105,6 +119,7 @@ export class Link {
 
   private heartbeat(): void {
     const now = performance.now();
+    this.lastBeatMs = now;
     const beat: Heartbeat = {
       type: 'heartbeat',
       sentMs: now,

@@ -15,6 +15,7 @@ import { Lineage, type ChaosNode } from './lineage.js';
 import { Monitor } from './monitor.js';
 import { formatSummary, summarize, type ChaosSummary } from './report.js';
 import { makeSchedule, type FaultKind } from './schedule.js';
+import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
 export interface ChaosOptions {
   seed: number;
@@ -41,9 +42,9 @@ export const chaosDefaults = {
   faults: 10,
   rate: 50,
   concurrency: 8,
-  // The nodes' own defaults: shorter timeouts fail over falsely on a busy machine.
-  heartbeatMs: 100,
-  failureTimeoutMs: 1000,
+  // The nodes' own defaults.
+  heartbeatMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
+  failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
   // Far more often than a node's default, so that most restarted secondaries are re-protected from a checkpoint.
   checkpointEveryEntries: 500,
   gapMaxMs: 10_000,

@@ -13,6 +13,7 @@ import { benchCommand } from '../bench/bench-command.js';
 import { REPLICATION_WORKLOADS } from '../bench/workloads.js';
 import { parseInteger } from './options.js';
 import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
+import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 // `lockstep log big.log | head` closes stdout early: that is not an error worth a stack trace.
@@ -87,8 +88,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--host <addr>', 'HTTP service address', '127.0.0.1')
       .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, claims, channel secret')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
-      .option('--heartbeat-ms <n>', 'heartbeat interval on the logging channel (default 100)')
-      .option('--failure-timeout-ms <n>', 'silence after which the peer is declared failed (default 1000)')
+      .option('--heartbeat-ms <n>', `heartbeat interval on the logging channel (default ${HEARTBEAT_INTERVAL_MS_DEFAULT})`)
+      .option('--failure-timeout-ms <n>', `silence after which the peer is declared failed (default ${FAILURE_TIMEOUT_MS_DEFAULT})`)
       .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged')
       .option('--retained-bytes-max <n>', 'hard bound on the log kept in memory (default 512 MiB); past it the oldest goes even before a checkpoint covers it')
       .option('--checkpoint-every-entries <n>', 'checkpoint the guest after this many log entries (default 10000; 0: not by count)')
@@ -123,8 +124,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--duration <d>', 'how long the load runs', '8s')
     .option('--rate <n>', 'requests per second', '200')
     .option('--concurrency <n>', 'requests in flight', '16')
-    .option('--heartbeat-ms <n>', 'heartbeat interval', '100')
-    .option('--failure-timeout-ms <n>', 'failure detection timeout (a closed connection is noticed at once)', '1000')
+    .option('--heartbeat-ms <n>', 'heartbeat interval', String(HEARTBEAT_INTERVAL_MS_DEFAULT))
+    .option('--failure-timeout-ms <n>', 'failure detection timeout (a closed connection is noticed at once)', String(FAILURE_TIMEOUT_MS_DEFAULT))
     .option('--channel-delay <d>', 'fault injection: the primary ships its log this late (default 0, or 150ms with --no-output-gate)')
     .option('--no-output-gate', 'run the primary without the output rule, to see what it protects against')
     .option('--respawn', 'afterwards, start a fresh secondary against the survivor')

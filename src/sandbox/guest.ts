@@ -10,6 +10,7 @@ import { decodeEffects, type Effect } from './effects.js';
 import { PRELUDE_SOURCE } from './prelude.js';
 import { URL_LIB_SOURCE, WEB_BUNDLE_SOURCE } from './web-bundle.generated.js';
 import { loadOwnedQuickJS, newLinearMemory } from './quickjs-module.js';
+import { cpuSlice } from './cpu-slices.js';
 import { restoreSparse, sparseCopy, sparseImageProblem } from './sparse-heap.js';
 
 /** The only way anything of the world reaches the guest inside an event (live: reads and logs; replay: reads the log). */
@@ -216,7 +217,10 @@ export class Guest {
     const takeEffectsFn = context.getProp(dispatcher, 'takeEffects');
     const endEventFn = context.getProp(dispatcher, 'endEvent');
     guest = new Guest(runtime, context, dispatcher, deliverFn, takeEffectsFn, endEventFn, limits, world, memory);
-    runtime.setInterruptHandler(() => ++guest!.pollsUsed > guest!.pollsAllowed);
+    runtime.setInterruptHandler(() => {
+      cpuSlice(); // heartbeats keep going while one event runs long
+      return ++guest!.pollsUsed > guest!.pollsAllowed;
+    });
     return guest;
   }
 
