@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FAILURE_TIMEOUT_MS_DEFAULT } from '../channel/channel-server.js';
 import { runLoad } from '../client/load-client.js';
 import { makeWorkload } from '../client/workloads.js';
 import type { Pinning } from './pinning.js';
@@ -30,8 +31,12 @@ export interface FailoverTask {
   fault?: 'kill' | 'hang';
 }
 
-/** The clients' request timeout in hang trials: a stopped primary never answers. */
-export const HANG_CLIENT_TIMEOUT_MS = 500;
+/**
+ * The clients' request timeout in hang trials: a stopped primary never answers, so a client waits
+ * this long before it tries the other node. As long as the pair takes to fail over (the default
+ * failure timeout): a client that waits longer measures its own patience, not the failover.
+ */
+export const HANG_CLIENT_TIMEOUT_MS = FAILURE_TIMEOUT_MS_DEFAULT;
 
 export interface FailoverTrial {
   /** Times in ms after the SIGKILL (epoch ms on one host, so one clock). */
