@@ -68,23 +68,16 @@ export interface HeapImage {
   anchors: number[];
 }
 
-const ZERO_CHUNK = Buffer.alloc(64 * 1024);
-
-/**
- * The length of `bytes` up to its last non-zero byte. Most of a guest's linear memory is pages it
- * never touched; leaving them out makes a checkpoint's copy and hash a fraction of the memory size.
- * Chunks are compared with native memcmp, so scanning the zero tail costs about a millisecond.
- */
-export function nonZeroLength(bytes: Uint8Array): number {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  let end = buffer.length;
-  while (end > 0) {
-    const start = Math.max(0, end - ZERO_CHUNK.length);
-    if (buffer.compare(ZERO_CHUNK, 0, end - start, start, end) !== 0) break;
-    end = start;
+/** Why `image` cannot be restored into a memory the repeated setup left at `sizeNow` bytes with `anchors`. */
+function restoreProblem(image: HeapImage, sizeNow: number, anchors: number[]): string | undefined {
+  if (sizeNow !== image.memoryBytes || anchors.some((address, i) => address !== image.anchors[i])) {
+    return (
+      `a guest heap of ${image.memoryBytes} bytes with handles at ${image.anchors.join(',')}, but the repeated setup gave ` +
+      `${sizeNow} bytes with handles at ${anchors.join(',')} (the runtime or the setup changed)`
+    );
   }
-  while (end > 0 && buffer[end - 1] === 0) end--;
-  return end;
+  const malformed = sparseImageProblem(image.sparse, sizeNow);
+  return malformed && `a malformed guest heap image: ${malformed}`;
 }
 
 /** The world during a restore's setup: what it hands out is overwritten by the checkpoint's heap. */
@@ -147,17 +140,10 @@ export class Guest {
     const guest = await Guest.setUp(limits, SETUP_WORLD, newLinearMemory(image.memoryBytes));
     const anchors = guest.anchors();
     const sizeNow = guest.memory.buffer.byteLength;
-    const problem = sparseImageProblem(image.sparse, sizeNow);
+    const problem = restoreProblem(image, sizeNow, anchors);
     if (problem) {
       guest.dispose();
-      throw new Error(`invariant broken: restoring a malformed guest heap image (${problem})`);
-    }
-    if (sizeNow !== image.memoryBytes || anchors.some((address, i) => address !== image.anchors[i])) {
-      guest.dispose();
-      throw new Error(
-        `invariant broken: restoring a guest heap of ${image.memoryBytes} bytes with handles at ${image.anchors.join(',')}, ` +
-          `the repeated setup gave ${sizeNow} bytes with handles at ${anchors.join(',')} (the runtime or the setup changed)`,
-      );
+      throw new Error(`invariant broken: restoring ${problem}`);
     }
     // The setup wrote there too: the image's memory is zeros wherever it holds no page.
     restoreSparse(new Uint8Array(guest.memory.buffer), image.sparse);

@@ -19,6 +19,22 @@ export function nonZeroPages(memory: Uint8Array): number[] {
   return pages;
 }
 
+/**
+ * The length of `memory` up to its last non-zero byte: the guest heap's high-water mark (freed memory
+ * is not zeroed, so it never shrinks). Pages are compared with native memcmp, from the top down.
+ */
+export function nonZeroLength(memory: Uint8Array): number {
+  const buffer = Buffer.from(memory.buffer, memory.byteOffset, memory.length);
+  let end = buffer.length;
+  while (end > 0) {
+    const start = Math.max(0, end - HEAP_PAGE_BYTES);
+    if (buffer.compare(ZERO_PAGE, 0, end - start, start, end) !== 0) break;
+    end = start;
+  }
+  while (end > 0 && buffer[end - 1] === 0) end--;
+  return end;
+}
+
 function directory(pages: number[]): Buffer {
   const dir = Buffer.allocUnsafe(4 + 4 * pages.length);
   dir.writeUInt32BE(pages.length, 0);

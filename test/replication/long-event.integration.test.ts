@@ -4,13 +4,19 @@
 // primary that is really stopped is still taken over.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimFiles, request, ROOT, startPrimary, startSecondary, status, testResources, waitUntil } from './helpers.js';
+import { claimFiles, request, ROOT, startPair, status, testResources, waitUntil } from './helpers.js';
 
 const { dirFor, track } = testResources();
 const BURN = join(ROOT, 'test/fixtures/guests/burn.js');
 const TIMING = { heartbeatMs: 50, failureTimeoutMs: 300 };
 /** About 1-3 s of guest CPU here: several failure timeouts. */
 const LONG_BUDGET = ['--cpu-polls-max', '8000'];
+
+/** A protected pair of the burn guest, both nodes with the long CPU budget. */
+async function burnPair(dir: string) {
+  const pair = await startPair(dir, { ...TIMING, program: BURN, primaryExtra: LONG_BUDGET, secondaryExtra: LONG_BUDGET });
+  return { primary: track(pair.primary), secondary: track(pair.secondary) };
+}
 
 async function post(url: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await request(url, { method: 'POST', path: '/', timeoutMs: 5000 })).status).toBe(200);
@@ -23,9 +29,7 @@ async function count(url: string): Promise<number> {
 describe('a guest event that runs for several failure timeouts', () => {
   it('is no failure: no claim, the pair stays protected, then a kill loses nothing', async () => {
     const dir = await dirFor('long-event');
-    const primary = track(await startPrimary({ ...TIMING, dir, program: BURN, extra: LONG_BUDGET }));
-    const secondary = track(await startSecondary({ ...TIMING, dir, program: BURN, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: LONG_BUDGET }));
-    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 15_000, 'protected');
+    const { primary, secondary } = await burnPair(dir);
     await post(primary.url, 20);
 
     const started = Date.now();
@@ -50,10 +54,7 @@ describe('a guest event that runs for several failure timeouts', () => {
   });
 
   it('a stopped primary (SIGSTOP) is still taken over within the failure timeout', async () => {
-    const dir = await dirFor('stopped');
-    const primary = track(await startPrimary({ ...TIMING, dir, program: BURN, extra: LONG_BUDGET }));
-    const secondary = track(await startSecondary({ ...TIMING, dir, program: BURN, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, extra: LONG_BUDGET }));
-    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 15_000, 'protected');
+    const { primary, secondary } = await burnPair(await dirFor('stopped'));
     await post(primary.url, 10);
     primary.proc.signal('SIGSTOP');
     try {

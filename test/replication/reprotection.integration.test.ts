@@ -87,7 +87,7 @@ describe('re-protection from a checkpoint', () => {
       expect((await status(restarted.url))!.restoredFromSeq).toBeGreaterThanOrEqual(alone.checkpointSeq as number);
       await addMany(primary.url, 'h', 50);
       await primary.proc.kill();
-      await waitUntil(async () => (await status(restarted.url))?.role === 'primary', 20_000, 'restarted secondary live');
+      await live(restarted);
       expect(await ledgerCount(restarted.url)).toBe(100 + 800 + 50);
     } finally {
       await proxy.close();

@@ -2,7 +2,7 @@
 // request must be freed (core-js's URL state once sat in a WeakMap whose values pointed back at
 // their keys, which QuickJS never frees: ~1.5 KB leaked per `new URL`, until the guest ran out of memory).
 import { describe, expect, it } from 'vitest';
-import { nonZeroLength } from '../../src/sandbox/guest.js';
+import { nonZeroLength } from '../../src/sandbox/sparse-heap.js';
 import { recordRun, type Run } from './in-process.js';
 
 const GUEST = `
