@@ -95,6 +95,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
           uptimeMs: Date.now() - started,
           recording: options.record ?? null,
         }),
+        epoch: () => undefined,
       },
     );
   } catch (error) {

@@ -26,6 +26,8 @@ export interface ServiceHandler {
   /** `abandoned` fires when nobody waits for the answer any more (timeout, client gone), so nothing is held for it. */
   handle(request: IncomingRequest, abandoned: AbandonSignal): Promise<StoredAnswer>;
   status(): unknown;
+  /** The epoch this node serves in (x-lockstep-epoch on every answer); undefined when unreplicated. Cheap: read per answer. */
+  epoch(): number | undefined;
 }
 
 export interface ServiceServerOptions {
@@ -74,12 +76,6 @@ function headerPairs(req: IncomingMessage): HeaderPairs {
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i].toLowerCase(), raw[i + 1]]);
   return pairs;
-}
-
-/** The epoch the node serves in as it releases an answer (x-lockstep-epoch: lets clients see two nodes serving one epoch). */
-function epochOf(handler: ServiceHandler): number | undefined {
-  const epoch = (handler.status() as { epoch?: unknown } | undefined)?.epoch;
-  return typeof epoch === 'number' ? epoch : undefined;
 }
 
 /** The body's bytes in an array of their own (a pooled Buffer slice would keep its whole slab alive in the log). */
@@ -166,7 +162,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
         answer.then(
           (a) => {
             clearTimeout(timer);
-            send(res, a.status, a.headers, a.body, handler.role(), epochOf(handler));
+            send(res, a.status, a.headers, a.body, handler.role(), handler.epoch());
           },
           (error) => {
             clearTimeout(timer);

@@ -98,6 +98,7 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
         return host.handleRequest(request, abandoned);
       },
       status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
+      epoch: () => role.epoch,
     },
   );
   log(`serving ${program.name} on http://${options.host ?? '127.0.0.1'}:${service.port}, logging channel on ${options.logListen.host}:${logPort}, epoch ${epoch}`);

@@ -157,6 +157,7 @@ export class SecondaryNode {
           return this.host.handleRequest(request, abandoned);
         },
         status: () => this.status(),
+        epoch: () => (this.state === 'live' && this.role ? this.role.epoch : this.epoch),
       },
     );
     this.client.start();

@@ -7,7 +7,7 @@
 // promoted node: a chain of kills per pair, each kill costing one process start instead of two.
 import { rm } from 'node:fs/promises';
 import { runLoad, type LoadSummary } from '../../src/client/load-client.js';
-import { count, rngFrom, startPair, startSecondary, status, tempDir, waitReplaying, waitUntil, type StartedNode } from './helpers.js';
+import { count, request, rngFrom, startPair, startSecondary, status, tempDir, waitReplaying, waitUntil, type StartedNode } from './helpers.js';
 
 /**
  * A SIGKILLed primary is detected by its connection closing, not by silence, so the failure
@@ -138,6 +138,9 @@ export async function killChain(pairIndex: number, firstKill: number, killTimes:
       problems.push(...checkAnswers(summary, finalCount, model));
       const epoch = live.epoch as number;
       if (epoch !== i + 1) problems.push(`survivor epoch ${epoch}, expected ${i + 1}`);
+      // Every answer names the epoch it was released in (clients use it to spot two nodes serving one epoch).
+      const answerEpoch = (await request(secondary.url, { path: '/count', timeoutMs: 5000 })).headers['x-lockstep-epoch'];
+      if (answerEpoch !== String(epoch)) problems.push(`the survivor's answers say x-lockstep-epoch ${answerEpoch}, its status says epoch ${epoch}`);
       const timeline = live.timeline as Record<string, number> | undefined;
       const result: KillResult = {
         ...base,
