@@ -177,7 +177,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json <file>', 'JSON results file')
     .option('--html <file>', 'HTML report file')
     .option('--workloads <list>', `replicated-vs-unreplicated workloads, comma-separated (${REPLICATION_WORKLOADS.map((w) => w.name).join(', ')})`, parseWorkloadList)
-    .option('--failovers <n>', 'SIGKILL failovers to time (default 5 with --quick, 20 without; 0 for none)', (n: string) => parseInteger(n, '--failovers', 0, 1000))
+    .option('--failovers <n>', 'SIGKILL failovers to time (default 5 with --quick, 9 without; 0 for none)', (n: string) => parseInteger(n, '--failovers', 0, 1000))
     .action(async ({ failovers, ...opts }) => setExit(await benchCommand({ ...opts, failoverTrials: failovers }, out)));
 
   return program;
