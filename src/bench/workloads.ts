@@ -68,17 +68,18 @@ export function guestPrograms(): string[] {
  * The workloads measured replicated vs unreplicated: one bench guest each (bench-write.js awaits a
  * durable file write per request: the group-commit figure). diskReadBytes is the
  * file data the guest reads per request (bench-disk.js reads its 4 KB file), counted as input.
- * fullRunOnly: left out of --quick unless named with --workloads (the quick run must stay short).
+ * fullRunOnly: left out of --quick unless named with --workloads (the quick run keeps issue 10's
+ * four: trivial, write, cpu and body; each workload costs it ~25 s, mostly starting nodes).
  */
 export const REPLICATION_WORKLOADS = [
   { name: 'trivial', program: 'bench-trivial.js', diskReadBytes: 0 },
   { name: 'write', program: 'bench-write.js', diskReadBytes: 0 },
   { name: 'cpu', program: 'bench-cpu.js', diskReadBytes: 0 },
-  { name: 'clock', program: 'bench-clock.js', diskReadBytes: 0 },
-  { name: 'random', program: 'bench-random.js', diskReadBytes: 0 },
+  { name: 'clock', program: 'bench-clock.js', diskReadBytes: 0, fullRunOnly: true },
+  { name: 'random', program: 'bench-random.js', diskReadBytes: 0, fullRunOnly: true },
   { name: 'body', program: 'bench-body.js', diskReadBytes: 0 },
-  { name: 'disk-read', program: 'bench-disk.js', diskReadBytes: 4096 },
-  { name: 'timer', program: 'bench-timer.js', diskReadBytes: 0 },
+  { name: 'disk-read', program: 'bench-disk.js', diskReadBytes: 4096, fullRunOnly: true },
+  { name: 'timer', program: 'bench-timer.js', diskReadBytes: 0, fullRunOnly: true },
   // The Fetch API against the plain-object contract (the same echo), and env.storage against a file
   // rewritten whole per request (the same 64-key state).
   { name: 'plain', program: 'bench-plain.js', diskReadBytes: 0, fullRunOnly: true },

@@ -172,7 +172,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('bench')
     .description('measure logging overhead, log bandwidth and failover time, side by side (see BENCHMARKS.md)')
-    .option('--quick', 'fewer and shorter repetitions (under 3 minutes)')
+    .option('--quick', 'fewer and shorter repetitions, 4 workloads (about 3 minutes)')
     .option('--out <dir>', 'directory for bench.json and report.html', 'bench-results')
     .option('--json <file>', 'JSON results file')
     .option('--html <file>', 'HTML report file')
