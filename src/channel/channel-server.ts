@@ -68,18 +68,23 @@ export interface ChannelServerOptions {
   heartbeatIntervalMs?: number;
   failureTimeoutMs?: number;
   handshakesMax?: number;
-  /** Our last entry, sent in the welcome: the secondary is caught up once it holds it. */
-  lastSeq?: () => number;
   /** Refuses a would-be secondary (after it proved the secret) with the error returned, e.g. a retryable not-ready. */
   canAttach?: (peer: PeerInfo) => ChannelError | undefined;
   /** A checkpoint to give an attaching secondary instead of the log before it (undefined: stream from haveSeq + 1). */
   checkpointFor?: (peer: PeerInfo) => CheckpointOffer | undefined;
   /** The checkpoint given to the attached secondary is all queued: batches may follow. */
   onCheckpointSent?: () => void;
-  /** A secondary attached: called once its first sealed frame confirmed the handshake (nothing is streamed before). */
-  onAttach?: (peer: PeerInfo) => void;
+  /**
+   * The attach decision, taken in the same turn the welcome is sent: from here the primary gates its
+   * outputs on this secondary, and it returns the entry the secondary must hold before it may go live
+   * (the welcome's lastSeq). One decision, so nothing can be released between the two.
+   */
+  onAttach?: (peer: PeerInfo) => number;
+  /** The secondary's first sealed frame confirmed the handshake: streaming may begin (nothing is streamed before). */
+  onConfirmed?: (peer: PeerInfo) => void;
   /** seq = highest contiguous seq the secondary has received; called when it or the secondary's replayed seq grows. */
   onAck?: (seq: number) => void;
+  /** The attached secondary is gone (from the welcome on, confirmed or not: it may believe it is attached). */
   onDetach?: (reason: DetachReason, detail: string) => void;
   /** No frame from the attached secondary for failureTimeoutMs; it has been dropped (onDetach follows). */
   onPeerSilent?: () => void;
@@ -125,7 +130,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'lastSeq' | 'canAttach' | 'checkpointFor'>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -374,13 +379,14 @@ export class ChannelServer {
     }
     const startSeq = checkpoint ? checkpoint.seq + 1 : auth.haveSeq + 1;
     this.handshakes.delete(ws);
+    const lastSeq = this.opts.onAttach?.(info) ?? auth.haveSeq;
     const welcome = encodeMessage({
       type: 'welcome',
       proof: this.opts.secret.proof(serverNonce, auth.clientNonce, 'server'),
       header: this.opts.header,
       startSeq,
       epoch: this.opts.epoch,
-      lastSeq: this.opts.lastSeq?.() ?? auth.haveSeq,
+      lastSeq,
       checkpointBytes: checkpoint?.bytes.length ?? 0,
     });
     // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
@@ -409,7 +415,7 @@ export class ChannelServer {
   private confirm(a: Attachment): void {
     a.confirmed = true;
     this.lastAckSeq = a.peer.haveSeq;
-    this.opts.onAttach?.(a.peer);
+    this.opts.onConfirmed?.(a.peer);
     if (this.attached === a && a.checkpoint) this.sendCheckpoint(a);
   }
 
@@ -447,7 +453,7 @@ export class ChannelServer {
     }
     if (!a.confirmed) {
       this.confirm(a);
-      if (this.attached !== a) return; // onAttach dropped it
+      if (this.attached !== a) return; // onConfirmed dropped it
     }
     switch (message.type) {
       case 'heartbeat':
@@ -497,7 +503,7 @@ export class ChannelServer {
     a.link.stop();
     this.bytesSentDetached += a.link.bytesSent;
     if (reason !== 'bye' && reason !== 'protocol') a.ws.terminate();
-    if (a.confirmed) this.opts.onDetach?.(reason, detail);
+    this.opts.onDetach?.(reason, detail);
   }
 
   /** Before or during the handshake: a plain refuse frame (there is no session key yet). */

@@ -69,7 +69,7 @@ export class LiveHost implements WorldActions {
     const key = idempotencyKeyOf(request.headers);
     if (key !== undefined) {
       const known = executor.idempotency.lookup(key);
-      if (known?.answer && known.answerGateSeq !== undefined && this.gate.isReleased(known.answerGateSeq)) return Promise.resolve(known.answer);
+      if (known?.answer && known.answerGateSeq !== undefined) return this.storedAnswer(known.answer, known.answerGateSeq);
       if (known) return this.waitFor(known.requestSeq, abandoned);
     }
     // The answer may be released during submit() (a synchronous handler, an open gate): wait first.
@@ -79,6 +79,13 @@ export class LiveHost implements WorldActions {
     this.options.afterEvent?.();
     assert(seq === expectedSeq, `request logged as #${seq}, expected #${expectedSeq}`);
     return answer;
+  }
+
+  /** A stored answer is an output like any other: it leaves through the gate (acked and under the lease). */
+  private storedAnswer(answer: StoredAnswer, gateSeq: number): Promise<StoredAnswer> {
+    return new Promise((resolve, reject) => {
+      this.gate.hold(gateSeq, () => (this.stopped ? reject(new Error('this node has stopped; the answer was not released')) : resolve(answer)));
+    });
   }
 
   /** Waits for the answer to request #requestSeq; a waiter nobody needs any more (abandoned) is dropped, so none leak. */

@@ -7,48 +7,57 @@ export interface OutputGate {
   hold(gateSeq: number, release: () => void): void;
   /** Outputs waiting for an ack. */
   readonly waiting: number;
-  /** True if an output gated on `gateSeq` has been released. */
-  isReleased(gateSeq: number): boolean;
 }
 
 /** Unreplicated (`lockstep run`) or a primary alone after winning the claim: nothing to wait for. */
 export class OpenGate implements OutputGate {
   readonly waiting = 0;
-  isReleased(): boolean {
-    return true;
-  }
   hold(_gateSeq: number, release: () => void): void {
     release();
   }
 }
 
-/** Releases outputs in order as acknowledgements arrive. */
+/**
+ * Releases outputs in order as acknowledgements arrive, and only while the lease holds: an output
+ * whose entries are all acknowledged (a stored answer to a re-asked key, say) still waits when the
+ * lease has lapsed, since a successor may own the epoch by then. The owner calls `ack` again once
+ * the lease is renewed.
+ */
 export class AckGate implements OutputGate {
   private readonly queue: Array<{ gateSeq: number; release: () => void }> = [];
+  /** Outputs already covered by acks that arrived while the lease had lapsed, in arrival order. */
+  private leaseWaiting: Array<() => void> = [];
   private head = 0;
   private ackedSeq = 0;
-  /** Every output gated on an entry up to this one was released while the gate was open. */
-  private releasedWhileOpenSeq = 0;
   private open = false;
 
-  get waiting(): number {
-    return this.queue.length - this.head;
-  }
+  /**
+   * `leaseHeld`: may an output leave right now (see PrimaryRole's lease)? `onLeaseWait`: an output
+   * waits for the lease alone; the owner should call `ack` again once it is renewed.
+   */
+  constructor(
+    private readonly leaseHeld: () => boolean = () => true,
+    private readonly onLeaseWait: () => void = () => undefined,
+  ) {}
 
-  isReleased(gateSeq: number): boolean {
-    return this.open || gateSeq <= this.ackedSeq || gateSeq <= this.releasedWhileOpenSeq;
+  get waiting(): number {
+    return this.queue.length - this.head + this.leaseWaiting.length;
   }
 
   hold(gateSeq: number, release: () => void): void {
-    if (this.open || gateSeq <= this.ackedSeq) {
-      release();
+    if (this.open) return release();
+    if (gateSeq > this.ackedSeq) {
+      this.queue.push({ gateSeq, release });
       return;
     }
-    this.queue.push({ gateSeq, release });
+    if (this.leaseHeld()) return release();
+    this.leaseWaiting.push(release);
+    this.onLeaseWait();
   }
 
-  /** The secondary has acknowledged every entry up to `seq`. */
+  /** The secondary has acknowledged every entry up to `seq`; the caller holds the lease. */
   ack(seq: number): void {
+    this.releaseLeaseWaiting();
     if (seq <= this.ackedSeq) return;
     this.ackedSeq = seq;
     while (this.head < this.queue.length && this.queue[this.head].gateSeq <= seq) this.queue[this.head++].release();
@@ -59,14 +68,20 @@ export class AckGate implements OutputGate {
   }
 
   /**
-   * A secondary attached holding every entry up to `haveSeq` while our log ends at `lastSeq`: gate new
-   * outputs on its acks again. Outputs up to `lastSeq` were released while open and stay released.
+   * A secondary attached holding every entry up to `haveSeq`: gate new outputs on its acks again.
+   * A stored answer gated on an entry after `haveSeq` (released while open) waits for the secondary
+   * to hold that entry too before it leaves again.
    */
-  regate(haveSeq: number, lastSeq: number): void {
+  regate(haveSeq: number): void {
     assert(this.open && this.waiting === 0, 'regate only from an open gate (a secondary attaches to a primary alone)');
     this.open = false;
-    this.releasedWhileOpenSeq = Math.max(this.releasedWhileOpenSeq, lastSeq);
     this.ackedSeq = haveSeq;
+  }
+
+  private releaseLeaseWaiting(): void {
+    const waiting = this.leaseWaiting;
+    this.leaseWaiting = [];
+    for (const release of waiting) release();
   }
 
   get isOpen(): boolean {

@@ -71,7 +71,11 @@ export interface PrimaryRoleOptions {
 export type Protection = 'unprotected' | 'catching-up' | 'protected' | 'arbitrating';
 
 export class PrimaryRole {
-  readonly gate = new AckGate();
+  /** Nothing leaves under a lapsed lease (LEASE_FRACTION), not even an answer whose entries were acknowledged. */
+  readonly gate = new AckGate(
+    () => !this.fenced && (!this.options.outputGate || this.leaseHeld()),
+    () => this.releaseUnderLease(),
+  );
   readonly server: ChannelServer;
   epoch: number;
   protection: Protection = 'unprotected';
@@ -123,11 +127,11 @@ export class PrimaryRole {
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       failureTimeoutMs: options.failureTimeoutMs,
-      lastSeq: () => this.retained.lastSeq,
       canAttach: (peer) => this.attachRefusal(peer),
       checkpointFor: (peer) => this.checkpointFor(peer),
       onCheckpointSent: () => this.pump(),
       onAttach: (peer) => this.attached(peer),
+      onConfirmed: () => this.pump(),
       onAck: (seq) => this.acked(seq),
       onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
       onRefused: (error) => options.log(`refused a would-be secondary: ${error.message} [${error.code}]`),
@@ -178,19 +182,25 @@ export class PrimaryRole {
     this.retained.dropThrough(newest.seq);
   }
 
-  private attached(peer: PeerInfo): void {
+  /**
+   * The attach decision, in the turn the welcome leaves: the gate closes at our last entry, which is
+   * the welcome's catch-up target. Everything released so far is at or before it; everything after
+   * it waits for this secondary's acks. Streaming starts once its first sealed frame confirms.
+   */
+  private attached(peer: PeerInfo): number {
     this.attachSeq = this.retained.lastSeq;
     this.delayedThrough = Math.max(this.delayedThrough, this.attachSeq); // the history is old enough to ship
     this.sentThrough = Math.max(peer.haveSeq, peer.checkpointSeq);
-    this.ackedSeq = peer.haveSeq;
+    // What a checkpoint covers is never sent, so it is not owed: admission counts the log after it.
+    this.ackedSeq = this.sentThrough;
     this.unacked = [];
-    if (this.options.outputGate) this.gate.regate(peer.haveSeq, this.attachSeq);
+    if (this.options.outputGate) this.gate.regate(peer.haveSeq);
     const caughtUp = peer.haveSeq >= this.attachSeq;
     const from = peer.checkpointSeq > 0 ? `the checkpoint after #${peer.checkpointSeq}, then #${peer.checkpointSeq + 1}` : `#${peer.haveSeq + 1}`;
     this.options.log(`secondary ${peer.address} attached holding ${peer.haveSeq} entries; streaming from ${from}` + (caughtUp ? '' : `; catching up to #${this.attachSeq}`));
     this.options.timeline.add('attach', `secondary ${peer.address}`);
     this.setProtection(caughtUp ? 'protected' : 'catching-up');
-    this.pump();
+    return this.attachSeq;
   }
 
   private acked(seq: number): void {

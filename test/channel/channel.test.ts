@@ -46,12 +46,16 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 2000)
 }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function startServer(options: Partial<ChannelServerOptions> = {}) {
-  const log = { attached: [] as PeerInfo[], acks: [] as number[], detached: [] as DetachReason[], details: [] as string[], silent: 0, refused: [] as ChannelError[], forged: [] as ChannelError[] };
+async function startServer(options: Partial<ChannelServerOptions> & { lastSeq?: () => number } = {}) {
+  const log = { welcomed: [] as PeerInfo[], attached: [] as PeerInfo[], acks: [] as number[], detached: [] as DetachReason[], details: [] as string[], silent: 0, refused: [] as ChannelError[], forged: [] as ChannelError[] };
   const server = new ChannelServer({
     host: '127.0.0.1', port: 0, secret, header, compatible,
     heartbeatIntervalMs: 50, failureTimeoutMs: 400, authTimeoutMs: 500,
-    onAttach: (peer) => log.attached.push(peer),
+    onAttach: (peer) => {
+      log.welcomed.push(peer);
+      return options.lastSeq?.() ?? peer.haveSeq;
+    },
+    onConfirmed: (peer) => log.attached.push(peer),
     onAck: (seq) => log.acks.push(seq),
     onDetach: (reason, detail) => {
       log.detached.push(reason);
@@ -520,13 +524,16 @@ describe('every frame after the handshake is authenticated', () => {
     expect(log.disconnects).toBe(0);
   });
 
-  it('a man in the middle cannot raise haveSeq in the auth: the secondary is never attached, so no ack is assumed', async () => {
+  it('a man in the middle cannot raise haveSeq in the auth: the secondary is never confirmed, so no ack is assumed', async () => {
     const { server, port, log } = await startServer({ lastSeq: () => 50 });
     const hand = await handSecondary(port, 40); // the primary is told the secondary holds #1..#40
     await waitFor('refused', () => log.forged.length === 1);
     expect(log.forged[0]!.message).toMatch(/tag does not verify/);
+    // The attach decision was taken with the welcome (the primary gates from then on), but nothing
+    // was confirmed or streamed; the detach is reported, so the primary arbitrates before going on alone.
+    expect(log.welcomed.map((p) => p.haveSeq)).toEqual([40]);
     expect(log.attached).toEqual([]);
-    expect(log.detached).toEqual([]); // never attached, so never detached: a refusal
+    expect(log.detached).toEqual(['protocol']);
     expect(log.refused.map((e) => e.code)).toEqual(['LOCKSTEP_CHANNEL_FORGED']);
     expect(server.stats).toMatchObject({ peer: null, lastAckSeq: 0, framesRefused: 1 });
     expect(server.sendBatch(41, 1, bytes(1, 1))).toBe(false);

@@ -1,6 +1,6 @@
-// The output rule in process: AckGate releases outputs in order once an ack covers them, and keeps
-// answers released while it was open released after a secondary attaches (regate). OpenGate waits
-// for nothing.
+// The output rule in process: AckGate releases outputs in order once an ack covers them, and only
+// under the lease (a stored answer too); after a secondary attaches (regate) it gates on its acks.
+// OpenGate waits for nothing.
 import { describe, expect, it } from 'vitest';
 import { AckGate, OpenGate, type OutputGate } from '../../src/replication/output-gate.js';
 
@@ -19,7 +19,6 @@ describe('OpenGate', () => {
     gate.hold(3, () => released.push(3));
     expect(released).toEqual([7, 3]);
     expect(gate.waiting).toBe(0);
-    expect(gate.isReleased(1_000_000)).toBe(true);
   });
 });
 
@@ -63,15 +62,24 @@ describe('AckGate', () => {
     expect(released).toEqual([5]);
   });
 
-  it('answers isReleased by ack coverage', () => {
-    const gate = new AckGate();
-    holdAll(gate, [3, 6]);
-    expect(gate.isReleased(3)).toBe(false);
-    gate.ack(4);
-    expect(gate.isReleased(3)).toBe(true);
-    expect(gate.isReleased(4)).toBe(true);
-    expect(gate.isReleased(5)).toBe(false);
-    expect(gate.isReleased(6)).toBe(false);
+  it('holds an output already covered by acks while the lease has lapsed, and releases it at the next ack under a lease', () => {
+    let lease = true;
+    let leaseWaits = 0;
+    const gate = new AckGate(() => lease, () => leaseWaits++);
+    gate.ack(5);
+    const released = holdAll(gate, [3]); // a stored answer to a re-asked key, its entries acknowledged
+    expect(released).toEqual([3]);
+    lease = false;
+    holdAll(gate, [4]).forEach((seq) => released.push(seq));
+    const late: number[] = [];
+    gate.hold(2, () => late.push(2));
+    expect(late).toEqual([]);
+    expect(gate.waiting).toBe(2);
+    expect(leaseWaits).toBe(2);
+    lease = true;
+    gate.ack(5); // the owner renewed the lease: the same ack again releases them
+    expect(late).toEqual([2]);
+    expect(gate.waiting).toBe(0);
   });
 
   it('openAll releases everything waiting and gates nothing more', () => {
@@ -85,47 +93,31 @@ describe('AckGate', () => {
     expect(gate.waiting).toBe(0);
     gate.hold(10_000, () => released.push(10_000));
     expect(released).toEqual([1, 2, 50, 10_000]);
-    expect(gate.isReleased(Number.MAX_SAFE_INTEGER)).toBe(true);
   });
 
-  it('regate(haveSeq, lastSeq): answers released while open stay released; new outputs wait for acks past haveSeq', () => {
+  it('regate(haveSeq): new outputs, and stored answers after haveSeq, wait for acks past haveSeq', () => {
     const gate = new AckGate();
     gate.openAll();
     // A primary alone answered up to entry #100, then a secondary attaches holding #1..#40.
-    gate.regate(40, 100);
+    gate.regate(40);
     expect(gate.isOpen).toBe(false);
     expect(gate.acked).toBe(40);
-    // A retry with the same Idempotency-Key of an answer gated on #90 must not look unreleased.
-    expect(gate.isReleased(90)).toBe(true);
-    expect(gate.isReleased(100)).toBe(true);
-    expect(gate.isReleased(101)).toBe(false);
-
-    const released = holdAll(gate, [101, 105]);
-    expect(released).toEqual([]);
-    gate.ack(101);
-    expect(released).toEqual([101]);
+    const released = holdAll(gate, [30, 90, 101, 105]);
+    expect(released).toEqual([30]); // a stored answer the secondary already holds leaves at once
+    gate.ack(100);
+    expect(released).toEqual([30, 90]);
     gate.ack(105);
-    expect(released).toEqual([101, 105]);
-  });
-
-  it('regate keeps the highest open-released entry across a second attach', () => {
-    const gate = new AckGate();
-    gate.openAll();
-    gate.regate(0, 100);
-    gate.openAll(); // the secondary failed; the primary won the claim and went on alone
-    gate.regate(0, 60); // a lower lastSeq must not shrink what was already released
-    expect(gate.isReleased(100)).toBe(true);
-    expect(gate.isReleased(101)).toBe(false);
+    expect(released).toEqual([30, 90, 101, 105]);
   });
 
   it('refuses regate while outputs wait or the gate is not open (a broken invariant, not an operating error)', () => {
     const closed = new AckGate();
-    expect(() => closed.regate(0, 0)).toThrow(/regate only from an open gate/);
+    expect(() => closed.regate(0)).toThrow(/regate only from an open gate/);
     const gate = new AckGate();
     gate.openAll();
-    gate.regate(0, 0);
+    gate.regate(0);
     holdAll(gate, [1]);
-    expect(() => gate.regate(0, 1)).toThrow(/regate only from an open gate/);
+    expect(() => gate.regate(0)).toThrow(/regate only from an open gate/);
   });
 
   it('keeps releasing in order after many outputs (internal queue compaction)', () => {
