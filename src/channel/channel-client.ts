@@ -1,12 +1,16 @@
 // The secondary's end of the logging channel: connects to the primary (retrying until it is up),
 // proves and checks the shared secret both ways, receives batches in seq order and acks on receipt.
-// Every frame after the handshake is sealed and checked both ways (frame-auth.ts).
+// Every frame after the handshake is sealed and checked both ways (frame-auth.ts). Nothing
+// unauthenticated ends protection: once attached, a lost connection, a forged frame or an unsealed
+// refusal only makes it reconnect, and the primary is declared failed after failureTimeoutMs with
+// no authenticated frame, across reconnects.
 
+import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import type { LogHeader } from '../log/entries.js';
 import {
   ChannelAuthError, ChannelAuthTimeoutError, ChannelError, ChannelForgedError, ChannelFrameTooLargeError, ChannelIncompatibleError,
-  ChannelProtocolError, ChannelSeqError,
+  ChannelNotReadyError, ChannelProtocolError, ChannelSeqError,
 } from './errors.js';
 import { openSession, transcriptHash } from './frame-auth.js';
 import { AUTH_TIMEOUT_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from './channel-server.js';
@@ -54,16 +58,23 @@ export interface ChannelClientOptions {
   onCheckpoint?: (seq: number, bytes: Uint8Array) => Promise<void>;
   /** Called once the primary's first sealed frame confirmed the handshake (so the welcome's epoch is genuine). */
   onConnected?: (welcome: Welcome) => void;
-  /** The connection ended (we will retry unless stopped, fenced, refused for good or said bye to). */
+  /** The connection ended (we retry unless stopped, fenced, refused for good or said bye to); not a verdict on the primary. */
   onDisconnected?: () => void;
   /** The primary stopped on purpose: do not go live. The client stops. */
   onBye?: (reason: string) => void;
   /** The primary reports that every output gated on an entry <= seq has been released. */
   onReleased?: (seq: number) => void;
-  /** No frame from the primary for failureTimeoutMs; the socket is dropped and retried until stop()/fence(). */
+  /**
+   * No authenticated frame from the primary for failureTimeoutMs, connected or reconnecting, since
+   * it was first attached: the verdict. The client keeps retrying until stop()/fence().
+   */
   onPeerSilent?: () => void;
-  /** The primary refused us. BUSY and AUTH_TIMEOUT are retried; any other refusal stops the client. */
-  onRefused?: (code: string, message: string) => void;
+  /**
+   * The primary refused us. `final`: the client stopped (a refusal that cannot clear by itself, sealed,
+   * or before we were ever attached); otherwise it retries (BUSY, AUTH_TIMEOUT, or an unsealed refusal
+   * once attached: anyone on the path can send one).
+   */
+  onRefused?: (code: string, message: string, final: boolean) => void;
   /** Something we detected (bad server proof, incompatible header, seq gap, garbage). The client stops. */
   onError?: (error: ChannelError) => void;
   /** A frame from the primary failed its tag or counter check: the connection is dropped and retried (onDisconnected follows). */
@@ -106,6 +117,13 @@ export class ChannelClient {
    */
   private unconfirmedWelcome: Welcome | undefined;
   private confirmed = false;
+  private unconfirmedHaveSeq = 0;
+  /** Attached at least once: from then on nothing unauthenticated stops this client. */
+  private everConfirmed = false;
+  /** performance.now() of the last authenticated frame from the primary (any connection). */
+  private lastHeardMs = 0;
+  /** While not connected after having been attached: fires the verdict at lastHeardMs + failureTimeoutMs. */
+  private silenceTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ChannelClientOptions) {
     this.opts = {
@@ -162,6 +180,11 @@ export class ChannelClient {
     this.ws?.terminate();
   }
 
+  /** Drops the current connection (sealed refusal if attached) and connects again. */
+  reconnect(reason: string): void {
+    if (this.ws) this.drop(this.ws, new ChannelNotReadyError(reason, this.opts.url), 'retry');
+  }
+
   /** Test hook: the secondary stops heartbeating, as if hung. */
   pauseHeartbeats(): void {
     this.link?.pauseHeartbeats();
@@ -191,13 +214,13 @@ export class ChannelClient {
         m = decodeMessage(bytes, peer);
       } catch (err) {
         if (!(err instanceof ChannelError)) throw err;
-        return this.drop(ws, err, 'final');
+        return this.drop(ws, err, this.unauthenticated);
       }
-      if (m.type === 'refuse') return this.onRefuse(ws, m.code, m.message);
+      if (m.type === 'refuse') return this.onRefuse(ws, m.code, m.message, false);
       if (!serverNonce) {
-        if (m.type !== 'hello') return this.drop(ws, new ChannelProtocolError(`expected hello, got ${m.type}`, peer), 'final');
+        if (m.type !== 'hello') return this.drop(ws, new ChannelProtocolError(`expected hello, got ${m.type}`, peer), this.unauthenticated);
         if (m.protocolVersion !== CHANNEL_PROTOCOL_VERSION) {
-          return this.drop(ws, new ChannelIncompatibleError(`channel protocol ${m.protocolVersion}, ours is ${CHANNEL_PROTOCOL_VERSION}`, peer), 'final');
+          return this.drop(ws, new ChannelIncompatibleError(`channel protocol ${m.protocolVersion}, ours is ${CHANNEL_PROTOCOL_VERSION}`, peer), this.unauthenticated);
         }
         serverNonce = m.serverNonce;
         haveSeq = this.opts.haveSeq();
@@ -207,18 +230,12 @@ export class ChannelClient {
         ws.send(transcript.auth);
         return;
       }
-      if (m.type !== 'welcome') return this.drop(ws, new ChannelProtocolError(`expected welcome, got ${m.type}`, peer), 'final');
+      if (m.type !== 'welcome') return this.drop(ws, new ChannelProtocolError(`expected welcome, got ${m.type}`, peer), this.unauthenticated);
       // Mutual auth: a primary that cannot prove the secret must not feed us a log.
       if (!this.opts.secret.verify(m.proof, serverNonce, clientNonce, 'server')) {
-        return this.drop(ws, new ChannelAuthError("the primary's proof does not match our secret", peer), 'final');
+        return this.drop(ws, new ChannelAuthError("the primary's proof does not match our secret", peer), this.unauthenticated);
       }
-      try {
-        this.opts.compatible(this.opts.header, m.header);
-      } catch (err) {
-        return this.drop(ws, new ChannelIncompatibleError((err as Error).message, peer), 'final');
-      }
-      const welcomeError = this.checkWelcome(m, haveSeq);
-      if (welcomeError) return this.drop(ws, welcomeError, 'final');
+      // Its fields are checked and used only once the primary's first sealed frame confirms the transcript.
       this.welcomed(ws, m, haveSeq, transcriptHash(transcript.hello, transcript.auth, bytes));
     });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -228,9 +245,14 @@ export class ChannelClient {
     ws.on('close', () => this.closed(ws));
   }
 
-  /** Where the stream starts must fit what we hold: right after it, or after a checkpoint of a later state. */
+  /** The primary's log must be replicable here, and where the stream starts must fit what we hold: right after it, or after a checkpoint of a later state. */
   private checkWelcome(welcome: Welcome, haveSeq: number): ChannelError | undefined {
     const peer = this.opts.url;
+    try {
+      this.opts.compatible(this.opts.header, welcome.header);
+    } catch (err) {
+      return new ChannelIncompatibleError((err as Error).message, peer);
+    }
     if (welcome.checkpointBytes === 0) return welcome.startSeq === haveSeq + 1 ? undefined : new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
     if (!this.opts.onCheckpoint) return new ChannelProtocolError('the welcome announced a checkpoint, and this secondary takes none', peer);
     if (welcome.startSeq <= haveSeq) return new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
@@ -240,35 +262,56 @@ export class ChannelClient {
     return undefined;
   }
 
+  /**
+   * Before the handshake is confirmed nothing is known to be the primary's own: anything wrong is
+   * retried once we have been attached (ending protection on it would let anyone on the path do so),
+   * and is final only for a secondary that never was (a misconfiguration, said at once).
+   */
+  private get unauthenticated(): 'retry' | 'final' {
+    return this.everConfirmed ? 'retry' : 'final';
+  }
+
   private welcomed(ws: WebSocket, welcome: Welcome, haveSeq: number, transcript: Uint8Array): void {
     this.unconfirmedWelcome = welcome;
+    this.unconfirmedHaveSeq = haveSeq;
     this.confirmed = false;
-    this.nextSeq = welcome.startSeq;
-    this.lastAckSeq = haveSeq;
-    this.restoring = false;
-    this.lastReportedReplayedSeq = 0;
-    this.incoming = welcome.checkpointBytes > 0 ? { seq: welcome.startSeq - 1, bytes: new Uint8Array(welcome.checkpointBytes), received: 0 } : undefined;
     this.link = new Link(ws, {
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       failureTimeoutMs: this.opts.failureTimeoutMs,
       session: openSession(this.opts.secret, transcript, 'secondary', this.opts.url),
       peer: this.opts.url,
       onSilent: () => {
-        if (this.ws !== ws) return;
-        if (this.confirmed) this.opts.onPeerSilent?.();
-        ws.terminate(); // the close handler retries unless the replication layer fenced or stopped us
+        // The close handler retries, and gives the verdict if nothing authenticated arrives in time.
+        if (this.ws === ws) ws.terminate();
       },
     });
   }
 
-  /** The primary's first sealed frame opened: the handshake is confirmed, the connection is up. */
-  private confirm(welcome: Welcome): void {
+  /**
+   * The primary's first sealed frame opened: the handshake is confirmed, so the welcome is the
+   * primary's own. Only now is it checked and acted on (a bad one is final: the primary sent it).
+   */
+  private confirm(ws: WebSocket, welcome: Welcome): boolean {
     clearTimeout(this.authTimer);
     this.unconfirmedWelcome = undefined;
+    const error = this.checkWelcome(welcome, this.unconfirmedHaveSeq);
+    if (error) {
+      this.drop(ws, error, 'final');
+      return false;
+    }
+    this.nextSeq = welcome.startSeq;
+    this.lastAckSeq = this.unconfirmedHaveSeq;
+    this.restoring = false;
+    this.lastReportedReplayedSeq = 0;
+    this.incoming = welcome.checkpointBytes > 0 ? { seq: welcome.startSeq - 1, bytes: new Uint8Array(welcome.checkpointBytes), received: 0 } : undefined;
     this.confirmed = true;
+    this.everConfirmed = true;
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = undefined;
     this.stateNow = 'connected';
     this.attempts = 0;
     this.opts.onConnected?.(welcome);
+    return true;
   }
 
   /** A frame from the primary: nothing in it is used (not even as a sign of life) unless its tag and counter check out. */
@@ -285,8 +328,9 @@ export class ChannelClient {
       this.opts.onFrameRefused?.(err);
       return this.drop(ws, err, 'retry');
     }
+    this.lastHeardMs = performance.now();
     if (this.unconfirmedWelcome) {
-      this.confirm(this.unconfirmedWelcome);
+      if (!this.confirm(ws, this.unconfirmedWelcome)) return;
       if (this.ws !== ws || this.stateNow !== 'connected') return; // onConnected stopped or fenced us
     }
     switch (m.type) {
@@ -307,7 +351,7 @@ export class ChannelClient {
         this.opts.onReleased?.(m.seq);
         return;
       case 'refuse':
-        return this.onRefuse(ws, m.code, m.message);
+        return this.onRefuse(ws, m.code, m.message, true);
       case 'bye':
         this.halt();
         this.opts.onBye?.(m.reason);
@@ -355,10 +399,11 @@ export class ChannelClient {
     this.ack(this.link);
   }
 
-  private onRefuse(ws: WebSocket, code: string, message: string): void {
-    const retry = RETRYABLE_REFUSALS.has(code);
-    if (!retry) this.halt();
-    this.opts.onRefused?.(code, message);
+  /** A sealed refusal is the primary's word; an unsealed one is only believed before we were ever attached. */
+  private onRefuse(ws: WebSocket, code: string, message: string, sealed: boolean): void {
+    const final = !RETRYABLE_REFUSALS.has(code) && (sealed || !this.everConfirmed);
+    if (final) this.halt();
+    this.opts.onRefused?.(code, sealed ? message : `${message} (unsealed)`, final);
     ws.terminate();
   }
 
@@ -380,12 +425,27 @@ export class ChannelClient {
     this.unconfirmedWelcome = undefined;
     this.endLink();
     this.ws = undefined;
-    if (wasConnected) this.opts.onDisconnected?.();
+    if (wasConnected) {
+      this.attempts = 0; // a blip: try again at once
+      this.opts.onDisconnected?.();
+    }
     if (this.stateNow === 'stopped') return;
+    this.armSilenceVerdict();
     this.stateNow = 'connecting';
     const delay = Math.min(this.opts.retryIntervalMs * 2 ** this.attempts, this.opts.retryIntervalMaxMs);
     this.attempts = Math.min(this.attempts + 1, 30);
     this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Once attached, being unconnected is judged like silence: the verdict comes failureTimeoutMs after the last authenticated frame. */
+  private armSilenceVerdict(): void {
+    if (!this.everConfirmed || this.silenceTimer !== undefined) return;
+    const leftMs = Math.max(0, this.lastHeardMs + this.opts.failureTimeoutMs - performance.now());
+    this.silenceTimer = setTimeout(() => {
+      this.silenceTimer = undefined;
+      if (this.stateNow === 'connected' || this.stateNow === 'stopped') return;
+      this.opts.onPeerSilent?.();
+    }, leftMs);
   }
 
   /** Stop for good: no retries, no heartbeats. The socket is closed by the caller. */
@@ -393,6 +453,8 @@ export class ChannelClient {
     this.stateNow = 'stopped';
     clearTimeout(this.retryTimer);
     clearTimeout(this.authTimer);
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = undefined;
     this.endLink();
   }
 

@@ -15,6 +15,7 @@ import { openSession, TRAILER_BYTES, transcriptHash } from './frame-auth.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
 import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Auth, type ChannelMessage } from './messages.js';
 import { newNonce, type ChannelSecret } from './secret.js';
+import type { Fork } from '../replication/lineage.js';
 import { listenError } from '../errors.js';
 
 export const FRAME_BYTES_MAX_DEFAULT = 16 * 1024 * 1024; // a batch of large request bodies fits; garbage cannot exhaust memory
@@ -63,6 +64,8 @@ export interface ChannelServerOptions {
   compatible: (mine: LogHeader, theirs: LogHeader) => void;
   /** Sent in 'welcome' so a secondary knows which primary generation it follows. */
   epoch?: number;
+  /** Sent in 'welcome': where each epoch's log left its predecessor's, so a follower can tell whether it holds a prefix. */
+  forks?: readonly Fork[];
   frameBytesMax?: number;
   authTimeoutMs?: number;
   heartbeatIntervalMs?: number;
@@ -144,6 +147,7 @@ export class ChannelServer {
   constructor(options: ChannelServerOptions) {
     this.opts = {
       epoch: 0,
+      forks: [],
       frameBytesMax: FRAME_BYTES_MAX_DEFAULT,
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
@@ -230,8 +234,9 @@ export class ChannelServer {
   }
 
   /** After winning a claim the pair is in a new epoch; later secondaries are welcomed into it. */
-  setEpoch(epoch: number): void {
+  setEpoch(epoch: number, forks: readonly Fork[]): void {
     this.opts.epoch = epoch;
+    this.opts.forks = forks;
   }
 
   /** Drop the attached secondary (e.g. the primary goes on alone). */
@@ -388,6 +393,7 @@ export class ChannelServer {
       epoch: this.opts.epoch,
       lastSeq,
       checkpointBytes: checkpoint?.bytes.length ?? 0,
+      forks: [...this.opts.forks],
     });
     // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
     ws.send(welcome);

@@ -5,14 +5,16 @@
 import { Packr } from 'msgpackr';
 import type { LogHeader } from '../log/entries.js';
 import { ChannelProtocolError } from './errors.js';
+import { LINEAGE_FORKS_MAX, type Fork } from '../replication/lineage.js';
 import { NONCE_BYTES } from './secret.js';
 
 /**
  * Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame
  * after the handshake is sealed; 4: a welcome may announce a checkpoint, sent in `checkpoint` frames
- * before the batches; acks carry how far the secondary has replayed).
+ * before the batches; acks carry how far the secondary has replayed; 5: welcome carries the primary's
+ * lineage, its fork points).
  */
-export const CHANNEL_PROTOCOL_VERSION = 4;
+export const CHANNEL_PROTOCOL_VERSION = 5;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
 export const TEXT_CHARS_MAX = 4096;
 const PROOF_BYTES = 32; // HMAC-SHA256
@@ -38,9 +40,10 @@ export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array
  * server -> client: [3, proof, header, startSeq, epoch, lastSeq, checkpointBytes]; proof uses role 'server'; startSeq is
  * the first seq it will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds
  * it. checkpointBytes > 0: the state after entry #startSeq-1 comes first, in `checkpoint` frames of that many bytes in all
- * (re-protection from a checkpoint: the secondary replaces whatever it held by it).
+ * (re-protection from a checkpoint: the secondary replaces whatever it held by it). forks: the primary's lineage, where
+ * each epoch's log left its predecessor's (replication/lineage.ts), flat as [epoch, forkSeq, epoch, forkSeq...].
  */
-export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number; checkpointBytes: number }
+export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number; checkpointBytes: number; forks: Fork[] }
 /** either way, right before closing: [4, code, message] */
 export interface Refuse { type: 'refuse'; code: string; message: string }
 /** server -> client: [5, firstSeq, count, payload]; payload is an opaque encoded log batch. */
@@ -71,7 +74,7 @@ function toTuple(m: ChannelMessage): unknown[] {
     case 'auth':
       return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq];
     case 'welcome':
-      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes];
+      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes, m.forks.flatMap((f) => [f.epoch, f.forkSeq])];
     case 'refuse':
       return [MessageType.refuse, m.code, m.message.slice(0, TEXT_CHARS_MAX)];
     case 'batch':
@@ -132,7 +135,10 @@ class Fields {
         return { type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(), haveSeq: this.int('haveSeq') };
       case MessageType.welcome:
         this.name = 'welcome';
-        return { type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'), lastSeq: this.int('lastSeq'), checkpointBytes: this.int('checkpointBytes') };
+        return {
+          type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'),
+          lastSeq: this.int('lastSeq'), checkpointBytes: this.int('checkpointBytes'), forks: this.forks(),
+        };
       case MessageType.refuse:
         this.name = 'refuse';
         return { type: 'refuse', code: this.text('code'), message: this.text('message') };
@@ -201,6 +207,14 @@ class Fields {
     if (!(v instanceof Uint8Array)) this.fail(`${field} is not binary`);
     if (exactLength !== undefined && v.length !== exactLength) this.fail(`${field} is ${v.length} bytes, not ${exactLength}`);
     return v;
+  }
+
+  private forks(): Fork[] {
+    const v = this.next('forks');
+    const ok = Array.isArray(v) && v.length % 2 === 0 && v.length <= 2 * LINEAGE_FORKS_MAX && v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0);
+    if (!ok) this.fail(`forks is not a list of at most ${LINEAGE_FORKS_MAX} (epoch, seq) pairs`);
+    const flat = v as number[];
+    return Array.from({ length: flat.length / 2 }, (_, i) => ({ epoch: flat[2 * i]!, forkSeq: flat[2 * i + 1]! }));
   }
 
   private header(): LogHeader {

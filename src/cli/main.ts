@@ -96,7 +96,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--checkpoint-every-bytes <n>', 'checkpoint after this many bytes of log (default 8 MiB; 0: not by size)')
       .option('--checkpoint-every-ms <n>', 'checkpoint after this long, if anything was logged (default 60000; 0: not by time)')
       .option('--checkpoint-bytes-max <n>', 'largest checkpoint body taken or accepted (default 256 MiB)')
-      .option('--replay-backlog-entries-max <n>', 'entries sent beyond what the secondary replayed, at most: bounds failover time (default 4096)');
+      .option('--replay-backlog-entries-max <n>', 'entries sent beyond what the secondary replayed, at most: bounds failover time (default 4096)')
+      .option('--no-rejoin', 'a node that is fenced (lost a claim) exits with code 10 instead of following the current owner as a fresh secondary');
 
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))
     .option('--log-listen <host:port>', 'address of the logging channel', '127.0.0.1:7070')

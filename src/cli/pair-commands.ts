@@ -2,6 +2,7 @@
 // start a node, stop it cleanly on SIGTERM/SIGINT (a planned stop), and return its exit code.
 import { startPrimary, type RunningNode } from '../replication/primary-node.js';
 import { startSecondary } from '../replication/secondary-node.js';
+import { withRejoin } from '../replication/rejoin.js';
 import { UsageError } from '../errors.js';
 import type { CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
 import { REPLAY_BACKLOG_ENTRIES_MIN } from '../replication/primary-role.js';
@@ -22,6 +23,8 @@ export interface PairFlags extends LimitFlags {
   checkpointBytesMax?: string;
   replayBacklogEntriesMax?: string;
   logListen?: string;
+  /** false with --no-rejoin: a fenced node exits (10) instead of following the current owner. */
+  rejoin?: boolean;
 }
 
 function pairOptions(program: string, flags: PairFlags) {
@@ -73,20 +76,33 @@ async function untilDone(node: RunningNode): Promise<number> {
 }
 
 export async function primaryCommand(program: string, flags: PairFlags & { outputGate?: boolean; channelDelayMs?: string; takeover?: boolean }): Promise<number> {
+  const logListen = parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen');
   const node = await startPrimary({
     ...pairOptions(program, flags),
-    logListen: parseHostPort(flags.logListen ?? '127.0.0.1:7070', '--log-listen'),
+    logListen,
     outputGate: flags.outputGate !== false,
     channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000),
     takeover: flags.takeover === true,
   });
-  return untilDone(node);
+  return untilDone(healing(node, program, flags, logListen));
 }
 
 export async function secondaryCommand(program: string, flags: PairFlags & { primary: string }): Promise<number> {
   if (!/^wss?:\/\/.+/.test(flags.primary)) throw new UsageError(`--primary: '${flags.primary}' is not a ws:// URL (e.g. ws://127.0.0.1:7070).`);
-  const node = await startSecondary({ ...pairOptions(program, flags), primaryUrl: flags.primary, logListen: parseHostPort(flags.logListen ?? '127.0.0.1:0', '--log-listen') });
-  return untilDone(node);
+  const logListen = parseHostPort(flags.logListen ?? '127.0.0.1:0', '--log-listen');
+  const node = await startSecondary({ ...pairOptions(program, flags), rejoin: flags.rejoin !== false, primaryUrl: flags.primary, logListen });
+  return untilDone(healing(node, program, flags, logListen));
+}
+
+/** Unless --no-rejoin: a fenced node follows the current owner as a fresh secondary, in this process. */
+function healing(node: RunningNode, program: string, flags: PairFlags, logListen: { host: string; port: number }): RunningNode {
+  if (flags.rejoin === false) return node;
+  const log = (line: string) => process.stderr.write(`[rejoin] ${line}\n`);
+  return withRejoin(node, {
+    dir: flags.dir,
+    log,
+    follow: (primaryUrl) => startSecondary({ ...pairOptions(program, flags), rejoin: true, primaryUrl, logListen }),
+  });
 }
 
 /** `lockstep status <url>`: fetches GET /_lockstep/status and prints it readably (or raw JSON). */

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { currentClaim, claimEpoch, type ClaimRecord } from './arbitration.js';
+import { currentClaim, claimEpoch, NODE_ID, type ClaimRecord } from './arbitration.js';
 import { EpochOwnedError } from './errors.js';
 
 /** How long a starting node looks for the owner of the current epoch before it refuses. */
@@ -41,6 +41,19 @@ export async function decideStart(options: OwnershipOptions): Promise<StartDecis
     if (address && !isWildcard(address) && (await reachable(address))) return { kind: 'join', epoch, primaryUrl: `ws://${address}` };
     if (Date.now() >= deadline) throw new EpochOwnedError(epoch, describe(record), options.dir);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The owner of the current epoch if it is live and its logging channel answers within `searchMs`; undefined if none. */
+export async function findLiveOwner(dir: string, searchMs: number): Promise<{ epoch: number; primaryUrl: string } | undefined> {
+  const deadline = Date.now() + searchMs;
+  for (;;) {
+    const { epoch, record } = await currentClaim(dir);
+    if (record?.releasedAtMs !== undefined && epoch >= 0) return undefined; // stopped on purpose: nobody to follow
+    const address = record?.nodeId === NODE_ID ? undefined : record?.logListen;
+    if (address && !isWildcard(address) && (await reachable(address))) return { epoch, primaryUrl: `ws://${address}` };
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

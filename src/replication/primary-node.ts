@@ -12,6 +12,7 @@ import { decideStart } from './ownership.js';
 import { updateOwnClaim } from './arbitration.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
+import { Lineage } from './lineage.js';
 import { HEARTBEAT_INTERVAL_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT } from '../channel/channel-server.js';
 import { startSecondary } from './secondary-node.js';
 
@@ -63,6 +64,7 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       secret,
       header,
       epoch,
+      lineage: Lineage.startingAt(epoch),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
       frameBytesMax: options.frameBytesMax,
@@ -74,9 +76,11 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       timeline,
       onFenced: (reason, exitCode) => {
         log(`FENCED: ${reason}. This node stops now and releases nothing more.`);
-        void service?.close();
-        void role.server.close();
-        finish(exitCode ?? FENCED_EXIT_CODE);
+        // Done once everything it held is released, so a rejoin in this process can take the same ports.
+        void Promise.allSettled([service?.close(), role.server.close()]).then(() => {
+          executor.dispose();
+          finish(exitCode ?? FENCED_EXIT_CODE);
+        });
       },
       log,
     },

@@ -15,6 +15,7 @@ import { claimEpoch, updateOwnClaim } from './arbitration.js';
 import { RetainedLog } from './retained-log.js';
 import { SharedStorageError } from './errors.js';
 import { Timeline } from './timeline.js';
+import type { Lineage } from './lineage.js';
 import { recordMetrics } from '../metrics/record.js';
 import { assert } from '../assert.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
@@ -50,6 +51,8 @@ export interface PrimaryRoleOptions {
   secret: ChannelSecret;
   header: LogHeader;
   epoch: number;
+  /** Where this node's log left its predecessors' (a fresh start: Lineage.startingAt(epoch)). */
+  lineage: Lineage;
   heartbeatIntervalMs: number;
   failureTimeoutMs: number;
   frameBytesMax?: number;
@@ -78,6 +81,7 @@ export class PrimaryRole {
   );
   readonly server: ChannelServer;
   epoch: number;
+  private lineage: Lineage;
   protection: Protection = 'unprotected';
   private sentThrough = 0;
   /** Our last entry when the secondary attached: it is caught up once it acknowledged this. */
@@ -108,6 +112,7 @@ export class PrimaryRole {
     readonly retained: RetainedLog,
   ) {
     this.epoch = options.epoch;
+    this.lineage = options.lineage;
     this.unackedBytesMax = options.unackedBytesMax ?? UNACKED_BYTES_MAX;
     this.inflightBytesMax = options.inflightBytesMax ?? INFLIGHT_BYTES_MAX;
     this.replayBacklogEntriesMax = options.replayBacklogEntriesMax ?? REPLAY_BACKLOG_ENTRIES_MAX;
@@ -123,6 +128,7 @@ export class PrimaryRole {
       header: options.header,
       compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
       epoch: this.epoch,
+      forks: this.lineage.forks,
       // Never undefined: an undefined here would override the server's default and lift the limit.
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -360,8 +366,10 @@ export class PrimaryRole {
       this.fence(error instanceof SharedStorageError ? error.message : String(error), error instanceof SharedStorageError ? error.exitCode : undefined);
       return;
     }
+    // Our log goes on whole: whatever the failed secondary held is a prefix of it.
     this.epoch = next;
-    this.server.setEpoch(next);
+    this.lineage = this.lineage.extend(next, this.executor.lastSeq);
+    this.server.setEpoch(next, this.lineage.forks);
     this.options.timeline.add('claim-won', `epoch ${next}`);
     this.options.log(`won epoch ${next}; going on alone, unprotected`);
     this.goOnAlone();

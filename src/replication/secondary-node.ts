@@ -4,17 +4,22 @@
 // its own checkpoint wherever the log has one, so once live it re-protects itself the same way.
 // It is an explicit state machine:
 //
-//   connecting -> catching-up -> following -> going-live -> live
-//        ^             |             |            |-> fenced   (lost the claim: exit 10)
-//        '-------------'             |            |-> diverged (replay diverged: exit 3, never live)
+//   connecting -> catching-up <-> following -> going-live -> live
+//        ^             |                          |-> fenced   (lost the claim: exit 10)
+//        '-------------'                          |-> diverged (replay diverged: exit 3, never live)
 //   (primary failed while catching up:            '-> stopped  (shared storage unreachable: exit 11)
 //    it holds only a prefix and never goes live)
+//
+// A lost connection is not a failed primary: it reconnects, and declares the primary failed only
+// after failureTimeoutMs with no authenticated frame. Each welcome sets the entry it must hold
+// before it may go live; a welcome from a later epoch whose log does not continue what it holds
+// (replication/lineage.ts) makes it start fresh from the primary's newest checkpoint.
 //
 // Going live is one function, `goLive`, whose order is the safety argument: stop the channel (what
 // was received is final) -> replay all of it (a divergence stops here) -> win the claim -> switch
 // the shim to live -> release uncertain outputs -> serve. Until live it answers HTTP with 503.
 import { performance } from 'node:perf_hooks';
-import { ChannelClient, RETRYABLE_REFUSALS } from '../channel/channel-client.js';
+import { ChannelClient } from '../channel/channel-client.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 import type { Welcome } from '../channel/messages.js';
 import { EntryQueue } from '../engine/entry-queue.js';
@@ -32,10 +37,13 @@ import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { Timeline } from './timeline.js';
+import { Lineage } from './lineage.js';
 import { assert } from '../assert.js';
 
 export interface SecondaryOptions extends PairOptions {
   primaryUrl: string;
+  /** false (--no-rejoin): a welcome whose log does not continue ours stops this node (exit 13) instead of starting it fresh. */
+  rejoin?: boolean;
   /** Where this node serves its own logging channel once live, for a fresh secondary. */
   logListen: { host: string; port: number };
   /** Where the go-live timeline is reported (for the demo). */
@@ -47,7 +55,7 @@ export type SecondaryState = 'connecting' | 'catching-up' | 'following' | 'going
 const TRANSITIONS: Record<SecondaryState, readonly SecondaryState[]> = {
   connecting: ['catching-up', 'following', 'diverged', 'stopped'],
   'catching-up': ['following', 'connecting', 'diverged', 'stopped'],
-  following: ['going-live', 'diverged', 'stopped'],
+  following: ['catching-up', 'connecting', 'going-live', 'diverged', 'stopped'],
   'going-live': ['live', 'fenced', 'diverged', 'stopped'],
   live: ['fenced', 'stopped'],
   fenced: [],
@@ -92,6 +100,8 @@ export class SecondaryNode {
   private role: PrimaryRole | undefined;
   private service: ServiceServer | undefined;
   private epoch = 0;
+  /** The lineage of the log we follow, from the last welcome. */
+  private lineage = Lineage.startingAt(0);
   /** The primary's last entry when we attached: we may go live only once we hold it. */
   private catchUpToSeq = Infinity;
   private releasedSeq = 0;
@@ -99,6 +109,7 @@ export class SecondaryNode {
   private uncertainDropped = 0;
   private primaryStoppedOnPurpose = false;
   private replayScheduled = false;
+  private stopping = false;
   private readonly startedMs = Date.now();
   private finish!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.finish = resolve));
@@ -131,9 +142,9 @@ export class SecondaryNode {
       onBatch: (firstSeq, count, payload) => this.received(firstSeq, count, payload),
       onReleased: (seq) => this.primaryReleased(seq),
       onBye: (reason) => this.stopWith(0, `the primary stopped on purpose (${reason}); not going live`),
-      onPeerSilent: () => this.primaryFailed(`no frame for ${this.failureTimeoutMs} ms`),
-      onDisconnected: () => this.primaryFailed('the logging connection closed'),
-      onRefused: (code, message) => this.refused(code, message),
+      onPeerSilent: () => this.primaryFailed(`no authenticated frame for ${this.failureTimeoutMs} ms`),
+      onDisconnected: () => this.log(`the logging connection closed; reconnecting (the primary is declared failed only after ${this.failureTimeoutMs} ms without an authenticated frame)`),
+      onRefused: (code, message, final) => this.refused(code, message, final),
       onFrameRefused: (error) => this.log(`refused a frame from the primary: ${error.message} [${error.code}]`),
       onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
     });
@@ -170,17 +181,50 @@ export class SecondaryNode {
 
   // ---- following ----------------------------------------------------------------------------
 
+  /**
+   * Every (re)attach: the primary gates its outputs from the welcome's lastSeq on, so that is the
+   * entry we must hold before we may go live, whatever we held before.
+   */
   private welcomed(welcome: Welcome): void {
-    if (this.retained.lastSeq > 0 && welcome.epoch !== this.epoch) {
-      // What we hold came from another owner's log: continuing from it could splice two runs.
-      const error = new LineageChangedError(this.epoch, welcome.epoch, this.retained.lastSeq);
-      return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
+    if (welcome.epoch < this.epoch) {
+      // A deposed primary (a later epoch has an owner): acking it would let it release beside that owner.
+      return this.client.reconnect(`the primary at ${this.options.primaryUrl} is in epoch ${welcome.epoch}, older than epoch ${this.epoch} we followed`);
     }
+    const lineage = Lineage.of(welcome.forks);
+    if (!lineage.continues(this.epoch, this.retained.lastSeq, welcome.epoch)) return this.lineageChanged(welcome.epoch);
     this.epoch = welcome.epoch;
+    this.lineage = lineage;
     this.catchUpToSeq = welcome.lastSeq;
     this.log(`following ${this.options.primaryUrl} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
-    if (this.state === 'connecting') this.transition(this.caughtUp ? 'following' : 'catching-up');
-    this.timeline.add(this.state === 'following' ? 'following' : 'catching-up');
+    this.moveTo(this.caughtUp ? 'following' : 'catching-up');
+  }
+
+  /** What we hold came from another owner's log: continuing from it could splice two runs. */
+  private lineageChanged(epoch: number): void {
+    const error = new LineageChangedError(this.epoch, epoch, this.retained.lastSeq);
+    if (this.options.rejoin === false) return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
+    this.log(`${error.message.split(':')[0]}, and that log does not continue ours: dropping what we hold and joining again from the primary's newest state`);
+    this.timeline.add('rejoin', `epoch ${epoch}`);
+    this.generation++;
+    this.executor?.dispose();
+    this.executor = undefined;
+    this.booting = undefined;
+    this.retained = new RetainedLog(RETAINED_ENTRIES_MAX, this.options.retainedBytesMax ?? RETAINED_BYTES_MAX);
+    this.queue = new EntryQueue();
+    this.uncertain = [];
+    this.primaryStoppedOnPurpose = false;
+    this.restoredFromSeq = 0;
+    this.reportedReplayedSeq = 0;
+    this.releasedSeq = 0;
+    this.catchUpToSeq = Infinity;
+    this.moveTo('connecting');
+    this.client.reconnect('starting fresh: our log does not continue the primary\'s');
+  }
+
+  private moveTo(state: 'connecting' | 'catching-up' | 'following'): void {
+    if (this.state === state) return;
+    this.transition(state);
+    this.timeline.add(state);
   }
 
   private get caughtUp(): boolean {
@@ -201,8 +245,7 @@ export class SecondaryNode {
   private noteCaughtUp(): void {
     if (this.state !== 'catching-up' || !this.caughtUp) return;
     this.log(`caught up: holding #${this.retained.lastSeq} (the primary's last entry at attach was #${this.catchUpToSeq})`);
-    this.transition('following');
-    this.timeline.add('following');
+    this.moveTo('following');
   }
 
   /**
@@ -242,9 +285,9 @@ export class SecondaryNode {
     return { source: program.source, programName: program.name, limits, hooks: this.hooks() };
   }
 
-  /** A refusal the client retries is only logged; any other is final, and a secondary nobody takes stops. */
-  private refused(code: string, message: string): void {
-    if (RETRYABLE_REFUSALS.has(code)) return this.log(`refused by the primary: ${message} [${code}] (retrying)`);
+  /** A refusal the client retries is only logged; a final one stops this secondary (nobody takes it). */
+  private refused(code: string, message: string, final: boolean): void {
+    if (!final) return this.log(`refused by the primary: ${message} [${code}] (retrying)`);
     this.stopWith(1, `refused by the primary: ${message} [${code}]; the refusal is final, so this secondary stops.`);
   }
 
@@ -370,7 +413,7 @@ export class SecondaryNode {
           'it lacks entries whose answers clients may have, so it must not take over; waiting for a primary',
       );
       this.timeline.add('cannot-take-over', `holds #${this.retained.lastSeq} of #${this.catchUpToSeq}`);
-      this.transition('connecting');
+      this.moveTo('connecting');
       return;
     }
     if (this.state === 'following') void this.goLive(reason);
@@ -440,6 +483,8 @@ export class SecondaryNode {
         secret: prepared.secret,
         header: prepared.header,
         epoch: this.epoch,
+        // Our log goes on from everything we replayed.
+        lineage: this.lineage.extend(this.epoch, executor.lastSeq),
         heartbeatIntervalMs: this.heartbeatIntervalMs,
         failureTimeoutMs: this.failureTimeoutMs,
         frameBytesMax: options.frameBytesMax,
@@ -470,14 +515,18 @@ export class SecondaryNode {
 
   /** Ends the node with `code`: every listener closes, so the process exits. */
   private stopWith(code: number, message: string): void {
-    if (this.state === 'stopped') return;
+    if (this.state === 'stopped' || this.stopping) return;
+    this.stopping = true;
     this.log(message);
     if (this.state !== 'fenced' && this.state !== 'diverged') this.transition('stopped');
     this.host?.stop();
-    void this.client.stop();
-    void this.service?.close();
-    void this.role?.server.close();
-    this.finish(code);
+    this.generation++; // a boot or restore still running disposes what it made
+    // Done once everything it held is released, so a rejoin in this process can take the same ports.
+    void Promise.allSettled([this.client.stop(), this.service?.close(), this.role?.server.close()]).then(() => {
+      this.executor?.dispose();
+      this.executor = undefined;
+      this.finish(code);
+    });
   }
 
   /** Planned stop (SIGTERM): a live node logs a stop entry and releases its epoch; a follower says bye. */

@@ -382,7 +382,7 @@ async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (peer: Han
       const m = decodeMessage(bytes, 'client');
       received.push(m);
       if (m.type !== 'auth') return;
-      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0 });
+      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] });
       ws.send(welcome);
       session = openSession(serverSecret, transcriptHash(hello, bytes, welcome), 'primary', 'client');
       const peer = handPeer(ws, session);
@@ -509,8 +509,8 @@ describe('every frame after the handshake is authenticated', () => {
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');
-        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0 });
-        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq, checkpointBytes: 0 })); // altered in transit
+        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] });
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] })); // altered in transit
         const session = openSession(secret, transcriptHash(hello, data as Buffer, meant), 'primary', 'client');
         ws.send(session.sealer.seal(encodeMessage({ type: 'heartbeat', sentMs: 1, echoMs: null, heldMs: 0 })));
       });
@@ -522,6 +522,33 @@ describe('every frame after the handshake is authenticated', () => {
     // The altered welcome was never reported: its epoch was never trusted, and no disconnect either.
     expect(log.welcomes).toEqual([]);
     expect(log.disconnects).toBe(0);
+  });
+
+  it('acts on nothing in a welcome before the transcript is confirmed: an announced 200 MiB checkpoint allocates nothing', async () => {
+    // The fake primary proves the secret, announces a huge checkpoint, and never sends a sealed frame.
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+    let welcomed = false;
+    wss.on('connection', (ws) => {
+      cleanups.push(() => ws.terminate());
+      const serverNonce = new Uint8Array(32).fill(4);
+      ws.on('message', (data) => {
+        const m = decodeMessage(data as Buffer, 'client');
+        if (m.type !== 'auth') return;
+        const proof = secret.proof(serverNonce, m.clientNonce, 'server');
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: 7, epoch: 0, lastSeq: 6, checkpointBytes: 200 * 1024 * 1024, forks: [] }));
+        welcomed = true;
+      });
+      ws.send(encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce }));
+    });
+    const before = process.memoryUsage().arrayBuffers;
+    const { log } = startClient((wss.address() as { port: number }).port, { onCheckpoint: async () => undefined });
+    await waitFor('welcome sent', () => welcomed);
+    await sleep(100);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(50 * 1024 * 1024);
+    expect(log.welcomes).toEqual([]);
+    expect(log.errors).toEqual([]);
   });
 
   it('a man in the middle cannot raise haveSeq in the auth: the secondary is never confirmed, so no ack is assumed', async () => {

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { createRng } from '../../src/client/rng.js';
+import { LinkProxy, type LinkMode } from '../../src/chaos/link-proxy.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = join(ROOT, 'bin/lockstep.js');
@@ -354,6 +355,15 @@ export async function slowProxyTo(port: number, delayMs: number): Promise<{ port
       server.close();
     },
   };
+}
+
+/** The chaos link proxy in front of a primary's logging port, in `mode`, closed with the test file. */
+export async function proxyTo(primary: StartedNode, closers: Array<() => void>, mode: LinkMode = { kind: 'pass' }): Promise<LinkProxy> {
+  const proxy = new LinkProxy({ host: '127.0.0.1', port: primary.logPort });
+  await proxy.listen();
+  proxy.set(mode);
+  closers.push(() => void proxy.close());
+  return proxy;
 }
 
 /**

@@ -60,7 +60,7 @@ describe('a guest event that runs for several failure timeouts', () => {
     try {
       await waitUntil(async () => (await status(secondary.url))?.role === 'primary', 10_000, 'secondary live');
       expect(await count(secondary.url)).toBe(10);
-      expect(secondary.proc.stderr).toMatch(/primary failed \(no frame for 300 ms\)/);
+      expect(secondary.proc.stderr).toMatch(/primary failed \(no authenticated frame for 300 ms\)/);
     } finally {
       primary.proc.signal('SIGCONT');
     }

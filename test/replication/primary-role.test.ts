@@ -15,6 +15,7 @@ import { claimEpoch } from '../../src/replication/arbitration.js';
 import { PrimaryRole } from '../../src/replication/primary-role.js';
 import { RetainedLog } from '../../src/replication/retained-log.js';
 import { Timeline } from '../../src/replication/timeline.js';
+import { Lineage } from '../../src/replication/lineage.js';
 import { DEFAULT_GUEST_LIMITS } from '../../src/sandbox/guest.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -41,7 +42,7 @@ async function startRole() {
   const executor = await Executor.bootLive({ source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS, hooks: host.hooks() });
   host.executor = executor;
   const role = new PrimaryRole(
-    { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: () => undefined },
+    { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, lineage: Lineage.startingAt(0), heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: () => undefined },
     executor, host, retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));

@@ -51,7 +51,7 @@ describe('re-protection from a checkpoint', () => {
     expect(await ledgerCount(third.url)).toBe(1650);
   });
 
-  it('a secondary cut off while the primary went on alone and checkpointed past it loses the claim and stops; started again it is re-protected from the newest checkpoint and takes over with nothing lost', async () => {
+  it('a secondary cut off while the primary went on alone and checkpointed past it reconnects and is re-protected from the newest checkpoint, and takes over with nothing lost', async () => {
     const dir = await dirFor('far-behind');
     const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: CHECKPOINT_OFTEN }));
     const proxy = new LinkProxy({ host: '127.0.0.1', port: primary.logPort });
@@ -76,19 +76,16 @@ describe('re-protection from a checkpoint', () => {
       expect(alone.retainedFrom).toBeGreaterThan((held.receivedSeq as number) + 1);
 
       proxy.set({ kind: 'pass' });
-      // The primary's drop reached it as a closed connection: it raced for epoch 1, lost, and stopped (fenced, exit 10).
-      const exit = await secondary.proc.exited;
-      expect(exit.code).toBe(10);
-      expect(secondary.proc.stderr).toMatch(/lost the claim for epoch 1/);
-      expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1']);
-
-      const restarted = track(await startSecondary({ ...viaProxy, name: 'restarted' }));
+      // The primary's drop reached it as a closed connection: a blip, not a verdict. It reconnects
+      // well within its failure timeout; the log it needs is gone, so it is given the newest checkpoint.
       await protectedPrimary(primary);
-      expect((await status(restarted.url))!.restoredFromSeq).toBeGreaterThanOrEqual(alone.checkpointSeq as number);
+      expect(secondary.proc.alive).toBe(true);
+      expect(await claimFiles(dir)).toEqual(['epoch-0', 'epoch-1']);
+      expect((await status(secondary.url))!.restoredFromSeq).toBeGreaterThanOrEqual(alone.checkpointSeq as number);
       await addMany(primary.url, 'h', 50);
       await primary.proc.kill();
-      await live(restarted);
-      expect(await ledgerCount(restarted.url)).toBe(100 + 800 + 50);
+      await live(secondary);
+      expect(await ledgerCount(secondary.url)).toBe(100 + 800 + 50);
     } finally {
       await proxy.close();
     }
