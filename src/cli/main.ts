@@ -91,12 +91,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--heartbeat-ms <n>', `heartbeat interval on the logging channel (default ${HEARTBEAT_INTERVAL_MS_DEFAULT})`)
       .option('--failure-timeout-ms <n>', `silence after which the peer is declared failed (default ${FAILURE_TIMEOUT_MS_DEFAULT})`)
       .option('--unacked-bytes-max <n>', 'flow control: admit no new requests while this much log is unacknowledged')
+      .option('--admission-waiting-bytes-max <n>', 'requests held back by flow control, at most, in bytes (default 64 MiB); past it a request is refused at once with 503')
+      .option('--claim-timeout-ms <n>', 'a claim for the next epoch not decided within this long stops the node with exit 11 (default 5000)')
       .option('--retained-bytes-max <n>', 'hard bound on the log kept in memory (default 512 MiB); past it the oldest goes even before a checkpoint covers it')
       .option('--checkpoint-every-entries <n>', 'checkpoint the guest after this many log entries (default 10000; 0: not by count)')
       .option('--checkpoint-every-bytes <n>', 'checkpoint after this many bytes of log (default 8 MiB; 0: not by size)')
       .option('--checkpoint-every-ms <n>', 'checkpoint after this long, if anything was logged (default 60000; 0: not by time)')
       .option('--checkpoint-bytes-max <n>', 'largest checkpoint body taken or accepted (default 256 MiB)')
       .option('--replay-backlog-entries-max <n>', 'entries sent beyond what the secondary replayed, at most: bounds failover time (default 4096)')
+      .option('--replay-backlog-ms-max <n>', 'the same bound in replay time: what the events sent beyond the secondary\'s replay cost live, at most (default 500)')
       .option('--no-rejoin', 'a node that is fenced (lost a claim) exits with code 10 instead of following the current owner as a fresh secondary');
 
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))

@@ -16,12 +16,15 @@ export interface PairFlags extends LimitFlags {
   heartbeatMs?: string;
   failureTimeoutMs?: string;
   unackedBytesMax?: string;
+  admissionWaitingBytesMax?: string;
+  claimTimeoutMs?: string;
   retainedBytesMax?: string;
   checkpointEveryEntries?: string;
   checkpointEveryBytes?: string;
   checkpointEveryMs?: string;
   checkpointBytesMax?: string;
   replayBacklogEntriesMax?: string;
+  replayBacklogMsMax?: string;
   logListen?: string;
   /** false with --no-rejoin: a fenced node exits (10) instead of following the current owner. */
   rejoin?: boolean;
@@ -43,9 +46,12 @@ function pairOptions(program: string, flags: PairFlags) {
     heartbeatIntervalMs,
     failureTimeoutMs,
     unackedBytesMax: parseInteger(flags.unackedBytesMax, '--unacked-bytes-max', 1024, 1024 * 1024 * 1024),
+    admissionWaitingBytesMax: parseInteger(flags.admissionWaitingBytesMax, '--admission-waiting-bytes-max', 0, 64 * 1024 * 1024 * 1024),
+    claimTimeoutMs: parseInteger(flags.claimTimeoutMs, '--claim-timeout-ms', 100, 600_000),
     retainedBytesMax: parseInteger(flags.retainedBytesMax, '--retained-bytes-max', 64 * 1024, 64 * 1024 * 1024 * 1024),
     checkpointPolicy: checkpointPolicy(flags),
     replayBacklogEntriesMax: parseInteger(flags.replayBacklogEntriesMax, '--replay-backlog-entries-max', REPLAY_BACKLOG_ENTRIES_MIN, 10_000_000),
+    replayBacklogMsMax: parseInteger(flags.replayBacklogMsMax, '--replay-backlog-ms-max', 1, 3_600_000),
   };
 }
 

@@ -8,3 +8,10 @@ export interface IncomingRequest {
   /** The body's bytes as received. */
   body: Uint8Array;
 }
+
+/** What a request holds in memory, roughly: method, path, headers and body (metrics, admission bounds). */
+export function requestBytes(request: IncomingRequest): number {
+  let bytes = request.method.length + request.path.length + request.body.length;
+  for (const [name, value] of request.headers) bytes += name.length + value.length;
+  return bytes;
+}

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HeaderPairs } from '../log/entries.js';
-import type { IncomingRequest } from './incoming-request.js';
+import { requestBytes, type IncomingRequest } from './incoming-request.js';
 import { Abandonment, type AbandonSignal } from './abandon-signal.js';
 import { RequestBatch } from './request-batch.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
@@ -90,12 +90,6 @@ function bodyOf(chunks: Buffer[], size: number): Uint8Array {
 }
 
 /** What the request adds to the guest's input: request line, headers and body (the log carries all three). */
-function inputBytes(request: IncomingRequest, bodyBytes: number): number {
-  let bytes = request.method.length + request.path.length + bodyBytes;
-  for (const [name, value] of request.headers) bytes += name.length + value.length;
-  return bytes;
-}
-
 export async function startServiceServer(options: ServiceServerOptions, handler: ServiceHandler): Promise<ServiceServer> {
   const bodyBytesMax = options.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
   const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
@@ -143,7 +137,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
     req.on('end', () => {
       if (refused) return;
       const request: IncomingRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: headerPairs(req), body: bodyOf(chunks, size) };
-      recordMetrics.inputBytes(inputBytes(request, size));
+      recordMetrics.inputBytes(requestBytes(request));
       const abandon = new Abandonment();
       const timer = setTimeout(() => {
         jsonError(res, 504, handler.role(), 'guest_timeout', `the guest did not answer within ${responseTimeoutMs} ms`);

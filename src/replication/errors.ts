@@ -13,6 +13,29 @@ export class SharedStorageError extends LockstepError {
   override readonly exitCode = 11;
 }
 
+/** A claim did not complete in time (a stalled shared filesystem, an arbiter that does not answer): this node stops. */
+export class ClaimTimeoutError extends LockstepError {
+  readonly code = 'LOCKSTEP_CLAIM_TIMEOUT';
+  override readonly exitCode = 11;
+  constructor(epoch: number, timeoutMs: number) {
+    super(
+      `The claim for epoch ${epoch} did not complete within ${timeoutMs} ms: the shared directory (or arbiter) is stalled. ` +
+        'Without a decided claim this node may neither serve nor go live, so it stops; start it again once the storage answers.',
+    );
+  }
+}
+
+/** Flow control is holding requests back and the bytes already waiting reached their bound: refused at once (503). */
+export class AdmissionFullError extends LockstepError {
+  readonly code = 'LOCKSTEP_OVERLOADED';
+  constructor(waitingBytes: number, boundBytes: number) {
+    super(
+      `${waitingBytes} bytes of requests are already waiting for the secondary to acknowledge the log (bound ${boundBytes}, ` +
+        '--admission-waiting-bytes-max): retry shortly.',
+    );
+  }
+}
+
 /**
  * A node started on a directory whose current epoch is owned by a node it cannot reach: booting a
  * fresh guest beside it could fork the state, so it refuses.

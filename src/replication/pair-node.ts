@@ -23,12 +23,18 @@ export interface PairOptions {
   heartbeatIntervalMs?: number;
   failureTimeoutMs?: number;
   unackedBytesMax?: number;
+  /** Requests held back by flow control, at most, in bytes (503 past it). */
+  admissionWaitingBytesMax?: number;
+  /** A claim not decided within this long stops the node (exit 11). */
+  claimTimeoutMs?: number;
   /** Log kept in memory for a secondary that joins later, in (estimated) bytes. */
   retainedBytesMax?: number;
   /** When to checkpoint (live) — see node-checkpoints.ts; unset fields take the defaults. */
   checkpointPolicy?: Partial<CheckpointPolicy>;
   /** Entries sent beyond what the secondary has replayed, at most (bounds the failover time). */
   replayBacklogEntriesMax?: number;
+  /** The same bound in replay time (what the events cost live), in ms. */
+  replayBacklogMsMax?: number;
   frameBytesMax?: number;
   log?: (line: string) => void;
   onConsole?: (level: string, text: string) => void;

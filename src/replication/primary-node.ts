@@ -4,6 +4,7 @@
 // the output rule and failure handling.
 import { Executor } from '../engine/executor.js';
 import { LiveHost } from '../host/live-host.js';
+import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
@@ -69,7 +70,10 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
       frameBytesMax: options.frameBytesMax,
       unackedBytesMax: options.unackedBytesMax,
+      admissionWaitingBytesMax: options.admissionWaitingBytesMax,
+      claimTimeoutMs: options.claimTimeoutMs,
       replayBacklogEntriesMax: options.replayBacklogEntriesMax,
+      replayBacklogMsMax: options.replayBacklogMsMax,
       checkpoints: nodeCheckpoints(options, prepared, () => retained, log),
       outputGate: options.outputGate ?? true,
       channelDelayMs: options.channelDelayMs,
@@ -96,7 +100,7 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
     {
       role: () => (role.isFenced ? 'fenced' : 'primary'),
       handle: async (request, abandoned) => {
-        const wait = role.admission();
+        const wait = role.admission(requestBytes(request));
         if (wait) await wait;
         if (role.isFenced) throw new Error('this node was fenced');
         return host.handleRequest(request, abandoned);

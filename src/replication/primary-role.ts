@@ -11,16 +11,20 @@ import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
 import { AckGate } from './output-gate.js';
-import { claimEpoch, updateOwnClaim } from './arbitration.js';
+import { updateOwnClaim } from './arbitration.js';
+import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from './claim-deadline.js';
 import { RetainedLog } from './retained-log.js';
-import { SharedStorageError } from './errors.js';
+import { AdmissionFullError, ClaimTimeoutError, SharedStorageError } from './errors.js';
 import { Timeline } from './timeline.js';
+import { ReplayCost } from './replay-cost.js';
 import type { Lineage } from './lineage.js';
 import { recordMetrics } from '../metrics/record.js';
 import { assert } from '../assert.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
+/** Requests held back by flow control, at most, in bytes (body, path, headers): past it a request is refused at once (503). */
+export const ADMISSION_WAITING_BYTES_MAX = 64 * 1024 * 1024;
 /** Log sent and not yet acknowledged, at most: a backlog is streamed in windows, so heartbeats never starve. */
 export const INFLIGHT_BYTES_MAX = 1024 * 1024;
 export const BATCH_ENTRIES_MAX = 2048;
@@ -42,6 +46,11 @@ export const LEASE_FRACTION = 0.9;
  * back, as VMware FT slows a primary whose secondary lags). At least REPLAY_BACKLOG_ENTRIES_MIN.
  */
 export const REPLAY_BACKLOG_ENTRIES_MAX = 4096;
+/**
+ * The same bound in replay time: what the log sent beyond the secondary's replay cost the primary to
+ * run live, at most (replay-cost.ts). This is what bounds failover time when events are CPU-heavy.
+ */
+export const REPLAY_BACKLOG_MS_MAX = 500;
 /** The secondary reports its replay progress in steps of this many entries, so a smaller bound could stall. */
 export const REPLAY_BACKLOG_ENTRIES_MIN = 1024;
 
@@ -57,8 +66,12 @@ export interface PrimaryRoleOptions {
   failureTimeoutMs: number;
   frameBytesMax?: number;
   unackedBytesMax?: number;
+  admissionWaitingBytesMax?: number;
+  /** A claim not decided within this long stops the node (exit 11). */
+  claimTimeoutMs?: number;
   inflightBytesMax?: number;
   replayBacklogEntriesMax?: number;
+  replayBacklogMsMax?: number;
   /** This node's checkpoints: taken by their policy between events, and given to a secondary that needs the log before one. */
   checkpoints?: NodeCheckpoints;
   /** Only to show what goes wrong without the output rule. */
@@ -90,7 +103,8 @@ export class PrimaryRole {
   private pumpScheduled = false;
   /** With --channel-delay-ms: entries up to here have waited their delay and may be shipped. */
   private delayedThrough = 0;
-  private admissionWaiters: Array<() => void> = [];
+  private admissionWaiters: Array<{ bytes: number; resolve: () => void }> = [];
+  private admissionWaitingBytes = 0;
   private releasedReported = 0;
   private lastPumpMs = 0;
   private releasedTimer: NodeJS.Timeout | undefined;
@@ -103,6 +117,7 @@ export class PrimaryRole {
   private readonly unackedBytesMax: number;
   private readonly inflightBytesMax: number;
   private readonly replayBacklogEntriesMax: number;
+  private readonly replayCost = new ReplayCost();
   private listenPort: number | undefined;
 
   constructor(
@@ -262,6 +277,7 @@ export class PrimaryRole {
   onEntry(seq: number, entry: Entry): void {
     recordMetrics.entryLogged();
     this.retained.append(seq, entry);
+    this.replayCost.entryLogged();
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
       queueMicrotask(() => {
@@ -283,6 +299,8 @@ export class PrimaryRole {
    * the log from here keeps frames flowing to the secondary, and any frame is a sign of life.
    */
   afterEvent(): void {
+    if (this.gatingOnAcks()) this.replayCost.eventEnded(this.retained.lastSeq);
+    else this.replayCost.reset();
     this.options.checkpoints?.afterLiveEvent(this.executor);
     this.dropCoveredLog();
     if ((this.options.channelDelayMs ?? 0) > 0) return;
@@ -298,7 +316,8 @@ export class PrimaryRole {
       this.server.dropSecondary(`it needs entry #${this.sentThrough + 1} but this primary keeps entries only from #${this.retained.retainedFrom}`);
       return;
     }
-    const backlogEnd = (this.server.peerReplayedSeq ?? this.sentThrough) + this.replayBacklogEntriesMax;
+    const replayed = this.server.peerReplayedSeq ?? this.sentThrough;
+    const backlogEnd = Math.min(replayed + this.replayBacklogEntriesMax, this.replayCost.sendableThrough(replayed, this.options.replayBacklogMsMax ?? REPLAY_BACKLOG_MS_MAX));
     while (this.sentThrough < through && this.sentThrough < backlogEnd && this.server.unackedBytes < this.inflightBytesMax) {
       const entries = this.retained.chunk(this.sentThrough + 1, Math.min(BATCH_ENTRIES_MAX, through - this.sentThrough, backlogEnd - this.sentThrough), BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
@@ -326,19 +345,29 @@ export class PrimaryRole {
     }, RELEASED_REPORT_MS);
   }
 
-  /** Log not yet acknowledged by the secondary (sent or not), estimated in bytes. */
+  /** Log not yet acknowledged by the secondary (sent or not), estimated in bytes; while arbitrating too (nothing is released then). */
   get unackedLogBytes(): number {
-    return this.gatingOnAcks() ? this.retained.bytesAfter(this.ackedSeq) : 0;
+    return this.protection === 'unprotected' ? 0 : this.retained.bytesAfter(this.ackedSeq);
   }
 
-  /** Flow control: resolves when the un-acknowledged log is under its bound (at once when alone). */
-  admission(): Promise<void> | undefined {
+  /**
+   * Flow control: resolves when the un-acknowledged log is under its bound (at once when alone).
+   * Throws AdmissionFullError when the requests already waiting hold `admissionWaitingBytesMax`.
+   */
+  admission(requestBytes: number): Promise<void> | undefined {
     if (this.unackedLogBytes <= this.unackedBytesMax) return undefined;
-    return new Promise((resolve) => this.admissionWaiters.push(resolve));
+    const boundBytes = this.options.admissionWaitingBytesMax ?? ADMISSION_WAITING_BYTES_MAX;
+    if (this.admissionWaitingBytes + requestBytes > boundBytes) throw new AdmissionFullError(this.admissionWaitingBytes, boundBytes);
+    this.admissionWaitingBytes += requestBytes;
+    return new Promise((resolve) => this.admissionWaiters.push({ bytes: requestBytes, resolve }));
   }
 
   private admit(): void {
-    while (this.admissionWaiters.length > 0 && this.unackedLogBytes <= this.unackedBytesMax) this.admissionWaiters.shift()!();
+    while (this.admissionWaiters.length > 0 && this.unackedLogBytes <= this.unackedBytesMax) {
+      const waiter = this.admissionWaiters.shift()!;
+      this.admissionWaitingBytes -= waiter.bytes;
+      waiter.resolve();
+    }
   }
 
   /** The secondary is gone. A planned stop (bye) needs no claim; a failure does, before going on alone. */
@@ -357,13 +386,14 @@ export class PrimaryRole {
     const next = this.epoch + 1;
     this.options.log(`secondary failed (${reason}: ${detail}); claiming epoch ${next}`);
     try {
-      const result = await claimEpoch(this.options.dir, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
+      const result = await claimEpochWithin(this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, this.options.dir, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
       if (result === 'lost') {
         this.fence(`lost the claim for epoch ${next}: the secondary went live`);
         return;
       }
     } catch (error) {
-      this.fence(error instanceof SharedStorageError ? error.message : String(error), error instanceof SharedStorageError ? error.exitCode : undefined);
+      const known = error instanceof SharedStorageError || error instanceof ClaimTimeoutError;
+      this.fence(known ? `${error.message} [${error.code}]` : String(error), known ? error.exitCode : undefined);
       return;
     }
     // Our log goes on whole: whatever the failed secondary held is a prefix of it.
@@ -423,6 +453,7 @@ export class PrimaryRole {
       lastSeq: this.executor.lastSeq,
       ackedSeq: stats.lastAckSeq,
       peerReplayedSeq: this.server.peerReplayedSeq,
+      replayBacklogMs: gating ? Math.round(this.replayCost.backlogMs(this.server.peerReplayedSeq ?? 0)) : null,
       catchUpToSeq: this.protection === 'catching-up' ? this.attachSeq : null,
       lagEntries: gating ? this.executor.lastSeq - stats.lastAckSeq : null,
       lagMs: gating ? (this.unacked.length > 0 ? performance.now() - this.unacked[0].sentMs : 0) : null,

@@ -26,11 +26,12 @@ import { EntryQueue } from '../engine/entry-queue.js';
 import { Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
 import { DivergenceError, LockstepError } from '../errors.js';
 import { LiveHost } from '../host/live-host.js';
+import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
-import { claimEpoch } from './arbitration.js';
+import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from './claim-deadline.js';
 import { takeEpochData } from './epoch-data.js';
-import { LineageChangedError, SharedStorageError } from './errors.js';
+import { ClaimTimeoutError, LineageChangedError, SharedStorageError } from './errors.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { restoreCheckpoint } from '../checkpoint/checkpoint.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
@@ -68,8 +69,10 @@ export const UNCERTAIN_OUTPUTS_MAX = 100_000;
 
 /** Longest stretch of replay without yielding to the event loop (heartbeats, acks, status). */
 export const REPLAY_SLICE_MS = 20;
-/** Replay progress is reported to the primary (besides with every ack) once it moved on this many entries. */
+/** Replay progress is reported to the primary (besides with every ack) once it moved on this many entries... */
 export const REPLAY_REPORT_ENTRIES = 512;
+/** ...or this long after the last report (CPU-heavy events: the primary bounds the backlog in replay time). */
+export const REPLAY_REPORT_MS = 20;
 
 /** Fault injection for tests and experiments: damage every check digest received, as a corrupted log would be. */
 const CORRUPT_CHECKS = process.env.LOCKSTEP_FAULT_CORRUPT_CHECKS === '1';
@@ -91,6 +94,7 @@ export class SecondaryNode {
   /** The seq of the checkpoint this node was restored from (0: it replayed from #1). */
   private restoredFromSeq = 0;
   private reportedReplayedSeq = 0;
+  private reportedAtMs = 0;
   private readonly timeline: Timeline;
   private readonly client: ChannelClient;
   private executor: Executor | undefined;
@@ -163,7 +167,7 @@ export class SecondaryNode {
         role: () => (this.state === 'live' ? (this.role?.isFenced ? 'fenced' : 'primary') : this.state === 'fenced' ? 'fenced' : 'secondary'),
         handle: async (request, abandoned) => {
           assert(this.role && this.host, 'requests reach a secondary only once live');
-          const wait = this.role.admission();
+          const wait = this.role.admission(requestBytes(request));
           if (wait) await wait;
           return this.host.handleRequest(request, abandoned);
         },
@@ -367,8 +371,10 @@ export class SecondaryNode {
     if (newest && newest.seq >= this.retained.retainedFrom) this.retained.dropThrough(newest.seq);
     const replayed = this.executor!.lastSeq;
     // Acks carry it too; this matters only while the primary may be holding back on our backlog.
-    if (replayed - this.reportedReplayedSeq >= REPLAY_REPORT_ENTRIES) {
+    const due = replayed - this.reportedReplayedSeq >= REPLAY_REPORT_ENTRIES || (replayed > this.reportedReplayedSeq && performance.now() - this.reportedAtMs >= REPLAY_REPORT_MS);
+    if (due) {
       this.reportedReplayedSeq = replayed;
+      this.reportedAtMs = performance.now();
       this.client.reportReplayed();
     }
   }
@@ -459,7 +465,7 @@ export class SecondaryNode {
   private async claimNextEpoch(): Promise<boolean> {
     const next = this.epoch + 1;
     try {
-      const result = await claimEpoch(this.options.dir, next, `secondary pid ${process.pid}`);
+      const result = await claimEpochWithin(this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, this.options.dir, next, `secondary pid ${process.pid}`);
       if (result === 'won') {
         this.timeline.add('claim-won', `epoch ${next}`);
         return true;
@@ -468,7 +474,7 @@ export class SecondaryNode {
       this.timeline.add('fenced', `lost the claim for epoch ${next}`);
       this.stopWith(FENCED_EXIT_CODE, `FENCED: lost the claim for epoch ${next}: the primary went on alone. This node stops.`);
     } catch (error) {
-      const code = error instanceof SharedStorageError ? error.exitCode : 1;
+      const code = error instanceof SharedStorageError || error instanceof ClaimTimeoutError ? error.exitCode : 1;
       this.stopWith(code, `${error instanceof Error ? error.message : error} Not going live.`);
     }
     return false;
@@ -489,7 +495,10 @@ export class SecondaryNode {
         failureTimeoutMs: this.failureTimeoutMs,
         frameBytesMax: options.frameBytesMax,
         unackedBytesMax: options.unackedBytesMax,
+        admissionWaitingBytesMax: options.admissionWaitingBytesMax,
+        claimTimeoutMs: options.claimTimeoutMs,
         replayBacklogEntriesMax: options.replayBacklogEntriesMax,
+        replayBacklogMsMax: options.replayBacklogMsMax,
         checkpoints: this.checkpoints,
         outputGate: true,
         timeline: this.timeline,

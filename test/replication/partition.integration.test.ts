@@ -1,6 +1,7 @@
 // Partition: both processes alive, the logging link cut. Both sides see silence, both race for the
 // claim on shared storage (claims/epoch-1, O_EXCL); exactly one goes on, the loser is fenced (exit
-// 10) and releases nothing after the cut.
+// 10 with --no-rejoin, which these tests use to watch the fence itself; self-healing.integration
+// covers the rejoin that follows by default) and releases nothing after the cut.
 //
 // 1. Real network namespaces (needs root): primary in one namespace, secondary in another, joined
 //    by a veth pair with 10.231.0.1/24 and 10.231.0.2/24 inside the namespaces only; the cut is
@@ -17,7 +18,7 @@ import { assertBuilt, claimFiles, freePort, increment, Proc, sleep, startPrimary
 
 const run = promisify(execFile);
 // Silence is what detects a partition; 1 s keeps a busy 2-core machine from partitioning itself.
-const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000 };
+const TIMING = { heartbeatMs: 50, failureTimeoutMs: 1000, extra: ['--no-rejoin'] };
 const suffix = randomBytes(2).toString('hex');
 const NS = { a: `lsA${suffix}`, b: `lsB${suffix}` };
 const VETH = { a: `lsva${suffix}`, b: `lsvb${suffix}` };

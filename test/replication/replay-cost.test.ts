@@ -1,0 +1,36 @@
+// The replay backlog in time: the log sent beyond what the secondary replayed is bounded by what its
+// events cost live, whole events, at least one.
+import { describe, expect, it } from 'vitest';
+import { ReplayCost } from '../../src/replication/replay-cost.js';
+
+/** Marks events ending at `seqs`, each costing about `ms` of real time. */
+function events(cost: ReplayCost, seqs: number[], ms: number): void {
+  for (const seq of seqs) {
+    cost.entryLogged();
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+    cost.eventEnded(seq);
+  }
+}
+
+describe('ReplayCost', () => {
+  it('sends whole events up to the bound beyond what was replayed, at least one, and everything when it all fits', () => {
+    const cost = new ReplayCost();
+    events(cost, [2, 4, 6, 8], 20);
+    expect(cost.sendableThrough(0, 1000)).toBe(Infinity);
+    const through = cost.sendableThrough(0, 50); // two events of ~20 ms fit, the third would not (timing is coarse: 1-3)
+    expect([2, 4, 6]).toContain(through);
+    expect(cost.sendableThrough(0, 1)).toBe(2); // one event alone exceeds the bound: it still goes
+    expect(cost.sendableThrough(6, 1)).toBe(8); // what was replayed no longer counts
+    expect(cost.backlogMs(8)).toBe(0);
+  });
+
+  it('keeps nothing while reset (no secondary): the backlog starts at the next event', () => {
+    const cost = new ReplayCost();
+    events(cost, [1, 2, 3], 5);
+    cost.reset();
+    expect(cost.backlogMs(0)).toBe(0);
+    events(cost, [4], 5);
+    expect(cost.backlogMs(3)).toBeGreaterThan(0);
+  });
+});
