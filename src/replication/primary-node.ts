@@ -2,7 +2,6 @@
 // live, serves HTTP and protects itself with a secondary over the logging channel) or another node
 // owns the current one (it joins that node as its secondary, or refuses). See primary-role.ts for
 // the output rule and failure handling.
-import { Executor } from '../engine/executor.js';
 import { LiveHost } from '../host/live-host.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { PrimaryRole } from './primary-role.js';
@@ -49,9 +48,11 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
   const dataDir = await takeEpochData(options.dir, epoch);
   const retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
   const timeline = new Timeline();
-  const host = new LiveHost({ dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
-  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
-  host.executor = executor;
+  const host = await LiveHost.boot(
+    { dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) },
+    { source: program.source, programName: program.name, limits },
+  );
+  const { executor } = host;
 
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));

@@ -399,8 +399,7 @@ export class SecondaryNode {
       const storage = error as SharedStorageError;
       return this.stopWith(storage.exitCode ?? 1, `${storage.message} Not going live.`);
     }
-    this.host = new LiveHost({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole });
-    this.host.executor = executor;
+    this.host = LiveHost.forExecutor({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole }, executor);
     this.role = this.newRole(executor, this.host);
     this.transition('live');
     const { writes } = executor.goLive();

@@ -468,7 +468,7 @@ export const PRELUDE_SOURCE = String.raw`
       const e = JSONParse(eventJson);
       switch (e.kind) {
         case 'start':
-          runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, []); }, nullArray());
+          runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, [env]); }, nullArray());
           return;
         case 'request': {
           settle(e.id, () => {

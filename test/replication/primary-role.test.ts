@@ -37,9 +37,8 @@ async function startRole() {
   const header: LogHeader = { formatVersion: LOG_FORMAT_VERSION, runtime: RUNTIME_ID, programHash: 'cd'.repeat(32), programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS, createdAtMs: Date.now() };
   const secret = ChannelSecret.random();
   const retained = new RetainedLog();
-  const host = new LiveHost({ dir, onEntry: (seq, entry) => retained.append(seq, entry) });
-  const executor = await Executor.bootLive({ source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS, hooks: host.hooks() });
-  host.executor = executor;
+  const host = await LiveHost.boot({ dir, onEntry: (seq, entry) => retained.append(seq, entry) }, { source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS });
+  const { executor } = host;
   const role = new PrimaryRole(
     { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: () => undefined },
     executor, host, retained,
