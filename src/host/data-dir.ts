@@ -40,7 +40,12 @@ export async function readGuestFile(dataDir: string, guestPath: string, bytesMax
   });
   if (!info.isFile()) throw new Error(`EISDIR: ${guestPath} is not a file`);
   if (info.size > bytesMax) throw new Error(`EFBIG: ${guestPath} is ${info.size} bytes, more than the ${bytesMax} allowed`);
-  return readFile(path, 'utf8');
+  const text = await readFile(path, 'utf8');
+  // The limit binds what reaches the log: each byte that is not UTF-8 becomes U+FFFD, three bytes
+  // there, so a file within the limit on disk can decode to three times it (more than a log frame).
+  const logged = Buffer.byteLength(text);
+  if (logged > bytesMax) throw new Error(`EFBIG: ${guestPath} decodes to ${logged} bytes of UTF-8 (bytes that are not UTF-8 become U+FFFD, 3 bytes each), more than the ${bytesMax} allowed`);
+  return text;
 }
 
 /** Distinguishes the temp files of writes in flight (a shared temp name let two writes clobber each other). */
