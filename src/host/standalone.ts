@@ -101,6 +101,9 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       },
     );
   } catch (error) {
+    // A failed start releases what it took; the guest's timers would fire into a disposed guest.
+    host.stop();
+    await checkpoints?.close();
     executor.dispose();
     await recorder?.writer.close();
     throw error;

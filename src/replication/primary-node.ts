@@ -86,9 +86,11 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
     retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));
-  const logPort = await role.listen();
+  let logPort: number;
   const startedMs = Date.now();
-  service = await startServiceServer(
+  try {
+    logPort = await role.listen();
+    service = await startServiceServer(
     { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
     {
       role: () => (role.isFenced ? 'fenced' : 'primary'),
@@ -102,6 +104,15 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       epoch: () => role.epoch,
     },
   );
+  } catch (error) {
+    // A failed start releases what it took: the logging channel (a secondary could attach to a node
+    // that serves no one), the guest's timers (they would keep the process alive), the guest. The
+    // caller releases the epoch.
+    await role.stop('this node failed to start').catch(() => undefined);
+    host.stop();
+    executor.dispose();
+    throw error;
+  }
   log(`serving ${program.name} on http://${options.host ?? '127.0.0.1'}:${service.port}, logging channel on ${options.logListen.host}:${logPort}, epoch ${epoch}`);
   return {
     port: service.port,
