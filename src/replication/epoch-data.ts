@@ -6,13 +6,11 @@
 // <dir>/data is a symlink to the current epoch's directory, for people and tools.
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { dataDirOf } from '../host/data-dir.js';
+import { dataDirOf, HOST_TEMP_DIR } from '../host/data-dir.js';
 import { SharedStorageError } from './errors.js';
 
 /** Old epoch directories kept besides the current one (for people to look at); older ones are removed. */
 export const EPOCH_DIRS_KEPT = 2;
-/** Temp files of writes in flight (see data-dir.ts): never carried into a new epoch. */
-const TEMP_MARK = '.lockstep-tmp-';
 
 function epochsDir(dir: string): string {
   return join(dir, 'epochs');
@@ -32,14 +30,17 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Hard-links every file of `from` into `to` (same tree), skipping writes in flight. */
-async function linkTree(from: string, to: string): Promise<void> {
+/**
+ * Hard-links every file of `from` into `to` (same tree), skipping the host's temp files of writes in
+ * flight: they live in their own directory (HOST_TEMP_DIR), which no guest path can name.
+ */
+async function linkTree(from: string, to: string, skip = join(from, HOST_TEMP_DIR)): Promise<void> {
   await mkdir(to, { recursive: true });
   for (const entry of await readdir(from, { withFileTypes: true })) {
-    if (entry.name.includes(TEMP_MARK)) continue;
     const source = join(from, entry.name);
     const target = join(to, entry.name);
-    if (entry.isDirectory()) await linkTree(source, target);
+    if (source === skip) continue;
+    if (entry.isDirectory()) await linkTree(source, target, skip);
     else if (entry.isFile()) await link(source, target);
   }
 }

@@ -181,7 +181,7 @@ export const PRELUDE_SOURCE = String.raw`
       start = slash + 1;
     }
     if (count === 0) throw new ErrorCtor('EISDIR: path names the data directory itself: ' + path);
-    if (parts[0] === STORAGE_DIR) throw new ErrorCtor('EACCES: ' + STORAGE_DIR + '/ is reserved for env.storage: ' + path);
+    if (parts[0] === HOST_DIR) throw new ErrorCtor('EACCES: ' + HOST_DIR + '/ is reserved for the host (env.storage, temporary files); use another name: ' + path);
     parts.length = count;
     return ArrayJoin(parts, '/');
   }
@@ -273,7 +273,8 @@ export const PRELUDE_SOURCE = String.raw`
   // were made on top of the failed ones), their calls reject and their held answers are withdrawn,
   // and the store as it was is written again (in case the failed write replaced the file before it
   // failed). All of it follows the logged write event, so a replay does exactly the same.
-  const STORAGE_DIR = '.lockstep';
+  // The host's own directory in the guest's data (src/host/data-dir.ts HOST_DIR): no guest path may name it.
+  const HOST_DIR = '.lockstep';
   const STORAGE_PATH = '.lockstep/storage.json';
   let storageChanges = 0;
   let storageDurableAt = 0;
