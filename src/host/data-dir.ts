@@ -3,6 +3,7 @@
 import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { GroupCommitter, type CommitStore, type Prepared } from './group-commit.js';
+import { syncDirectory } from './sync-dir.js';
 
 /** Files larger than this are refused to the guest (it would blow its memory limit anyway). */
 export const FILE_BYTES_MAX = 8 * 1024 * 1024;
@@ -104,13 +105,8 @@ class DataDirStore implements CommitStore {
     });
   }
 
-  async syncDirectory(dir: string): Promise<void> {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  syncDirectory(dir: string): Promise<void> {
+    return syncDirectory(dir);
   }
 }
 

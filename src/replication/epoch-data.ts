@@ -7,6 +7,7 @@
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { dataDirOf, HOST_TEMP_DIR } from '../host/data-dir.js';
+import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 import { SharedStorageError } from './errors.js';
 
 /** Old epoch directories kept besides the current one (for people to look at); older ones are removed. */
@@ -35,7 +36,7 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
  * flight: they live in their own directory (HOST_TEMP_DIR), which no guest path can name.
  */
 async function linkTree(from: string, to: string, skip = join(from, HOST_TEMP_DIR)): Promise<void> {
-  await mkdir(to, { recursive: true });
+  await syncMadeDirectories(to, await mkdir(to, { recursive: true }));
   for (const entry of await readdir(from, { withFileTypes: true })) {
     const source = join(from, entry.name);
     const target = join(to, entry.name);
@@ -43,6 +44,7 @@ async function linkTree(from: string, to: string, skip = join(from, HOST_TEMP_DI
     if (entry.isDirectory()) await linkTree(source, target, skip);
     else if (entry.isFile()) await link(source, target);
   }
+  await syncDirectory(to); // the links made here
 }
 
 /**
@@ -55,7 +57,7 @@ export async function takeEpochData(dir: string, epoch: number): Promise<string>
     const source = await currentDataDir(dir);
     await rm(target, { recursive: true, force: true }); // a half-made copy of an earlier attempt
     if (source) await linkTree(source, target);
-    else await mkdir(target, { recursive: true });
+    else await syncMadeDirectories(target, await mkdir(target, { recursive: true }));
     await pointDataAt(dir, target);
     await removeOldEpochs(dir, epoch);
     return target;
@@ -75,6 +77,7 @@ async function pointDataAt(dir: string, target: string): Promise<void> {
   await rm(temp, { force: true });
   await symlink(relative(dir, target), temp);
   await rename(temp, data);
+  await syncDirectory(dir); // the swap is durable: after a crash <dir>/data names this epoch, not the last
 }
 
 async function removeOldEpochs(dir: string, current: number): Promise<void> {
