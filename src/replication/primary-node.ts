@@ -91,19 +91,19 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
   try {
     logPort = await role.listen();
     service = await startServiceServer(
-    { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
-    {
-      role: () => (role.isFenced ? 'fenced' : 'primary'),
-      handle: async (request, abandoned) => {
-        const wait = role.admission();
-        if (wait) await wait;
-        if (role.isFenced) throw new Error('this node was fenced');
-        return host.handleRequest(request, abandoned);
+      { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
+      {
+        role: () => (role.isFenced ? 'fenced' : 'primary'),
+        handle: async (request, abandoned) => {
+          const wait = role.admission();
+          if (wait) await wait;
+          if (role.isFenced) throw new Error('this node was fenced');
+          return host.handleRequest(request, abandoned);
+        },
+        status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
+        epoch: () => role.epoch,
       },
-      status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
-      epoch: () => role.epoch,
-    },
-  );
+    );
   } catch (error) {
     // A failed start releases what it took: the logging channel (a secondary could attach to a node
     // that serves no one), the guest's timers (they would keep the process alive), the guest. The
