@@ -407,8 +407,16 @@ export class SecondaryNode {
     // 4. Release the outputs whose release is uncertain (duplicates are allowed, losses are not).
     this.releaseUncertain();
     // 5. Serve (the service port answers as primary from now on), 6. with a log for a fresh secondary.
-    const logPort = await this.role.listen();
     this.timeline.add('live', `epoch ${this.epoch}`);
+    let logPort: number;
+    try {
+      logPort = await this.role.listen();
+    } catch (error) {
+      // The port was chosen at start and may be taken by now. This node holds the epoch and may have
+      // answered: dying here would leave the epoch to no one (a restart would be refused). Serve on.
+      const why = error instanceof LockstepError ? `${error.message} [${error.code}]` : String(error);
+      return this.log(`LIVE as primary of epoch ${this.epoch} after replaying ${executor.lastSeq} entries, serving unprotected: ${why} No fresh secondary can attach until this node is restarted with a free --log-listen.`);
+    }
     this.log(`LIVE as primary of epoch ${this.epoch} after replaying ${executor.lastSeq} entries; logging channel on ${this.options.logListen.host}:${logPort}`);
   }
 

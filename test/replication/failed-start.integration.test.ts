@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimFiles, COUNTER, freePort, Proc, ROOT, startPrimary, testResources } from './helpers.js';
+import { claimFiles, count, COUNTER, freePort, increment, Proc, ROOT, startPrimary, startSecondary, status, testResources, waitUntil } from './helpers.js';
 
 const { closers, dirFor, track } = testResources();
 const BOOT_EFFECTS = join(ROOT, 'test/fixtures/guests/boot-effects.js');
@@ -63,5 +63,25 @@ describe('a start that fails', () => {
     const owner = track(await startPrimary({ dir: shared }));
     await failedStart('secondary', ['secondary', COUNTER, '--port', String(taken), '--primary', `ws://127.0.0.1:${owner.logPort}`, '--log-listen', '127.0.0.1:0', '--dir', shared]);
     expect(owner.proc.alive).toBe(true);
+  });
+
+  it('a secondary going live whose logging port is taken by then serves on (unprotected, and says so) instead of dying with the epoch', { timeout: 60_000 }, async () => {
+    // Its --log-listen port is chosen at its start and listened on only at go-live: anything may hold
+    // it by then. Dying there (it did: an unhandled rejection) left the epoch it had just claimed to a
+    // dead node, so even a restarted node was refused (LOCKSTEP_EPOCH_OWNED).
+    const dir = await dirFor('failed-golive');
+    const primary = track(await startPrimary({ dir, failureTimeoutMs: 2000 }));
+    const taken = await takePort();
+    const secondary = track(await startSecondary({ dir, failureTimeoutMs: 2000, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, logPort: taken }));
+    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 20_000, 'primary protected');
+    expect((await increment(primary.url, 'k1', 10_000)).status).toBe(200);
+    await primary.proc.kill();
+    await secondary.proc.waitFor(/LOCKSTEP_ADDRESS_IN_USE/, 20_000);
+    await waitUntil(async () => (await status(secondary.url))?.role === 'primary', 20_000, 'the survivor serves');
+    expect(await count(secondary.url)).toBe(1);
+    expect(JSON.parse((await increment(secondary.url, 'k1')).body)).toEqual({ count: 1 });
+    expect((await status(secondary.url))?.protection).toBe('unprotected');
+    expect(secondary.proc.stderr).toMatch(/serving unprotected/);
+    expect(secondary.proc.alive).toBe(true);
   });
 });
