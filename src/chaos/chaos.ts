@@ -15,6 +15,7 @@ import { Lineage, type ChaosNode } from './lineage.js';
 import { Monitor } from './monitor.js';
 import { formatSummary, summarize, type ChaosSummary } from './report.js';
 import { makeSchedule, type FaultKind } from './schedule.js';
+import { createRng } from '../client/rng.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
 export interface ChaosOptions {
@@ -33,6 +34,8 @@ export interface ChaosOptions {
   /** Passed to every `lockstep primary`: only to check that the checkers catch a broken system. */
   outputGate: boolean;
   channelDelayMs: number;
+  /** Each secondary's logging link adds a seeded delay per direction from this range (a real round trip). */
+  linkDelayMs?: { min: number; max: number };
   /** Passed to every node: checkpoints this often, so restarted secondaries are re-protected from one. */
   checkpointEveryEntries: number;
   print(line: string): void;
@@ -96,7 +99,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
 
   const common = ['--heartbeat-ms', String(o.heartbeatMs), '--failure-timeout-ms', String(o.failureTimeoutMs), '--checkpoint-every-entries', String(o.checkpointEveryEntries)];
   const primaryExtra = [...(o.outputGate ? [] : ['--no-output-gate']), ...(o.channelDelayMs > 0 ? ['--channel-delay-ms', String(o.channelDelayMs)] : [])];
-  const lineage = new Lineage({ program, dir, common, primaryExtra, now });
+  const delays = createRng(o.seed ^ 0x1d1a7);
+  const linkDelayMs = o.linkDelayMs && (() => Math.round(o.linkDelayMs!.min + delays.next() * (o.linkDelayMs!.max - o.linkDelayMs!.min)));
+  if (o.linkDelayMs) o.print(`logging links: ${o.linkDelayMs.min}..${o.linkDelayMs.max} ms per direction`);
+  const lineage = new Lineage({ program, dir, common, primaryExtra, linkDelayMs, now });
   const monitor = new Monitor(() => lineage.nodes, now);
   const faults: FaultRecord[] = [];
   const readback: AnswerRecord[] = [];

@@ -155,17 +155,24 @@ export function checkPrimaries(samples: StatusSample[], limits: LivenessLimits):
   return out;
 }
 
-/** A fenced node stops; a node printing DIVERGED is a replication bug. */
+/**
+ * A fenced node steps down: it exits, or (the default since nodes rejoin) it says it rejoins the
+ * owner as a secondary, within the grace, after each fence. A node printing DIVERGED is a replication bug.
+ */
 export function checkNodes(nodes: NodeRecord[], samples: StatusSample[], endMs: number, limits: LivenessLimits): Violation[] {
   const out: Violation[] = [];
   for (const n of nodes) {
     const diverged = n.notable.find((x) => x.line.includes('DIVERGED'));
     if (diverged) out.push(violation('divergence', `${n.id} diverged at ${diverged.atMs} ms: ${diverged.line}`, diverged.atMs));
     // Fenced: it said so, or its status said so (a fenced node may close its status endpoint at once).
-    const fencedAt = Math.min(n.notable.find((x) => x.line.includes('FENCED'))?.atMs ?? Infinity, samples.find((s) => s.node === n.id && s.role === 'fenced')?.tMs ?? Infinity);
-    if (fencedAt < Infinity) {
-      const runningMs = (n.exitMs ?? endMs) - fencedAt;
-      if (runningMs > limits.fencedExitGraceMs) out.push(violation('fenced-not-exited', `${n.id} was fenced at ${Math.round(fencedAt)} ms but still running ${Math.round(runningMs)} ms later${n.exitMs === undefined ? ' (until the end of the run)' : ''}`, fencedAt));
+    const said = n.notable.filter((x) => x.line.includes('FENCED')).map((x) => x.atMs);
+    const seen = samples.find((s) => s.node === n.id && s.role === 'fenced')?.tMs;
+    const fences = [...said, ...(seen !== undefined && said.length === 0 ? [seen] : [])];
+    const rejoins = n.notable.filter((x) => /rejoining the owner/.test(x.line)).map((x) => x.atMs);
+    for (const fencedAt of fences) {
+      const steppedDownAt = Math.min(n.exitMs ?? endMs, rejoins.find((t) => t >= fencedAt) ?? Infinity);
+      const runningMs = steppedDownAt - fencedAt;
+      if (runningMs > limits.fencedExitGraceMs) out.push(violation('fenced-not-exited', `${n.id} was fenced at ${Math.round(fencedAt)} ms but neither exited nor rejoined as a secondary ${Math.round(runningMs)} ms later${n.exitMs === undefined ? ' (until the end of the run)' : ''}`, fencedAt));
     }
   }
   return out;

@@ -65,7 +65,7 @@ export async function inject(fault: ScheduledFault, c: FaultContext): Promise<Fa
       }
       proxy.set(fault.kind === 'link-cut' ? { kind: 'cut' } : fault.kind === 'link-blackhole' ? { kind: 'blackhole' } : { kind: 'slow', delayMs: fault.delayMs });
       await sleep(fault.durationMs);
-      proxy.set({ kind: 'pass' });
+      proxy.heal();
       break;
     }
     case 'blackhole-kill-primary': {
@@ -83,7 +83,7 @@ export async function inject(fault: ScheduledFault, c: FaultContext): Promise<Fa
       await waitExit(target, 2000);
       proxy.set({ kind: 'cut' });
       await sleep(50);
-      proxy.set({ kind: 'pass' });
+      proxy.heal();
       break;
     }
     case 'disk-full':

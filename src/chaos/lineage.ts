@@ -11,7 +11,7 @@ import { LinkProxy } from './link-proxy.js';
 export const OUTPUT_TAIL_CHARS = 20_000;
 /** A node must print its "serving"/"secondary of" line within this long of being spawned. */
 export const NODE_START_TIMEOUT_MS = 20_000;
-const NOTABLE = /DIVERGED|FENCED|LIVE as primary|claiming epoch|won epoch|lost the claim|refus|cannot|Error|error:/;
+const NOTABLE = /DIVERGED|FENCED|LIVE as primary|claiming epoch|won epoch|lost the claim|rejoining the owner|refus|cannot|Error|error:/;
 
 export interface ChaosNode {
   record: NodeRecord;
@@ -28,6 +28,8 @@ export interface LineageOptions {
   common: string[];
   /** Flags only `lockstep primary` gets (e.g. --no-output-gate, to check the checkers). */
   primaryExtra: string[];
+  /** The delay each new secondary's logging link adds per direction (0: loopback as it is); drawn per link. */
+  linkDelayMs?: () => number;
   now(): number;
 }
 
@@ -61,7 +63,8 @@ export class Lineage {
   async startSecondary(logListen: string): Promise<ChaosNode> {
     const match = /^(.+):(\d+)$/.exec(logListen);
     if (!match) throw new Error(`cannot read the logging address '${logListen}'`);
-    const proxy = new LinkProxy({ host: match[1]!, port: Number(match[2]) });
+    const delayMs = this.o.linkDelayMs?.() ?? 0;
+    const proxy = new LinkProxy({ host: match[1]!, port: Number(match[2]) }, delayMs > 0 ? { kind: 'slow', delayMs } : { kind: 'pass' });
     await proxy.listen();
     this.proxies.push(proxy);
     const [port, logPort] = [await freePort(), await freePort()];

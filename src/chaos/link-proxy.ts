@@ -78,13 +78,18 @@ interface ProxiedLink {
 }
 
 export class LinkProxy {
-  private modeNow: LinkMode = { kind: 'pass' };
+  private modeNow: LinkMode;
   private readonly server: net.Server;
   private readonly links = new Set<ProxiedLink>();
   port = 0;
   connections = 0;
 
-  constructor(readonly target: { host: string; port: number }) {
+  /** `base`: the link's healthy state (pass, or slow for a link with a real round trip); faults heal back to it. */
+  constructor(
+    readonly target: { host: string; port: number },
+    readonly base: LinkMode = { kind: 'pass' },
+  ) {
+    this.modeNow = base;
     this.server = net.createServer((client) => this.accept(client));
   }
 
@@ -99,6 +104,11 @@ export class LinkProxy {
 
   get mode(): LinkMode {
     return this.modeNow;
+  }
+
+  /** The fault is over: back to the link's healthy state. */
+  heal(): void {
+    this.set(this.base);
   }
 
   set(mode: LinkMode): void {

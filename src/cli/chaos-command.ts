@@ -9,6 +9,7 @@ import { FAULTS_MAX, parseKinds } from '../chaos/schedule.js';
 import { parseDuration } from '../client/durations.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
+import { LEASE_FRACTION } from '../replication/primary-role.js';
 
 export const DEFAULT_CHAOS_PROGRAM = fileURLToPath(new URL('../../guest-programs/bank.js', import.meta.url));
 
@@ -41,6 +42,7 @@ export interface ChaosFlags {
   reprotectMax: string;
   outputGate?: boolean;
   channelDelayMs?: string;
+  linkDelayMs?: string;
   checkpointEveryEntries: string;
 }
 
@@ -48,6 +50,14 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
   const heartbeatMs = parseInteger(flags.heartbeatMs, '--heartbeat-ms', 5, 60_000)!;
   const failureTimeoutMs = parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000)!;
   if (failureTimeoutMs <= heartbeatMs) throw new UsageError(`--failure-timeout-ms (${failureTimeoutMs}) must be larger than --heartbeat-ms (${heartbeatMs}).`);
+  const linkDelayMs = parseDelayRange(flags.linkDelayMs);
+  // The lease needs a heartbeat echo younger than 0.9 x the failure timeout: a round trip must fit, with room.
+  if (linkDelayMs && 4 * linkDelayMs.max >= LEASE_FRACTION * failureTimeoutMs) {
+    throw new UsageError(
+      `--link-delay-ms up to ${linkDelayMs.max} ms per direction needs --failure-timeout-ms above ${Math.ceil((4 * linkDelayMs.max) / LEASE_FRACTION)} ` +
+        `(a round trip of ${2 * linkDelayMs.max} ms must fit well within the lease, 0.9 x the timeout), not ${failureTimeoutMs}.`,
+    );
+  }
   const summary = await runChaos({
     seed: flags.seed === undefined ? randomInt(2 ** 31) : parseInteger(flags.seed, '--seed', 0, 2 ** 31)!,
     faults: parseInteger(flags.faults, '--faults', 0, FAULTS_MAX)!,
@@ -62,11 +72,21 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
     reprotectMaxMs: parseDuration(flags.reprotectMax, '--reprotect-max'),
     outputGate: flags.outputGate !== false,
     channelDelayMs: parseInteger(flags.channelDelayMs, '--channel-delay-ms', 0, 60_000) ?? 0,
+    linkDelayMs,
     checkpointEveryEntries: parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 0, 1_000_000_000)!,
     print,
   });
   if (flags.json) await writeFile(flags.json, JSON.stringify(summary, null, 2) + '\n');
   return summary.exitCode;
+}
+
+/** '50..400' (each secondary's link draws a delay in that range, per direction) or '200' (all the same). */
+export function parseDelayRange(text: string | undefined): { min: number; max: number } | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)(?:\.\.(\d+))?$/.exec(text.trim());
+  const [min, max] = match ? [Number(match[1]), Number(match[2] ?? match[1])] : [NaN, NaN];
+  if (!match || min > max || max > 60_000) throw new UsageError(`--link-delay-ms: '${text}' is not MS or MIN..MAX in ms (at most 60000), e.g. 50..400.`);
+  return max === 0 ? undefined : { min, max };
 }
 
 export const chaosFlagDefaults = {

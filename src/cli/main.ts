@@ -155,6 +155,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--reprotect-max <d>', 'liveness: longest time until a caught-up secondary protects a primary again', chaos.reprotectMax)
     .option('--no-output-gate', 'run primaries without the output rule (to see the checkers catch the loss)')
     .option('--channel-delay-ms <n>', 'primaries ship their log this late (passed to lockstep primary)')
+    .option('--link-delay-ms <min..max>', "every secondary's logging link adds a delay per direction drawn from this range (e.g. 50..400; order kept), so handshakes and attaches cross a real round trip; needs a failure timeout above 4x the max")
     .option('--checkpoint-every-entries <n>', 'every node checkpoints this often, so restarted secondaries are re-protected from a checkpoint', chaos.checkpointEveryEntries)
     .addHelpText('after', CHAOS_HELP)
     .action(async (opts) => {

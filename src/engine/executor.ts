@@ -100,6 +100,8 @@ export class Executor {
   private guest!: Guest;
   /** True while an event runs (hooks and world calls happen inside it). */
   private delivering = false;
+  /** Live boot: the seq of the logged start event, until start() runs it. */
+  private startSeq: number | undefined;
 
   private constructor(
     private readonly options: ExecutorOptions,
@@ -111,14 +113,30 @@ export class Executor {
     this.idempotency = new IdempotencyStore(options.idempotencyKeysMax);
   }
 
-  /** Live boot: logs the start event, creates the guest (its PRNG seed is a logged clock read) and runs start(). */
+  /** Live boot: createLive() then start(), for hooks that need nothing of the executor itself. */
   static async bootLive(options: ExecutorOptions): Promise<Executor> {
+    const executor = await Executor.createLive(options);
+    executor.start();
+    return executor;
+  }
+
+  /**
+   * Live boot, first half: logs the start event and creates the guest (its PRNG seed is a logged
+   * clock read), but runs no event. Whatever the hooks call back into (a LiveHost that arms timers
+   * with this executor's clock) is wired to it before start() runs the guest's first event.
+   */
+  static async createLive(options: ExecutorOptions): Promise<Executor> {
     const executor = new Executor(options, 'live', undefined);
-    const startSeq = executor.log({ kind: 'start' });
+    executor.startSeq = executor.log({ kind: 'start' });
     executor.budgeted = new EventBudgetWorld(executor.liveWorld());
     executor.guest = await Guest.create({ ...options, world: executor.budgeted });
-    executor.runEvent({ kind: 'start' }, startSeq);
     return executor;
+  }
+
+  /** Live boot, second half: runs the guest's start() (the event logged by createLive), once. */
+  start(): void {
+    assert(this.mode === 'live' && this.startSeq !== undefined && this.eventsDelivered === 0, 'start() runs once, after createLive()');
+    this.runEvent({ kind: 'start' }, this.startSeq);
   }
 
   /** Replay boot: entry #1 must be the start event. Throws DivergenceError otherwise. */
@@ -209,6 +227,7 @@ export class Executor {
   /** Logs and delivers one input event. Returns the seq of its event entry (a request's id). */
   submit(event: Exclude<EventEntry, { kind: 'start' }>): number {
     assert(this.mode === 'live', 'submit() is for live mode');
+    assert(this.eventsDelivered > 0, 'submit() before the guest started: start() runs the first event');
     const seq = this.log(event);
     this.runEvent(toGuestEvent(event, seq), seq);
     return seq;

@@ -3,9 +3,19 @@
 import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { GroupCommitter, type CommitStore, type Prepared } from './group-commit.js';
+import { syncDirectory } from './sync-dir.js';
 
 /** Files larger than this are refused to the guest (it would blow its memory limit anyway). */
 export const FILE_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * The host's own directory inside the guest's data directory: the prelude refuses every guest path
+ * under it (src/sandbox/prelude.ts, STORAGE_DIR), so nothing the host keeps there can collide with a
+ * guest's file. It holds env.storage's file and, in HOST_TEMP_DIR, the temp files of writes in flight.
+ */
+export const HOST_DIR = '.lockstep';
+/** Temp files of writes in flight (renamed over their target when complete); never carried into a new epoch. */
+export const HOST_TEMP_DIR = join(HOST_DIR, 'tmp');
 
 export function dataDirOf(dir: string): string {
   return join(dir, 'data');
@@ -40,16 +50,32 @@ export async function readGuestFile(dataDir: string, guestPath: string, bytesMax
   });
   if (!info.isFile()) throw new Error(`EISDIR: ${guestPath} is not a file`);
   if (info.size > bytesMax) throw new Error(`EFBIG: ${guestPath} is ${info.size} bytes, more than the ${bytesMax} allowed`);
-  return readFile(path, 'utf8');
+  const text = await readFile(path, 'utf8');
+  // The limit binds what reaches the log: each byte that is not UTF-8 becomes U+FFFD, three bytes
+  // there, so a file within the limit on disk can decode to three times it (more than a log frame).
+  const logged = Buffer.byteLength(text);
+  if (logged > bytesMax) throw new Error(`EFBIG: ${guestPath} decodes to ${logged} bytes of UTF-8 (bytes that are not UTF-8 become U+FFFD, 3 bytes each), more than the ${bytesMax} allowed`);
+  return text;
 }
 
 /** Distinguishes the temp files of writes in flight (a shared temp name let two writes clobber each other). */
 let tempSeq = 0;
 
+/** A fresh temp file path in the host's temp directory (created once per store). */
+async function tempPath(root: string, made: { done?: boolean }): Promise<string> {
+  const dir = join(root, HOST_TEMP_DIR);
+  if (!made.done) {
+    await mkdir(dir, { recursive: true });
+    made.done = true;
+  }
+  return join(dir, `${process.pid}-${++tempSeq}`);
+}
+
 /** The real disk: temp file + fsync, rename, directory fsync. Paths are confined to the data directory. */
 class DataDirStore implements CommitStore {
   /** The data directory's real path, resolved once (it does not move while the node runs). */
   private root: string | undefined;
+  private readonly tempDirMade: { done?: boolean } = {};
 
   constructor(private readonly dataDir: string) {}
 
@@ -58,7 +84,7 @@ class DataDirStore implements CommitStore {
     const { path, existing } = await confined(this.dataDir, guestPath, this.root);
     // Each step to disk costs a thread-pool round trip: skip mkdir when the file or its directory exists.
     const directories = existing === path || existing === dirname(path) ? [dirname(path)] : await makeParents(dirname(path));
-    const temp = `${path}.lockstep-tmp-${process.pid}-${++tempSeq}`;
+    const temp = await tempPath(this.root, this.tempDirMade);
     const handle = await open(temp, 'w', 0o644);
     try {
       await handle.writeFile(data);
@@ -79,13 +105,8 @@ class DataDirStore implements CommitStore {
     });
   }
 
-  async syncDirectory(dir: string): Promise<void> {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  syncDirectory(dir: string): Promise<void> {
+    return syncDirectory(dir);
   }
 }
 

@@ -2,7 +2,7 @@
 // for answers, and the output gate. Used by `run`, by a primary, and by a secondary once it is live.
 import { assert } from '../assert.js';
 import type { Entry } from '../log/entries.js';
-import { idempotencyKeyOf, type Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
+import { Executor, idempotencyKeyOf, type ExecutorHooks, type ExecutorOptions, type Output, type WorldActions } from '../engine/executor.js';
 import type { StoredAnswer } from '../engine/idempotency-store.js';
 import type { IncomingRequest } from '../http/incoming-request.js';
 import type { AbandonSignal } from '../http/abandon-signal.js';
@@ -27,18 +27,46 @@ export interface LiveHostOptions {
 
 type Waiter = { resolve: (answer: StoredAnswer) => void; reject: (error: Error) => void };
 
+/** The guest a live node boots: what Executor.createLive needs besides the hooks (the host gives those). */
+export type LiveGuest = Omit<ExecutorOptions, 'hooks'>;
+
 export class LiveHost implements WorldActions {
-  executor: Executor | undefined;
   gate: OutputGate;
   private readonly dataDir: string;
   private readonly realTimers = new Map<number, NodeJS.Timeout>();
   private readonly waiters = new Map<number, Waiter[]>();
   private stopped = false;
+  /** Set once, by boot() or forExecutor(), before the guest's first event can run. */
+  private executorNow: Executor | undefined;
   outputsReleased = 0;
 
-  constructor(private readonly options: LiveHostOptions) {
+  private constructor(private readonly options: LiveHostOptions) {
     this.gate = options.gate ?? new OpenGate();
     this.dataDir = options.dataDir ?? dataDirOf(options.dir);
+  }
+
+  /**
+   * Boots a live node's guest on this host: the executor is created with the host's hooks and wired
+   * to the host before start() runs, so whatever start() does (arm a timer, read, write, answer)
+   * finds a complete host. A boot-time timer once crashed a half-wired node.
+   */
+  static async boot(options: LiveHostOptions, guest: LiveGuest): Promise<LiveHost> {
+    const host = new LiveHost(options);
+    host.executorNow = await Executor.createLive({ ...guest, hooks: host.hooks() });
+    host.executor.start();
+    return host;
+  }
+
+  /** The host of an executor that already runs (a secondary going live); it was replaying until now. */
+  static forExecutor(options: LiveHostOptions, executor: Executor): LiveHost {
+    const host = new LiveHost(options);
+    host.executorNow = executor;
+    return host;
+  }
+
+  get executor(): Executor {
+    assert(this.executorNow, 'a live host is always built with its executor (boot or forExecutor)');
+    return this.executorNow;
   }
 
   /** Hooks to hand to the executor. `onEntry` may be changed later (e.g. when a secondary attaches). */
@@ -59,7 +87,7 @@ export class LiveHost implements WorldActions {
   }
 
   private get live(): Executor {
-    assert(this.executor && this.executor.mode === 'live', 'the live host needs a live executor');
+    assert(this.executor.mode === 'live', 'the live host needs a live executor');
     return this.executor;
   }
 

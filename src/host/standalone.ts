@@ -64,9 +64,11 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   // A new recording starts without the checkpoint files of an older one at the same path.
   if (options.record) await clearCheckpointFiles(options.record);
   const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
-  const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined });
-  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
-  host.executor = executor;
+  const host = await LiveHost.boot(
+    { dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined },
+    { source: program.source, programName: program.name, limits },
+  );
+  const { executor } = host;
   let checkpoints: RecordingCheckpoints | undefined;
   if (options.record && options.checkpointEveryEntries) {
     const policy = new RecordingCheckpoints(executor, identityOf(program, limits), {
@@ -99,6 +101,9 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       },
     );
   } catch (error) {
+    // A failed start releases what it took; the guest's timers would fire into a disposed guest.
+    host.stop();
+    await checkpoints?.close();
     executor.dispose();
     await recorder?.writer.close();
     throw error;

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SharedStorageError } from './errors.js';
+import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 
 export type ClaimResult = 'won' | 'lost';
 
@@ -85,7 +86,7 @@ function newRecord(who: string, logListen: string | undefined): ClaimRecord {
 export async function claimEpoch(dir: string, epoch: number, who: string, logListen?: string): Promise<ClaimResult> {
   const path = claimPath(dir, epoch);
   try {
-    await mkdir(claimsDir(dir), { recursive: true });
+    await syncMadeDirectories(claimsDir(dir), await mkdir(claimsDir(dir), { recursive: true }));
   } catch (error) {
     throw storageError('create the claims directory', claimsDir(dir), error);
   }
@@ -97,6 +98,8 @@ export async function claimEpoch(dir: string, epoch: number, who: string, logLis
     } finally {
       await handle.close();
     }
+    // The claim exists only once its name is on disk: a crash must not give the epoch to the loser too.
+    await syncDirectory(claimsDir(dir));
     return 'won';
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'lost';
@@ -119,6 +122,7 @@ export async function updateOwnClaim(dir: string, epoch: number, change: Partial
       await handle.close();
     }
     await rename(temp, path);
+    await syncDirectory(claimsDir(dir));
   } catch (error) {
     throw storageError('update the claim', path, error);
   }

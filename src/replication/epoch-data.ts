@@ -6,13 +6,12 @@
 // <dir>/data is a symlink to the current epoch's directory, for people and tools.
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { dataDirOf } from '../host/data-dir.js';
+import { dataDirOf, HOST_TEMP_DIR } from '../host/data-dir.js';
+import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 import { SharedStorageError } from './errors.js';
 
 /** Old epoch directories kept besides the current one (for people to look at); older ones are removed. */
 export const EPOCH_DIRS_KEPT = 2;
-/** Temp files of writes in flight (see data-dir.ts): never carried into a new epoch. */
-const TEMP_MARK = '.lockstep-tmp-';
 
 function epochsDir(dir: string): string {
   return join(dir, 'epochs');
@@ -32,16 +31,20 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Hard-links every file of `from` into `to` (same tree), skipping writes in flight. */
-async function linkTree(from: string, to: string): Promise<void> {
-  await mkdir(to, { recursive: true });
+/**
+ * Hard-links every file of `from` into `to` (same tree), skipping the host's temp files of writes in
+ * flight: they live in their own directory (HOST_TEMP_DIR), which no guest path can name.
+ */
+async function linkTree(from: string, to: string, skip = join(from, HOST_TEMP_DIR)): Promise<void> {
+  await syncMadeDirectories(to, await mkdir(to, { recursive: true }));
   for (const entry of await readdir(from, { withFileTypes: true })) {
-    if (entry.name.includes(TEMP_MARK)) continue;
     const source = join(from, entry.name);
     const target = join(to, entry.name);
-    if (entry.isDirectory()) await linkTree(source, target);
+    if (source === skip) continue;
+    if (entry.isDirectory()) await linkTree(source, target, skip);
     else if (entry.isFile()) await link(source, target);
   }
+  await syncDirectory(to); // the links made here
 }
 
 /**
@@ -54,7 +57,7 @@ export async function takeEpochData(dir: string, epoch: number): Promise<string>
     const source = await currentDataDir(dir);
     await rm(target, { recursive: true, force: true }); // a half-made copy of an earlier attempt
     if (source) await linkTree(source, target);
-    else await mkdir(target, { recursive: true });
+    else await syncMadeDirectories(target, await mkdir(target, { recursive: true }));
     await pointDataAt(dir, target);
     await removeOldEpochs(dir, epoch);
     return target;
@@ -74,6 +77,7 @@ async function pointDataAt(dir: string, target: string): Promise<void> {
   await rm(temp, { force: true });
   await symlink(relative(dir, target), temp);
   await rename(temp, data);
+  await syncDirectory(dir); // the swap is durable: after a crash <dir>/data names this epoch, not the last
 }
 
 async function removeOldEpochs(dir: string, current: number): Promise<void> {

@@ -2,7 +2,6 @@
 // live, serves HTTP and protects itself with a secondary over the logging channel) or another node
 // owns the current one (it joins that node as its secondary, or refuses). See primary-role.ts for
 // the output rule and failure handling.
-import { Executor } from '../engine/executor.js';
 import { LiveHost } from '../host/live-host.js';
 import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
@@ -51,9 +50,11 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
   const dataDir = await takeEpochData(options.dir, epoch);
   const retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
   const timeline = new Timeline();
-  const host = new LiveHost({ dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) });
-  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
-  host.executor = executor;
+  const host = await LiveHost.boot(
+    { dir: options.dir, dataDir, onConsole: options.onConsole, onEntry: (seq, entry) => retained.append(seq, entry) },
+    { source: program.source, programName: program.name, limits },
+  );
+  const { executor } = host;
 
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
@@ -93,22 +94,33 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
     retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));
-  const logPort = await role.listen();
+  let logPort: number;
   const startedMs = Date.now();
-  service = await startServiceServer(
-    { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
-    {
-      role: () => (role.isFenced ? 'fenced' : 'primary'),
-      handle: async (request, abandoned) => {
-        const wait = role.admission(requestBytes(request));
-        if (wait) await wait;
-        if (role.isFenced) throw new Error('this node was fenced');
-        return host.handleRequest(request, abandoned);
+  try {
+    logPort = await role.listen();
+    service = await startServiceServer(
+      { host: options.host ?? '127.0.0.1', port: options.port, bodyBytesMax: options.bodyBytesMax },
+      {
+        role: () => (role.isFenced ? 'fenced' : 'primary'),
+        handle: async (request, abandoned) => {
+          const wait = role.admission(requestBytes(request));
+          if (wait) await wait;
+          if (role.isFenced) throw new Error('this node was fenced');
+          return host.handleRequest(request, abandoned);
+        },
+        status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
+        epoch: () => role.epoch,
       },
-      status: () => ({ role: role.isFenced ? 'fenced' : 'primary', program: program.name, uptimeMs: Date.now() - startedMs, events: executor.eventsDelivered, ...role.status() }),
-      epoch: () => role.epoch,
-    },
-  );
+    );
+  } catch (error) {
+    // A failed start releases what it took: the logging channel (a secondary could attach to a node
+    // that serves no one), the guest's timers (they would keep the process alive), the guest. The
+    // caller releases the epoch.
+    await role.stop('this node failed to start').catch(() => undefined);
+    host.stop();
+    executor.dispose();
+    throw error;
+  }
   log(`serving ${program.name} on http://${options.host ?? '127.0.0.1'}:${service.port}, logging channel on ${options.logListen.host}:${logPort}, epoch ${epoch}`);
   return {
     port: service.port,

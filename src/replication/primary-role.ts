@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { checkHeaderCompatible, encodeBatch } from '../log/codec.js';
 import type { Entry, LogHeader } from '../log/entries.js';
 import { ChannelServer, FRAME_BYTES_MAX_DEFAULT, type CheckpointOffer, type DetachReason, type PeerInfo } from '../channel/channel-server.js';
-import { ChannelHistoryError, ChannelNotReadyError, type ChannelError } from '../channel/errors.js';
+import { ChannelFrameTooLargeError, ChannelHistoryError, ChannelNotReadyError, type ChannelError } from '../channel/errors.js';
 import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
@@ -321,10 +321,29 @@ export class PrimaryRole {
     while (this.sentThrough < through && this.sentThrough < backlogEnd && this.server.unackedBytes < this.inflightBytesMax) {
       const entries = this.retained.chunk(this.sentThrough + 1, Math.min(BATCH_ENTRIES_MAX, through - this.sentThrough, backlogEnd - this.sentThrough), BATCH_BYTES_MAX);
       const payload = encodeBatch(this.sentThrough + 1, entries);
-      if (!this.server.sendBatch(this.sentThrough + 1, entries.length, payload)) return;
+      if (!this.sendBatch(entries.length, payload)) return;
       this.sentThrough += entries.length;
       this.unacked.push({ lastSeq: this.sentThrough, sentMs: performance.now() });
       if (this.unacked.length > UNACKED_BATCHES_TRACKED_MAX) this.unacked.splice(1, 1); // keep the oldest: it sets lagMs
+    }
+  }
+
+  /**
+   * One batch to the secondary. A batch too big for a frame is an operating error, never a throw out
+   * of the pump (it runs from microtasks and timers: a throw there killed the process). Entries are
+   * bounded where they are made, so this should not happen; if it does, no secondary can get past
+   * it, and the reason is logged with the secondary dropped.
+   */
+  private sendBatch(count: number, payload: Uint8Array): boolean {
+    const firstSeq = this.sentThrough + 1;
+    try {
+      return this.server.sendBatch(firstSeq, count, payload);
+    } catch (error) {
+      if (!(error instanceof ChannelFrameTooLargeError)) throw error;
+      const detail = `entry #${firstSeq} (a batch of ${count}) cannot be shipped: ${error.message} [${error.code}]`;
+      this.options.log(`${detail}; dropping the secondary (no secondary can protect this primary past that entry)`);
+      this.server.dropSecondary(detail);
+      return false;
     }
   }
 

@@ -371,7 +371,10 @@ export class SecondaryNode {
     if (newest && newest.seq >= this.retained.retainedFrom) this.retained.dropThrough(newest.seq);
     const replayed = this.executor!.lastSeq;
     // Acks carry it too; this matters only while the primary may be holding back on our backlog.
-    const due = replayed - this.reportedReplayedSeq >= REPLAY_REPORT_ENTRIES || (replayed > this.reportedReplayedSeq && performance.now() - this.reportedAtMs >= REPLAY_REPORT_MS);
+    // Also whenever it has nothing left to replay: the primary may be holding the next event back until it hears.
+    const idle = this.queue.pending === 0;
+    const moved = replayed - this.reportedReplayedSeq;
+    const due = moved >= REPLAY_REPORT_ENTRIES || (moved > 0 && (idle || performance.now() - this.reportedAtMs >= REPLAY_REPORT_MS));
     if (due) {
       this.reportedReplayedSeq = replayed;
       this.reportedAtMs = performance.now();
@@ -448,8 +451,7 @@ export class SecondaryNode {
       const storage = error as SharedStorageError;
       return this.stopWith(storage.exitCode ?? 1, `${storage.message} Not going live.`);
     }
-    this.host = new LiveHost({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole });
-    this.host.executor = executor;
+    this.host = LiveHost.forExecutor({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole }, executor);
     this.role = this.newRole(executor, this.host);
     this.transition('live');
     const { writes } = executor.goLive();
@@ -457,8 +459,16 @@ export class SecondaryNode {
     // 4. Release the outputs whose release is uncertain (duplicates are allowed, losses are not).
     this.releaseUncertain();
     // 5. Serve (the service port answers as primary from now on), 6. with a log for a fresh secondary.
-    const logPort = await this.role.listen();
     this.timeline.add('live', `epoch ${this.epoch}`);
+    let logPort: number;
+    try {
+      logPort = await this.role.listen();
+    } catch (error) {
+      // The port was chosen at start and may be taken by now. This node holds the epoch and may have
+      // answered: dying here would leave the epoch to no one (a restart would be refused). Serve on.
+      const why = error instanceof LockstepError ? `${error.message} [${error.code}]` : String(error);
+      return this.log(`LIVE as primary of epoch ${this.epoch} after replaying ${executor.lastSeq} entries, serving unprotected: ${why} No fresh secondary can attach until this node is restarted with a free --log-listen.`);
+    }
     this.log(`LIVE as primary of epoch ${this.epoch} after replaying ${executor.lastSeq} entries; logging channel on ${this.options.logListen.host}:${logPort}`);
   }
 

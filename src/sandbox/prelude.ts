@@ -62,6 +62,9 @@ export const PRELUDE_SOURCE = String.raw`
   const responseParts = webBundle.internals.responseParts;
   const makeStorage = webBundle.internals.makeStorage;
   const serializeStorage = webBundle.internals.serializeStorage;
+  const captureStorage = webBundle.internals.captureStorage;
+  const settleStorage = webBundle.internals.settleStorage;
+  const rollBackStorage = webBundle.internals.rollBackStorage;
 
   // A limit (CPU budget, memory, stack) surfaces as an InternalError the prelude's own catch sees:
   // it is reported as that limit, not as an ordinary throw.
@@ -178,7 +181,7 @@ export const PRELUDE_SOURCE = String.raw`
       start = slash + 1;
     }
     if (count === 0) throw new ErrorCtor('EISDIR: path names the data directory itself: ' + path);
-    if (parts[0] === STORAGE_DIR) throw new ErrorCtor('EACCES: ' + STORAGE_DIR + '/ is reserved for env.storage: ' + path);
+    if (parts[0] === HOST_DIR) throw new ErrorCtor('EACCES: ' + HOST_DIR + '/ is reserved for the host (env.storage, temporary files); use another name: ' + path);
     parts.length = count;
     return ArrayJoin(parts, '/');
   }
@@ -266,7 +269,12 @@ export const PRELUDE_SOURCE = String.raw`
   // Every change gets a number; a whole-store write after the event covers all changes so far.
   // An answer given after change n is held until a write covering n is on disk (the output rule
   // makes the log durable on the secondary; this makes the state durable on the shared disk).
-  const STORAGE_DIR = '.lockstep';
+  // A write that fails leaves no trace: every change not yet on disk is rolled back (later ones
+  // were made on top of the failed ones), their calls reject and their held answers are withdrawn,
+  // and the store as it was is written again (in case the failed write replaced the file before it
+  // failed). All of it follows the logged write event, so a replay does exactly the same.
+  // The host's own directory in the guest's data (src/host/data-dir.ts HOST_DIR): no guest path may name it.
+  const HOST_DIR = '.lockstep';
   const STORAGE_PATH = '.lockstep/storage.json';
   let storageChanges = 0;
   let storageDurableAt = 0;
@@ -275,6 +283,7 @@ export const PRELUDE_SOURCE = String.raw`
   let storageWriteEvent = false;
   let storageWaiters = nullArray();
   let heldAnswers = nullArray();
+  let storageWritingState = null;
   const storage = makeStorage(ObjectFreeze({
     load: () => new PromiseCtor((resolve, reject) => startInternalOp('read', STORAGE_PATH, undefined, resolve, (error) => {
       if (StringIndexOf(safeString(error && error.message), 'ENOENT') === 0) resolve(null);
@@ -291,14 +300,19 @@ export const PRELUDE_SOURCE = String.raw`
     storageDirty = false;
     storageWriting = true;
     const covers = storageChanges;
+    storageWritingState = captureStorage(storage);
     startInternalOp('write', STORAGE_PATH, serializeStorage(storage), () => storageWritten(covers, undefined), (error) => storageWritten(covers, error));
   }
   function storageWritten(covers, error) {
     storageWriting = false;
     if (error) {
+      rollBackStorage(storage);
+      covers = storageChanges; // every change not on disk is withdrawn, so none is pending any more
       storageDirty = true;
-      storageWriteEvent = true; // retried at the end of the next other event, not in a loop of failures
-    } else storageDurableAt = covers;
+      storageWriteEvent = true; // rewritten at the end of the next other event, not in a loop of failures
+    } else settleStorage(storage, storageWritingState);
+    storageWritingState = null;
+    storageDurableAt = covers;
     const waiters = storageWaiters;
     storageWaiters = nullArray();
     for (let i = 0; i < waiters.length; i++) {
@@ -468,7 +482,7 @@ export const PRELUDE_SOURCE = String.raw`
       const e = JSONParse(eventJson);
       switch (e.kind) {
         case 'start':
-          runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, []); }, nullArray());
+          runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, [env]); }, nullArray());
           return;
         case 'request': {
           settle(e.id, () => {

@@ -76,10 +76,14 @@ describe('checkNodes', () => {
     const v = checkNodes([node('n2', { notable: [{ atMs: 50, line: '[secondary] DIVERGED: Replay diverged at entry #7' }] })], [], 1000, limits);
     expect(v.map((x) => [x.kind, x.class])).toEqual([['divergence', 'correctness']]);
   });
-  it('flags a fenced node that does not exit, not one that exits at once', () => {
+  it('flags a fenced node that neither exits nor rejoins, not one that exits or rejoins at once, after each fence', () => {
     const fenced = { notable: [{ atMs: 100, line: '[secondary] FENCED: lost the claim' }] };
     expect(checkNodes([node('n2', { ...fenced, exitMs: 300, exitCode: 10 })], [], 10_000, limits)).toEqual([]);
     expect(checkNodes([node('n2', fenced)], [], 10_000, limits).map((x) => [x.kind, x.class])).toEqual([['fenced-not-exited', 'liveness']]);
+    const rejoined = { notable: [...fenced.notable, { atMs: 400, line: '[rejoin] fenced: rejoining the owner of epoch 2 at ws://x as its secondary (fresh state)' }] };
+    expect(checkNodes([node('n2', rejoined)], [], 10_000, limits)).toEqual([]);
+    const fencedAgain = { notable: [...rejoined.notable, { atMs: 5000, line: '[primary] FENCED: lost the claim for epoch 4' }] };
+    expect(checkNodes([node('n2', fencedAgain)], [], 10_000, limits).map((x) => x.kind)).toEqual(['fenced-not-exited']);
   });
 });
 

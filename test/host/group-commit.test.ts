@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter, type CommitStore, type Prepared } from '../../src/host/group-commit.js';
-import { committerOf, writeGuestFile } from '../../src/host/data-dir.js';
+import { committerOf, HOST_TEMP_DIR, writeGuestFile } from '../../src/host/data-dir.js';
 
 type Step = { op: 'prepare' | 'publish' | 'sync'; file: string; data?: string } | { op: 'done'; call: number; data: string; ok: boolean };
 
@@ -178,15 +178,15 @@ describe('writeGuestFile (real disk)', () => {
     expect(await readFile(join(data, 'sub/state.txt'), 'utf8')).toBe('state 199');
     expect(await readFile(join(data, 'other.txt'), 'utf8')).toBe('other 49');
     expect(committer.fileWrites - before).toBeLessThan(250);
-    expect((await readdir(join(data, 'sub'))).filter((n) => n.includes('lockstep-tmp'))).toEqual([]);
-    expect((await readdir(data)).filter((n) => n.includes('lockstep-tmp'))).toEqual([]);
+    expect(await readdir(join(data, HOST_TEMP_DIR))).toEqual([]);
+    expect((await readdir(data)).sort()).toEqual(['.lockstep', 'other.txt', 'sub']);
   });
 
   it('a write over a directory fails with the rename\'s error and leaves no temp file', async () => {
     const data = join(dir, 'data');
     await mkdir(join(data, 'adir'));
     await expect(writeGuestFile(data, 'adir', 'x')).rejects.toThrow(/EISDIR|EEXIST|ENOTEMPTY/);
-    expect((await readdir(data)).filter((n) => n.includes('lockstep-tmp'))).toEqual([]);
+    expect(await readdir(join(data, HOST_TEMP_DIR))).toEqual([]);
   });
 
   it('a path through a symlink out of the data directory fails only the writes it covered', async () => {

@@ -13,9 +13,8 @@ const SILENT = `export default { fetch() { return new Promise(() => {}); } };`;
 describe('LiveHost waiters', () => {
   it('drops the waiters of abandoned requests, so none leak', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lockstep-waiters-'));
-    const host = new LiveHost({ dir });
-    const executor = await Executor.bootLive({ source: SILENT, programName: 'silent.js', limits: DEFAULT_GUEST_LIMITS, hooks: host.hooks() });
-    host.executor = executor;
+    const host = await LiveHost.boot({ dir }, { source: SILENT, programName: 'silent.js', limits: DEFAULT_GUEST_LIMITS });
+    const { executor } = host;
     try {
       const abandons = Array.from({ length: 50 }, () => new AbortController());
       const answers = abandons.map((a, i) => host.handleRequest({ method: 'POST', path: '/', headers: [['idempotency-key', `k${i % 5}`]], body: new Uint8Array(0) }, a.signal));

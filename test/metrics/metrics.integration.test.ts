@@ -84,7 +84,6 @@ describe('GET /_lockstep/metrics', () => {
     expect(checkHistogram(p1, 'lockstep_output_hold_seconds', 'write')).toBeGreaterThanOrEqual(n);
     expect(value(p1, 'lockstep_output_hold_seconds_sum', { effect: 'respond' })).toBeGreaterThan(0);
     expect(value(p1, 'lockstep_heartbeat_rtt_seconds')).toBeGreaterThan(0);
-    expect(value(p1, 'lockstep_heartbeat_rtt_seconds')).toBeLessThan(1);
     checkConventions(p1);
 
     await pair.primary.proc.kill();

@@ -183,16 +183,18 @@ describe('a man in the middle of the logging channel', () => {
     const injectedAt = performance.now();
     proxy.inject(wsFrame(encodeMessage({ type: 'ack', seq: waitingSeq, replayedSeq: 0 }), 'client'));
     const refused = /secondary failed \(protocol: Channel frame refused.*\[LOCKSTEP_CHANNEL_FORGED\]\); claiming epoch 1/;
-    await Promise.race([primary.proc.waitFor(refused, 2000).catch(() => undefined), pending]);
+    await Promise.race([primary.proc.waitFor(refused, 20_000).catch(() => undefined), pending]);
     // The forged ack never reached the output rule: the primary's acked position did not move.
     expect((await status(primary.url))?.ackedSeq, 'the forged ack was taken as the secondary\'s').toBe(ackedBefore);
-    await primary.proc.waitFor(refused, 2000);
-    expect(performance.now() - injectedAt).toBeLessThan(2000); // the refusal, not the 4 s silence, ended the attachment
+    // The refusal, not the 4 s silence, ended the attachment: the line names the forged frame (a
+    // silence would say "no frame for 4000 ms"), however long the machine took to get there.
+    await primary.proc.waitFor(refused, 20_000);
+    expect(primary.proc.stderr).not.toMatch(/secondary failed \(no frame for/);
     // The answer leaves only because the primary won the claim and went on alone, as after any failure.
     const answer: HttpAnswer = await pending;
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toEqual({ count: 2 });
-    await primary.proc.waitFor(/won epoch 1; going on alone/, 1000);
+    await primary.proc.waitFor(/won epoch 1; going on alone/, 20_000);
     expect(answeredAt).toBeGreaterThan(injectedAt);
   });
 
@@ -210,7 +212,7 @@ describe('a man in the middle of the logging channel', () => {
     const { secondary, proxy } = await pairThroughProxy(2000);
     const next = ((await status(secondary.url))?.receivedSeq as number) + 1;
     proxy.injectToSecondary(wsFrame(encodeMessage({ type: 'batch', firstSeq: next, count: 1, payload: randomBytes(40) }), 'server'));
-    await secondary.proc.waitFor(/refused a frame from the primary: Channel frame refused.*tag does not verify.*\[LOCKSTEP_CHANNEL_FORGED\]/, 2000);
+    await secondary.proc.waitFor(/refused a frame from the primary: Channel frame refused.*tag does not verify.*\[LOCKSTEP_CHANNEL_FORGED\]/, 20_000);
     expect(secondary.proc.stderr).not.toMatch(/LOCKSTEP_CHANNEL_SEQ|diverged/i);
   });
 });
@@ -241,7 +243,7 @@ describe('idle strangers on the logging port', () => {
       stopped = true;
       for (const s of strangers) (s instanceof WebSocket ? s.terminate() : s.destroy());
     });
-    await waitUntil(() => strangers.length >= 13, 2000, 'strangers connected');
+    await waitUntil(() => strangers.length >= 13, 20_000, 'strangers connected');
     await sleep(300); // every stranger has upgraded and holds a handshake place
 
     const secondary = await startSecondary({ dir, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, heartbeatMs: 50, failureTimeoutMs: 1000 });
@@ -252,6 +254,6 @@ describe('idle strangers on the logging port', () => {
     expect((await increment(primary.url, 'protected')).status).toBe(200);
     expect(secondary.proc.stderr).not.toMatch(/LOCKSTEP_CHANNEL_PROTOCOL/);
     // The table was full: strangers were closed (retryable BUSY) to make room.
-    await primary.proc.waitFor(/handshake table was full.*\[LOCKSTEP_CHANNEL_BUSY\]/, 1000);
+    await primary.proc.waitFor(/handshake table was full.*\[LOCKSTEP_CHANNEL_BUSY\]/, 20_000);
   });
 });

@@ -5,7 +5,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dataDirOf, writeGuestFile } from '../../src/host/data-dir.js';
+import { dataDirOf, HOST_DIR, HOST_TEMP_DIR, writeGuestFile } from '../../src/host/data-dir.js';
 import { dataLinkTarget, EPOCH_DIRS_KEPT, epochDataDir, takeEpochData } from '../../src/replication/epoch-data.js';
 import { SharedStorageError } from '../../src/replication/errors.js';
 
@@ -32,14 +32,18 @@ describe('takeEpochData', () => {
     const one = await takeEpochData(dir, 1);
     await writeGuestFile(dataDirOf(dir), 'a.txt', 'alpha');
     await writeGuestFile(dataDirOf(dir), 'sub/deeper/b.txt', 'beta');
-    await writeFile(join(one, 'c.txt.lockstep-tmp-123-4'), 'half a write');
+    await mkdir(join(one, HOST_TEMP_DIR), { recursive: true });
+    await writeFile(join(one, HOST_TEMP_DIR, '123-4'), 'half a write');
+    await writeFile(join(one, 'd.txt.lockstep-tmp-123-4'), 'a guest file with the old temp mark in its name');
 
     const two = await takeEpochData(dir, 2);
     expect(await dataLinkTarget(dir)).toBe(join('epochs', '2'));
     expect(await read(join(two, 'a.txt'))).toBe('alpha');
     expect(await read(join(two, 'sub/deeper/b.txt'))).toBe('beta');
     expect((await stat(join(two, 'a.txt'))).ino).toBe((await stat(join(one, 'a.txt'))).ino);
-    expect((await readdir(two)).sort()).toEqual(['a.txt', 'sub']); // the temp file of a write in flight is not carried over
+    // The temp file of a write in flight is not carried over; every guest file is, whatever its name.
+    expect((await readdir(two)).sort()).toEqual(['.lockstep', 'a.txt', 'd.txt.lockstep-tmp-123-4', 'sub']);
+    expect(await readdir(join(two, '.lockstep'))).toEqual([]);
     // Through the data link, the guest sees the new epoch's files.
     expect(await read(join(dataDirOf(dir), 'a.txt'))).toBe('alpha');
   });
@@ -54,7 +58,7 @@ describe('takeEpochData', () => {
     expect(await read(join(one, 'balance'))).toBe('0');
     expect(await read(join(two, 'balance'))).toBe('100');
     expect(await read(join(dataDirOf(dir), 'balance'))).toBe('100');
-    expect(await readdir(two)).toEqual(['balance']);
+    expect((await readdir(two)).filter((n) => n !== HOST_DIR)).toEqual(['balance']); // the host's own directory is carried, its temp files not
     // And the new owner's writes do not reach back into the old epoch.
     await writeGuestFile(two, 'balance', '150');
     expect(await read(join(one, 'balance'))).toBe('0');
@@ -77,7 +81,7 @@ describe('takeEpochData', () => {
     await mkdir(epochDataDir(dir, 2), { recursive: true });
     await writeFile(join(epochDataDir(dir, 2), 'leftover'), 'junk');
     const two = await takeEpochData(dir, 2);
-    expect((await readdir(two)).sort()).toEqual(['x']);
+    expect((await readdir(two)).filter((n) => n !== HOST_DIR)).toEqual(['x']);
   });
 
   it(`keeps EPOCH_DIRS_KEPT (${EPOCH_DIRS_KEPT}) old epoch directories and removes older ones`, async () => {

@@ -393,3 +393,11 @@ export function testResources() {
     },
   };
 }
+
+/** `lockstep run` on a free port; resolves once it serves. */
+export async function startRun(spec: { program: string; dir: string; extra?: string[]; name?: string }): Promise<StartedNode> {
+  const port = await freePort();
+  const proc = new Proc(spec.name ?? 'run', ['run', spec.program, '--port', String(port), '--dir', spec.dir, ...(spec.extra ?? [])]);
+  await proc.waitFor(/lockstep run: serving /, 15_000);
+  return { proc, port, host: '127.0.0.1', logPort: 0, url: `http://127.0.0.1:${port}` };
+}

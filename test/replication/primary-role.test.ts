@@ -31,18 +31,18 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
   }
 }
 
-async function startRole() {
+async function startRole(frameBytesMax?: number) {
   const dir = await mkdtemp(join(tmpdir(), 'lockstep-role-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const source = await readFile(new URL('../fixtures/guests/ledger.js', import.meta.url), 'utf8');
   const header: LogHeader = { formatVersion: LOG_FORMAT_VERSION, runtime: RUNTIME_ID, programHash: 'cd'.repeat(32), programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS, createdAtMs: Date.now() };
   const secret = ChannelSecret.random();
   const retained = new RetainedLog();
-  const host = new LiveHost({ dir, onEntry: (seq, entry) => retained.append(seq, entry) });
-  const executor = await Executor.bootLive({ source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS, hooks: host.hooks() });
-  host.executor = executor;
+  const lines: string[] = [];
+  const host = await LiveHost.boot({ dir, onEntry: (seq, entry) => retained.append(seq, entry) }, { source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS });
+  const { executor } = host;
   const role = new PrimaryRole(
-    { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, lineage: Lineage.startingAt(0), heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: () => undefined },
+    { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, lineage: Lineage.startingAt(0), heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: (line) => lines.push(line), frameBytesMax },
     executor, host, retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));
@@ -50,7 +50,7 @@ async function startRole() {
   const port = await role.listen();
   cleanups.push(() => executor.dispose());
   cleanups.push(() => role.server.close());
-  return { role, port, secret, header, retained };
+  return { role, port, secret, header, retained, host, lines };
 }
 
 function client(port: number, secret: ChannelSecret, header: LogHeader, haveSeq: number) {
@@ -86,5 +86,16 @@ describe('PrimaryRole attach rules', () => {
     await waitFor('a final refusal', () => log.refused.includes('LOCKSTEP_CHANNEL_HISTORY'));
     await waitFor('the client stopped', () => c.state === 'stopped');
     expect(role.protection).toBe('unprotected');
+  });
+
+  it('handles a batch too big for a frame: the secondary is dropped with the reason, nothing is thrown', async () => {
+    // Entries are bounded at their source (a guest read, a request body), so this should never
+    // happen; if it does, the channel's path must not kill the process (it once threw from a microtask).
+    const { role, port, secret, header, host, lines } = await startRole(64 * 1024);
+    const { log } = client(port, secret, header, 0);
+    await waitFor('protected', () => log.connected === 1 && role.protection === 'protected');
+    void host.handleRequest({ method: 'POST', path: '/add', headers: [], body: new Uint8Array(200 * 1024) }).catch(() => undefined);
+    await waitFor('the secondary dropped', () => lines.some((line) => /LOCKSTEP_CHANNEL_FRAME_TOO_LARGE/.test(line)));
+    expect(lines.join('\n')).toMatch(/entry #\d+ .*cannot be shipped/);
   });
 });

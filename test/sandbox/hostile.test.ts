@@ -52,12 +52,10 @@ afterAll(async () => {
 
 describe('a hostile guest', () => {
   it('an endless loop is stopped by the CPU budget (500 cpu_budget_exceeded) and the node keeps serving', async () => {
-    const started = performance.now();
     const loop = await get('/loop');
     expect(loop.status).toBe(500);
     expect(loop.body.error).toBe('cpu_budget_exceeded');
     expect(loop.body.message).toContain(`CPU budget of ${CPU_POLLS_MAX} interrupt polls`);
-    expect(performance.now() - started).toBeLessThan(5_000);
     expect((await get('/ok')).body).toEqual({ ok: true, served: 1 });
   });
 

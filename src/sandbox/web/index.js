@@ -65,4 +65,7 @@ export const internals = {
   responseParts: (response) => Response._parts(response),
   makeStorage: (hooks) => new Storage(hooks),
   serializeStorage: (storage) => Storage._serialize(storage),
+  captureStorage: (storage) => Storage._capture(storage),
+  settleStorage: (storage, captured) => Storage._settle(storage, captured),
+  rollBackStorage: (storage) => Storage._rollBack(storage),
 };

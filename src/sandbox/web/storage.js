@@ -5,12 +5,37 @@
 // answer given after a change until that write is on disk. Values are encoded once at put (a tagged
 // JSON of the structured-clone types) and decoded at get, so a get always returns a fresh copy.
 
-/** Durable Objects' limits: 2 KiB keys, 128 KiB values, 128 keys per call. */
+/** Durable Objects' limits: 2 KiB keys, 128 KiB values (as stored: UTF-8 bytes of the encoded value), 128 keys per call. */
 export const STORAGE_KEY_CHARS_MAX = 2048;
-export const STORAGE_VALUE_CHARS_MAX = 128 * 1024;
+export const STORAGE_VALUE_BYTES_MAX = 128 * 1024;
 export const STORAGE_KEYS_PER_CALL_MAX = 128;
-/** Under the host's 8 MiB file limit, with room for the framing. */
-export const STORAGE_CHARS_MAX = 8 * 1024 * 1024 - 64 * 1024;
+/**
+ * The whole store file, in UTF-8 bytes, within the host's 8 MiB file limit (FILE_BYTES_MAX): the
+ * limit is on what reaches the disk and, when the file is read back, the log.
+ */
+export const STORAGE_BYTES_MAX = 8 * 1024 * 1024;
+/** The file's framing around its entries: {"format":1,"entries":[...]} */
+const FILE_FRAMING_BYTES = 64;
+
+/** UTF-8 bytes of a string (a lone surrogate counts as the 3 bytes of U+FFFD it becomes). */
+export function utf8Bytes(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: 4 bytes for 2 units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/** What one entry adds to the file: [<key as JSON>,<value text>] and a comma. */
+function entryBytes(key, text) {
+  return utf8Bytes(JSON.stringify(key)) + utf8Bytes(text) + 3;
+}
 
 function cloneError(what) {
   const error = new Error(`env.storage: ${what} cannot be stored (values must be structured-clone-able, without cycles)`);
@@ -131,9 +156,12 @@ function checkKeys(keys) {
 export class Storage {
   /** key -> encoded JSON text of the value */
   #map = new Map();
-  #chars = 0;
+  /** The store file's size in UTF-8 bytes, less its framing. */
+  #bytes = 0;
   #loaded = null;
   #hooks;
+  /** The store as it is on disk (loaded, or covered by the last write that succeeded): what a failed write rolls back to. */
+  #durable = { map: new Map(), bytes: 0 };
 
   /** hooks: load() -> Promise<text | null>, changed() -> change number, durable(n) -> Promise */
   constructor(hooks) {
@@ -146,6 +174,22 @@ export class Storage {
     return '{"format":1,"entries":[' + parts.join(',') + ']}';
   }
 
+  /** The store now, as a write about to start will put it on disk (the values' text is shared, not copied). */
+  static _capture(storage) {
+    return { map: new Map(storage.#map), bytes: storage.#bytes };
+  }
+
+  /** A write of `captured` is on disk: a later failure rolls back to it. */
+  static _settle(storage, captured) {
+    storage.#durable = captured;
+  }
+
+  /** A write failed: every change since the last durable write is undone (later ones were made on top of it). */
+  static _rollBack(storage) {
+    storage.#map = new Map(storage.#durable.map);
+    storage.#bytes = storage.#durable.bytes;
+  }
+
   #ready() {
     if (!this.#loaded) {
       this.#loaded = this.#hooks.load().then((text) => {
@@ -153,6 +197,7 @@ export class Storage {
         const stored = JSON.parse(text);
         if (!stored || stored.format !== 1 || !Array.isArray(stored.entries)) throw new Error('env.storage: the storage file is not in a format this Lockstep knows');
         for (const [key, data] of stored.entries) this.#set(key, JSON.stringify(data));
+        this.#durable = Storage._capture(this);
       });
     }
     return this.#loaded;
@@ -160,15 +205,15 @@ export class Storage {
 
   #set(key, text) {
     const old = this.#map.get(key);
-    if (old !== undefined) this.#chars -= key.length + old.length;
+    if (old !== undefined) this.#bytes -= entryBytes(key, old);
     this.#map.set(key, text);
-    this.#chars += key.length + text.length;
+    this.#bytes += entryBytes(key, text);
   }
 
   #remove(key) {
     const old = this.#map.get(key);
     if (old === undefined) return false;
-    this.#chars -= key.length + old.length;
+    this.#bytes -= entryBytes(key, old);
     this.#map.delete(key);
     return true;
   }
@@ -201,13 +246,14 @@ export class Storage {
     // Encode everything before changing anything: a call is all or nothing.
     const encoded = entries.map(([key, v]) => {
       const text = JSON.stringify(encodeValue(v));
-      if (text.length > STORAGE_VALUE_CHARS_MAX) throw new RangeError(`env.storage: the value of "${key.slice(0, 80)}" takes ${text.length} characters, more than the ${STORAGE_VALUE_CHARS_MAX} allowed`);
+      const bytes = text.length > STORAGE_VALUE_BYTES_MAX ? text.length : utf8Bytes(text); // past the limit either way
+      if (bytes > STORAGE_VALUE_BYTES_MAX) throw new RangeError(`env.storage: the value of "${key.slice(0, 80)}" takes ${bytes} bytes of UTF-8, more than the ${STORAGE_VALUE_BYTES_MAX} allowed`);
       return [key, text];
     });
     await this.#ready();
-    let chars = this.#chars;
-    for (const [key, text] of encoded) chars += key.length + text.length - (this.#map.has(key) ? key.length + this.#map.get(key).length : 0);
-    if (chars > STORAGE_CHARS_MAX) throw new RangeError(`env.storage: the store would take ${chars} characters, more than the ${STORAGE_CHARS_MAX} allowed`);
+    let bytes = this.#bytes + FILE_FRAMING_BYTES;
+    for (const [key, text] of encoded) bytes += entryBytes(key, text) - (this.#map.has(key) ? entryBytes(key, this.#map.get(key)) : 0);
+    if (bytes > STORAGE_BYTES_MAX) throw new RangeError(`env.storage: the store would take ${bytes} bytes of UTF-8, more than the ${STORAGE_BYTES_MAX} allowed`);
     for (const [key, text] of encoded) this.#set(key, text);
     await this.#commit();
   }
@@ -226,7 +272,7 @@ export class Storage {
     await this.#ready();
     if (this.#map.size === 0) return;
     this.#map.clear();
-    this.#chars = 0;
+    this.#bytes = 0;
     await this.#commit();
   }
 
