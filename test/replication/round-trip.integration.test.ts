@@ -70,4 +70,21 @@ describe('windows one round trip wide', () => {
     await pair.primary.proc.waitFor(/FENCED: .*\n(.|\n)*rejoining the owner of epoch 1/, 20_000);
     for (const [i, key] of keys.entries()) expect(JSON.parse((await add(pair.secondary.url, key)).body).n).toBe(i + 1);
   });
+
+  it('a checkpoint offered at the handshake is still there when the attach completes a round trip later, under load with frequent checkpoints', async () => {
+    const dir = await dirFor('offered-checkpoint');
+    const often = ['--checkpoint-every-entries', '20'];
+    const primary = track(await startPrimary({ ...TIMING, dir, program: LEDGER, extra: often }));
+    for (let i = 0; i < 100; i++) expect((await add(primary.url, `history-${i}`, '')).status).toBe(200);
+    const proxy = await proxyTo(primary, closers, { kind: 'slow', delayMs: LEG_MS });
+    const load = keyedLoad(primary.url, 4); // a new checkpoint every few ms, well within one round trip
+    try {
+      const secondary = track(await startSecondary({ ...TIMING, dir, program: LEDGER, primaryUrl: `ws://127.0.0.1:${proxy.port}`, extra: often }));
+      await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'protected through the slow link');
+      expect(primary.proc.stderr).not.toMatch(/keeps entries only from/);
+      expect((await status(secondary.url))?.restoredFromSeq).toBeGreaterThan(0);
+    } finally {
+      await load.stop();
+    }
+  });
 });
