@@ -14,6 +14,7 @@ import { refuseIfOwned } from '../replication/ownership.js';
 import { identityOf } from '../checkpoint/checkpoint.js';
 import { RecordingCheckpoints } from '../checkpoint/recording-policy.js';
 import { clearCheckpointFiles } from '../checkpoint/sidecar.js';
+import { AnswersWriter } from '../timetravel/answers-file.js';
 
 export interface StandaloneOptions {
   program: string;
@@ -64,8 +65,19 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   // A new recording starts without the checkpoint files of an older one at the same path.
   if (options.record) await clearCheckpointFiles(options.record);
   const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
+  // The answers released, beside the log: `lockstep upgrade-check` compares a new program's with them.
+  const answers = options.record ? await AnswersWriter.create(options.record, program.name, program.hash) : undefined;
   const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined });
-  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks: host.hooks() });
+  const hooks = host.hooks();
+  const onOutput = hooks.onOutput;
+  // The gate is open: an output is released as it is produced.
+  if (answers) {
+    hooks.onOutput = (output) => {
+      answers.record(output.effect);
+      onOutput(output);
+    };
+  }
+  const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks });
   host.executor = executor;
   let checkpoints: RecordingCheckpoints | undefined;
   if (options.record && options.checkpointEveryEntries) {
@@ -74,7 +86,12 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       everyEntries: options.checkpointEveryEntries,
       keptMax: options.checkpointsKept,
       recordBytesMax: options.recordBytesMax,
-      log: recorder?.writer,
+      log: recorder && answers && {
+        get bytesWritten() {
+          return recorder.writer.bytesWritten;
+        },
+        cutBefore: (fromSeq: number) => recorder.writer.cutBefore(fromSeq).then(() => answers.cutBefore(fromSeq)),
+      },
     });
     host.setAfterEvent(() => policy.afterEvent());
     checkpoints = policy;
@@ -101,6 +118,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   } catch (error) {
     executor.dispose();
     await recorder?.writer.close();
+    await answers?.close(executor.lastSeq);
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -115,6 +133,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
         // A final check lets a replay confirm every output up to the very end.
         if (recorder) executor.logCheck();
         await recorder?.writer.close();
+        await answers?.close(executor.lastSeq);
         executor.dispose();
       })()),
   };
