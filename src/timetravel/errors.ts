@@ -77,3 +77,12 @@ export class NoLogsError extends LockstepError {
   readonly code = 'LOCKSTEP_UPGRADE_NO_LOGS';
   override readonly exitCode = 2;
 }
+
+/** The log file named cannot be opened (missing, unreadable, a directory where a file was expected). */
+export class LogUnreadableError extends LockstepError {
+  readonly code = 'LOCKSTEP_LOG_UNREADABLE';
+  override readonly exitCode = 2;
+  constructor(logPath: string, cause: string) {
+    super(`Cannot read the log ${logPath} (${cause}). Check the path: a log is the file \`lockstep run --record FILE\` wrote.`);
+  }
+}

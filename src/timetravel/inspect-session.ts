@@ -10,7 +10,7 @@ import { Executor, type ExecutorOptions, type ExecutorState } from '../engine/ex
 import { loadProgram, RUNTIME_ID, type Program } from '../engine/program.js';
 import { checkHeaderCompatible } from '../log/codec.js';
 import { describeEntry, isEvent, type Entry, type LogHeader } from '../log/entries.js';
-import { readLogFile } from '../log/log-file.js';
+import { readRecording } from './recording.js';
 import type { OutputEffect } from '../sandbox/effects.js';
 import { EvalThrewError, NoSuchEntryError, NothingThereError } from './errors.js';
 import { EventIndex, LogCursor } from './log-cursor.js';
@@ -71,7 +71,7 @@ export class InspectSession {
 
   static async open(logPath: string, programPath: string, options: InspectOptions = {}): Promise<InspectSession> {
     const program = await loadProgram(programPath);
-    const { header, entries, firstSeq } = readLogFile(logPath);
+    const { header, entries, firstSeq } = readRecording(logPath);
     checkHeaderCompatible({ formatVersion: header.formatVersion, runtime: RUNTIME_ID, programHash: program.hash, limits: header.limits }, header);
     const session = new InspectSession(logPath, header, new EventIndex(entries, firstSeq), program, options);
     if (options.useCheckpoints !== false || firstSeq > 1) session.checkpointFiles = await listCheckpointFiles(logPath);

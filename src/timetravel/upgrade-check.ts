@@ -8,7 +8,7 @@ import { Executor, type ExecutorOptions } from '../engine/executor.js';
 import { loadProgram, RUNTIME_ID } from '../engine/program.js';
 import { checkHeaderCompatible } from '../log/codec.js';
 import { describeEntry, isEvent, type Entry } from '../log/entries.js';
-import { readLogFile } from '../log/log-file.js';
+import { readRecording } from './recording.js';
 import { answerOf, answersPathOf, readRecordedAnswers, type Answer, type RecordedAnswers } from './answers-file.js';
 import { answerLines, answersEqual, sideBySide } from './answer-diff.js';
 import { HistoryCutError, NoRecordedAnswersError } from './errors.js';
@@ -42,7 +42,7 @@ export interface UpgradeCheckResult {
 
 export async function upgradeCheck(logPath: string, programPath: string): Promise<UpgradeCheckResult> {
   const program = await loadProgram(programPath);
-  const { header, entries, firstSeq } = readLogFile(logPath);
+  const { header, entries, firstSeq } = readRecording(logPath);
   if (firstSeq > 1) throw new HistoryCutError(logPath, firstSeq);
   // The program differs on purpose; the format, runtime and limits must still be the recording's.
   checkHeaderCompatible({ formatVersion: header.formatVersion, runtime: RUNTIME_ID, programHash: header.programHash, limits: header.limits }, header);
