@@ -19,6 +19,8 @@ import { EventIndex, LogCursor } from './log-cursor.js';
 const FORWARD_REPLAY_PREFERRED_ENTRIES = 20_000;
 /** While replaying forward, the session keeps a copy of the state this often (in entries), so going back is short even without checkpoint files. */
 const SESSION_SNAPSHOT_EVERY_ENTRIES = 50_000;
+/** A move that replays further than this keeps a copy this many entries before its target, so `.prev` after it is short. */
+const NEAR_TARGET_COPY_ENTRIES = 2_000;
 /** Copies kept in memory (the newest): each holds the guest heap's non-zero pages. */
 const SESSION_SNAPSHOTS_MAX = 8;
 
@@ -94,7 +96,6 @@ export class InspectSession {
   /** Moves to the state right after the event that contains entry #seq. */
   async goTo(seq: number): Promise<Position> {
     if (!Number.isSafeInteger(seq) || seq < this.firstSeq || seq > this.lastSeq) throw new NoSuchEntryError(seq, this.firstSeq, this.lastSeq, this.logPath);
-    await this.undoEvaluation();
     const eventIndex = this.index.eventIndexOf(seq);
     const target = eventIndex < 0 ? seq : this.index.eventEnd(eventIndex);
     // Any saved state before the target event will do: the event itself is always replayed (for its effects).
@@ -108,10 +109,13 @@ export class InspectSession {
       const forwardOk = current !== undefined && current.lastSeq < eventStart;
       const savedSeq = saved?.seq ?? (this.firstSeq === 1 ? 0 : -1);
       if (!forwardOk || savedSeq > current.lastSeq + FORWARD_REPLAY_PREFERRED_ENTRIES) {
+        this.beforeEval = undefined; // the state an evaluation changed is left behind whole
         from = await this.restart(saved);
         startSeq = this.executor!.lastSeq;
       }
     }
+    // Going on from the current state: first undo what an evaluation changed (same position).
+    await this.undoEvaluation();
     const replayed = this.replayTo(Math.max(target, seq)) - startSeq;
     this.at = seq;
     return this.describePosition(from, alreadyThere ? 0 : replayed);
@@ -237,7 +241,9 @@ export class InspectSession {
   /** Replays whole events until entry #target is replayed; returns the last entry replayed. */
   private replayTo(target: number): number {
     const executor = this.executor!;
+    const copies = this.options.sessionSnapshots !== false;
     let sinceSnapshot = 0;
+    let nearCopyDue = copies && executor.lastSeq < target - NEAR_TARGET_COPY_ENTRIES;
     while (executor.lastSeq < target) {
       const before = executor.lastSeq;
       this.collected = [];
@@ -245,7 +251,9 @@ export class InspectSession {
       if (!entry) break;
       if (isEvent(entry)) this.eventEffects = this.collected;
       sinceSnapshot += executor.lastSeq - before;
-      if (this.options.sessionSnapshots !== false && sinceSnapshot >= SESSION_SNAPSHOT_EVERY_ENTRIES && executor.lastSeq < target) {
+      if (executor.lastSeq >= target) break;
+      if ((copies && sinceSnapshot >= SESSION_SNAPSHOT_EVERY_ENTRIES) || (nearCopyDue && executor.lastSeq >= target - NEAR_TARGET_COPY_ENTRIES)) {
+        if (executor.lastSeq >= target - NEAR_TARGET_COPY_ENTRIES) nearCopyDue = false;
         sinceSnapshot = 0;
         this.keepSnapshot(executor);
       }
