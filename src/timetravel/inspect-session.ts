@@ -111,12 +111,20 @@ export class InspectSession {
       if (!forwardOk || savedSeq > current.lastSeq + FORWARD_REPLAY_PREFERRED_ENTRIES) {
         this.beforeEval = undefined; // the state an evaluation changed is left behind whole
         from = await this.restart(saved);
-        startSeq = this.executor!.lastSeq;
+        startSeq = saved?.seq ?? 0; // booting replays the start event and its values
       }
     }
     // Going on from the current state: first undo what an evaluation changed (same position).
     await this.undoEvaluation();
-    const replayed = this.replayTo(Math.max(target, seq)) - startSeq;
+    let replayed: number;
+    try {
+      replayed = this.replayTo(Math.max(target, seq)) - startSeq;
+    } catch (error) {
+      // A divergence (or a damaged checkpoint) leaves the executor inside an event: start afresh next time.
+      this.dispose();
+      this.at = 0;
+      throw error;
+    }
     this.at = seq;
     return this.describePosition(from, alreadyThere ? 0 : replayed);
   }
@@ -234,7 +242,9 @@ export class InspectSession {
         `${this.logPath} was cut to stay bounded: it replays only from the checkpoint of the state after #${this.firstSeq - 1}, and that file is missing. Restore it into ${this.logPath}.checkpoints/.`,
       );
     }
+    this.collected = [];
     this.executor = await Executor.bootReplay(this.executorOptions(), this.cursorAt(1));
+    this.eventEffects = this.collected; // the start event's
     return 'entry #1';
   }
 

@@ -118,7 +118,7 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
       logHolds: error.logHolds,
       programAsked: error.guestAsked,
     };
-    return { ...result, replayedSeq: executor?.lastSeq ?? 0, same: false, difference };
+    return { ...result, replayedSeq: Math.min(executor?.lastSeq ?? 0, error.seq - 1), same: false, difference };
   } finally {
     executor?.dispose();
   }

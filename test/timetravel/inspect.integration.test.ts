@@ -1,11 +1,11 @@
 // `lockstep inspect` on real recordings (`lockstep run --record` driven by real HTTP requests): the
 // state right after a request's event equals what that request's answer said, from a checkpoint or
 // from entry #1 alike; the session commands move, show the event and its effects; exit codes 0/1/2.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { assertBuilt, Client, guestPath, runCli, seeded, startRun, type Answer } from '../../scripts/record-fixtures.lib.js';
+import { assertBuilt, Client, GOLDEN_DIR, guestPath, runCli, seeded, startRun, type Answer } from '../../scripts/record-fixtures.lib.js';
 import { FIXTURES, jsonLines, requestSeqs, runCliWithInput } from './recordings.js';
 
 const TALLY = join(FIXTURES, 'tally.js');
@@ -145,5 +145,23 @@ describe('lockstep inspect on a recording of guest-programs/counter.js (answers 
       // Right after the event that released {count: k}, the guest's own GET /count says k.
       expect(at?.probe).toEqual({ body: JSON.parse(answer.body) });
     }
+  });
+});
+
+describe('lockstep inspect on a tampered recording (test/fixtures/golden)', () => {
+  test('exit 3 with the divergence; in a session the divergence is one result line and the session goes on', async () => {
+    assertBuilt();
+    const tampered = join(GOLDEN_DIR, 'counter.tampered.log');
+    const { divergesAt } = (JSON.parse(readFileSync(join(GOLDEN_DIR, 'manifest.json'), 'utf8')) as Record<string, { tamper: { divergesAt: number } }>).counter.tamper;
+    const oneShot = await runCli(['inspect', tampered, guestPath('counter'), '--at', String(divergesAt), '--eval', '1']);
+    expect(oneShot.code).toBe(3);
+    expect(oneShot.stderr).toContain(`Replay diverged at entry #${divergesAt}`);
+    const session = await runCliWithInput(['inspect', tampered, guestPath('counter'), '--at', '1'], `.at ${divergesAt}\n.at 2\n.effects\n1 + 1\n`);
+    expect(session.code).toBe(0);
+    const [diverged, back, effects, value] = jsonLines(session.stdout);
+    expect(diverged).toMatchObject({ ok: false, code: 'LOCKSTEP_DIVERGENCE' });
+    expect(back).toMatchObject({ ok: true, at: 2, event: { seq: 1, description: 'event start' }, from: 'entry #1', replayed: back.lastSeq });
+    expect(effects).toMatchObject({ ok: true, answered: [], wrote: [] });
+    expect(value).toEqual({ ok: true, at: 2, value: 2 });
   });
 });

@@ -3,7 +3,7 @@
 // at the request whose answer changed (exit 3, that entry); an extra clock read and a missing file
 // read are input differences at the right entry; --json; a directory with a summary; a log cut at a
 // checkpoint or without recorded answers cannot be checked (exit 4).
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -120,5 +120,22 @@ describe('lockstep upgrade-check against a recording of counter.js', () => {
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('LOCKSTEP_UPGRADE_HISTORY_CUT');
     expect(result.stderr).toContain(`history before the cut (#1..#${firstSeq - 1}) is gone, so it cannot be checked`);
+  });
+
+  test('a recording killed (SIGKILL) rather than stopped is still checked: answers it lacks count as unchecked, not as differences', async () => {
+    const killedDir = mkdtempSync(join(tmpdir(), 'lockstep-upgrade-killed-'));
+    const killedLog = join(killedDir, 'counter.log');
+    const node = await startRun(guestPath('counter'), ['--dir', join(killedDir, 'node'), '--record', killedLog]);
+    const client = new Client(node.port);
+    for (let i = 0; i < 6; i++) await client.send('POST', '/increment');
+    await new Promise((r) => setTimeout(r, 300)); // the log and the answers reach the disk once per turn of the event loop
+    node.child.kill('SIGKILL');
+    await node.stop();
+    expect(readFileSync(`${killedLog}.answers`, 'utf8')).not.toContain('"end"');
+    const same = JSON.parse((await runCli(['upgrade-check', killedLog, variant('counter-refactor'), '--json'])).stdout);
+    expect(same).toMatchObject({ same: true });
+    expect(same.answersCompared + same.answersUnchecked).toBe(6);
+    const changed = await runCli(['upgrade-check', killedLog, variant('counter-changed')]);
+    expect(changed.code).toBe(3);
   });
 });
