@@ -23,10 +23,14 @@ export interface InspectIo {
 }
 
 export const INSPECT_HELP = `
+EXPR runs in the guest's global scope, with \`program\` bound to the program module's exports; a
+module's own let/const are not reachable, so ask the guest itself: program.default.fetch({...}).
+Whatever EXPR changes is undone before the next command.
+
 Examples:
-  lockstep inspect counter.log guest-programs/counter.js --at 12 --eval count
+  lockstep inspect counter.log guest-programs/counter.js --at 12 --eval 'program.default.fetch({ method: "GET", path: "/count" })'
   lockstep inspect counter.log guest-programs/counter.js --at 12          (a session: .at N, .next, .prev, .entry, .effects, .find TEXT, EXPR)
-  printf '.at 12\\ncount\\n.effects\\n' | lockstep inspect counter.log guest-programs/counter.js
+  printf '.at 12\\n.entry\\n.effects\\n' | lockstep inspect counter.log guest-programs/counter.js
 
 Exit codes: 0 ok, 1 the expression threw (the guest's message is printed), 2 no such entry (or usage),
 3 the log does not replay (divergence), 4 bad log or checkpoint, 5 the program does not load.`;

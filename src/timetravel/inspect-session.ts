@@ -10,10 +10,10 @@ import { Executor, type ExecutorOptions, type ExecutorState } from '../engine/ex
 import { loadProgram, RUNTIME_ID, type Program } from '../engine/program.js';
 import { checkHeaderCompatible } from '../log/codec.js';
 import { describeEntry, isEvent, type Entry, type LogHeader } from '../log/entries.js';
-import { readRecording } from './recording.js';
 import type { OutputEffect } from '../sandbox/effects.js';
 import { EvalThrewError, NoSuchEntryError, NothingThereError } from './errors.js';
 import { EventIndex, LogCursor } from './log-cursor.js';
+import { LazyLog } from './lazy-log.js';
 
 /** Ahead of the current state by at most this many entries, replaying on beats restoring a saved state (a restore sets a sandbox up: ~0.1-0.4 s). */
 const FORWARD_REPLAY_PREFERRED_ENTRIES = 20_000;
@@ -66,26 +66,28 @@ export class InspectSession {
   private constructor(
     readonly logPath: string,
     readonly header: LogHeader,
-    readonly index: EventIndex,
+    private readonly log: LazyLog,
+    private readonly events: EventIndex,
     private readonly program: Program,
     private readonly options: InspectOptions,
   ) {}
 
   static async open(logPath: string, programPath: string, options: InspectOptions = {}): Promise<InspectSession> {
     const program = await loadProgram(programPath);
-    const { header, entries, firstSeq } = readRecording(logPath);
+    const log = LazyLog.open(logPath);
+    const { header } = log;
     checkHeaderCompatible({ formatVersion: header.formatVersion, runtime: RUNTIME_ID, programHash: program.hash, limits: header.limits }, header);
-    const session = new InspectSession(logPath, header, new EventIndex(entries, firstSeq), program, options);
-    if (options.useCheckpoints !== false || firstSeq > 1) session.checkpointFiles = await listCheckpointFiles(logPath);
+    const session = new InspectSession(logPath, header, log, new EventIndex(log), program, options);
+    if (options.useCheckpoints !== false || log.firstSeq > 1) session.checkpointFiles = await listCheckpointFiles(logPath);
     return session;
   }
 
   get firstSeq(): number {
-    return this.index.firstSeq;
+    return this.log.firstSeq;
   }
 
   get lastSeq(): number {
-    return this.index.lastSeq;
+    return this.log.lastSeq;
   }
 
   /** The entry the session was last moved to (0 before the first move). */
@@ -96,17 +98,31 @@ export class InspectSession {
   /** Moves to the state right after the event that contains entry #seq. */
   async goTo(seq: number): Promise<Position> {
     if (!Number.isSafeInteger(seq) || seq < this.firstSeq || seq > this.lastSeq) throw new NoSuchEntryError(seq, this.firstSeq, this.lastSeq, this.logPath);
-    const eventIndex = this.index.eventIndexOf(seq);
-    const target = eventIndex < 0 ? seq : this.index.eventEnd(eventIndex);
+    try {
+      const position = await this.move(seq);
+      this.at = seq;
+      return position;
+    } catch (error) {
+      // A divergence leaves the executor inside an event, a damaged checkpoint leaves none: start afresh next time.
+      this.dispose();
+      this.beforeEval = undefined;
+      this.at = 0;
+      throw error;
+    }
+  }
+
+  private async move(seq: number): Promise<Position> {
+    const eventStart = this.events.eventStartOf(seq);
+    const target = eventStart === undefined ? seq : this.events.eventEnd(eventStart);
     // Any saved state before the target event will do: the event itself is always replayed (for its effects).
-    const eventStart = eventIndex < 0 ? seq : this.index.starts[eventIndex];
+    const before = eventStart ?? seq;
     const current = this.executor;
     let from = 'current state';
     let startSeq = current?.lastSeq ?? 0;
-    const alreadyThere = current !== undefined && current.lastSeq >= seq && this.index.eventIndexOf(current.lastSeq) === eventIndex && this.at > 0;
+    const alreadyThere = current !== undefined && current.lastSeq >= seq && this.events.eventStartOf(current.lastSeq) === eventStart && this.at > 0;
     if (!alreadyThere) {
-      const saved = this.newestSavedBefore(eventStart);
-      const forwardOk = current !== undefined && current.lastSeq < eventStart;
+      const saved = this.newestSavedBefore(before);
+      const forwardOk = current !== undefined && current.lastSeq < before;
       const savedSeq = saved?.seq ?? (this.firstSeq === 1 ? 0 : -1);
       if (!forwardOk || savedSeq > current.lastSeq + FORWARD_REPLAY_PREFERRED_ENTRIES) {
         this.beforeEval = undefined; // the state an evaluation changed is left behind whole
@@ -116,50 +132,44 @@ export class InspectSession {
     }
     // Going on from the current state: first undo what an evaluation changed (same position).
     await this.undoEvaluation();
-    let replayed: number;
-    try {
-      replayed = this.replayTo(Math.max(target, seq)) - startSeq;
-    } catch (error) {
-      // A divergence (or a damaged checkpoint) leaves the executor inside an event: start afresh next time.
-      this.dispose();
-      this.at = 0;
-      throw error;
-    }
+    const replayed = this.replayTo(Math.max(target, seq)) - startSeq;
     this.at = seq;
     return this.describePosition(from, alreadyThere ? 0 : replayed);
   }
 
   /** The state after the next event. */
   next(): Promise<Position> {
-    const i = this.currentEventIndex();
-    if (i + 1 >= this.index.starts.length) throw new NothingThereError(`The session is at the last event of the log (entry #${this.lastSeq} is its last entry): there is no next one.`);
-    return this.goTo(this.index.starts[i + 1]);
+    const next = this.events.nextEvent(this.executor?.lastSeq ?? this.firstSeq - 1);
+    if (next === undefined) throw new NothingThereError(`The session is at the last event of the log (entry #${this.lastSeq} is its last entry): there is no next one.`);
+    return this.goTo(next);
   }
 
   /** The state after the previous event. */
   prev(): Promise<Position> {
-    const i = this.currentEventIndex();
-    if (i <= 0) throw new NothingThereError(`The session is at the first event ${this.firstSeq > 1 ? 'this cut log holds' : 'of the log'}: there is no previous one.`);
-    return this.goTo(this.index.starts[i - 1]);
+    const start = this.currentEventStart();
+    const previous = start === undefined ? undefined : this.events.prevEvent(start);
+    if (previous === undefined) throw new NothingThereError(`The session is at the first event ${this.firstSeq > 1 ? 'this cut log holds' : 'of the log'}: there is no previous one.`);
+    return this.goTo(previous);
   }
 
   /** Moves to the next request (after the current event) whose path or body contains `text`. */
   async find(text: string): Promise<Position> {
-    for (let i = this.currentEventIndex() + 1; i < this.index.starts.length; i++) {
-      const { seq, entry } = this.index.eventAt(i);
+    const from = this.executor?.lastSeq ?? this.firstSeq - 1;
+    for (let seq = this.events.nextEvent(from); seq !== undefined; seq = this.events.nextEvent(seq)) {
+      const entry = this.log.entryAt(seq)!;
       if (entry.kind !== 'request') continue;
       if (entry.path.includes(text) || Buffer.from(entry.body.buffer, entry.body.byteOffset, entry.body.length).toString('utf8').includes(text)) return this.goTo(seq);
     }
-    throw new NothingThereError(`No request after entry #${this.executor?.lastSeq ?? 0} has ${JSON.stringify(text)} in its path or body. The position is unchanged; try .at N to go back first.`);
+    throw new NothingThereError(`No request after entry #${from} has ${JSON.stringify(text)} in its path or body. The position is unchanged; try .at N to go back first.`);
   }
 
   /** The event the session stands after: its entries (the event and the values it read), numbered. */
   currentEntries(): Array<{ seq: number; entry: Entry }> {
     this.assertPositioned();
-    const i = this.currentEventIndex();
-    if (i < 0) return [{ seq: this.at, entry: this.index.entryAt(this.at) }];
+    const start = this.currentEventStart();
+    if (start === undefined) return [{ seq: this.at, entry: this.log.entryAt(this.at)! }];
     const result: Array<{ seq: number; entry: Entry }> = [];
-    for (let seq = this.index.starts[i]; seq <= this.index.eventEnd(i); seq++) result.push({ seq, entry: this.index.entryAt(seq) });
+    for (let seq = start; seq <= this.events.eventEnd(start); seq++) result.push({ seq, entry: this.log.entryAt(seq)! });
     return result;
   }
 
@@ -193,14 +203,14 @@ export class InspectSession {
     if (this.at === 0) throw new NothingThereError('The session has not moved to an entry yet: use .at N first.');
   }
 
-  private currentEventIndex(): number {
-    return this.executor ? this.index.eventIndexOf(this.executor.lastSeq) : -1;
+  private currentEventStart(): number | undefined {
+    return this.executor ? this.events.eventStartOf(this.executor.lastSeq) : undefined;
   }
 
   private describePosition(from: string, replayed: number): Position {
-    const i = this.currentEventIndex();
-    const event = i < 0 ? undefined : this.index.eventAt(i);
-    return { at: this.at, event: event && { seq: event.seq, description: describeEntry(event.entry) }, lastSeq: this.executor!.lastSeq, from, replayed };
+    const start = this.currentEventStart();
+    const event = start === undefined ? undefined : { seq: start, description: describeEntry(this.log.entryAt(start)!) };
+    return { at: this.at, event, lastSeq: this.executor!.lastSeq, from, replayed };
   }
 
   /** An evaluation changed the heap: go back to the copy taken before it (same position, same effects). */
@@ -279,7 +289,7 @@ export class InspectSession {
   }
 
   private cursorAt(seq: number): LogCursor {
-    return new LogCursor(this.index.entries, this.firstSeq, seq);
+    return new LogCursor(this.log, seq);
   }
 
   private executorOptions(): ExecutorOptions {

@@ -1,19 +1,42 @@
-// A replay source over a whole log held in memory that can be started at any entry: time travel
-// restarts replay many times over the same entries without copying them into a queue each time.
+// Walking a recorded log for time travel: a replay source that can start at any entry (replay is
+// restarted many times over the same log), and the event structure around an entry (an event is its
+// event entry and the value entries after it; a control entry belongs to the event before it).
 import { assert } from '../assert.js';
-import { isEvent, isValue, type Entry, type EventEntry } from '../log/entries.js';
+import { isEvent, isValue, type Entry } from '../log/entries.js';
 import type { EntrySource } from '../world/replay-world.js';
+
+/** Entries #firstSeq..#lastSeq by number: a log in memory or a lazily decoded file (lazy-log.ts). */
+export interface EntryLookup {
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** Undefined outside #firstSeq..#lastSeq. */
+  entryAt(seq: number): Entry | undefined;
+}
+
+/** A log already decoded whole: `entries[0]` is entry #firstSeq. */
+export class EntryArray implements EntryLookup {
+  readonly lastSeq: number;
+  constructor(
+    private readonly entries: readonly Entry[],
+    readonly firstSeq: number,
+  ) {
+    this.lastSeq = firstSeq + entries.length - 1;
+  }
+
+  entryAt(seq: number): Entry | undefined {
+    return this.entries[seq - this.firstSeq];
+  }
+}
 
 export class LogCursor implements EntrySource {
   private next: number;
 
-  /** `entries[0]` is entry #firstSeq; the first take() returns entry #startSeq. */
+  /** The first take() returns entry #startSeq. */
   constructor(
-    private readonly entries: readonly Entry[],
-    private readonly firstSeq: number,
+    private readonly log: EntryLookup,
     startSeq: number,
   ) {
-    assert(startSeq >= firstSeq && startSeq <= firstSeq + entries.length, `a cursor over #${firstSeq}..#${firstSeq + entries.length - 1} cannot start at #${startSeq}`);
+    assert(startSeq >= log.firstSeq && startSeq <= log.lastSeq + 1, `a cursor over #${log.firstSeq}..#${log.lastSeq} cannot start at #${startSeq}`);
     this.next = startSeq;
   }
 
@@ -25,7 +48,7 @@ export class LogCursor implements EntrySource {
 
   /** The entry the next take() returns, not consumed. */
   peek(): Entry | undefined {
-    return this.entries[this.next - this.firstSeq];
+    return this.log.entryAt(this.next);
   }
 
   nextSeq(): number {
@@ -33,57 +56,37 @@ export class LogCursor implements EntrySource {
   }
 }
 
-/** Where each event starts: the event entries' seqs, ascending (an event is its entry and the values after it). */
+/** Where events start and end around an entry, found by looking at the entries nearby. */
 export class EventIndex {
-  readonly starts: number[] = [];
+  constructor(readonly log: EntryLookup) {}
 
-  constructor(
-    readonly entries: readonly Entry[],
-    readonly firstSeq: number,
-  ) {
-    entries.forEach((entry, i) => {
-      if (isEvent(entry)) this.starts.push(firstSeq + i);
-    });
-  }
-
-  get lastSeq(): number {
-    return this.firstSeq + this.entries.length - 1;
-  }
-
-  entryAt(seq: number): Entry {
-    const entry = this.entries[seq - this.firstSeq];
-    assert(entry !== undefined, `no entry #${seq} in #${this.firstSeq}..#${this.lastSeq}`);
+  private entry(seq: number): Entry {
+    const entry = this.log.entryAt(seq);
+    assert(entry !== undefined, `no entry #${seq} in #${this.log.firstSeq}..#${this.log.lastSeq}`);
     return entry;
   }
 
-  /** The index in `starts` of the event that contains entry #seq (a control entry belongs to the event before it); -1 before the first. */
-  eventIndexOf(seq: number): number {
-    let low = 0;
-    let high = this.starts.length - 1;
-    let found = -1;
-    while (low <= high) {
-      const mid = (low + high) >> 1;
-      if (this.starts[mid] <= seq) {
-        found = mid;
-        low = mid + 1;
-      } else {
-        high = mid - 1;
-      }
-    }
-    return found;
+  /** The seq of the event entry of the event that contains entry #seq; undefined before the first event (the start of a cut log). */
+  eventStartOf(seq: number): number | undefined {
+    for (let s = seq; s >= this.log.firstSeq; s--) if (isEvent(this.entry(s))) return s;
+    return undefined;
   }
 
-  /** The last entry of event #index's own entries (its event entry and values; not the control entries after it). */
-  eventEnd(index: number): number {
-    const start = this.starts[index];
+  /** The last of the event's own entries (its event entry and values; not the control entries after it). */
+  eventEnd(start: number): number {
     let seq = start;
-    while (seq < this.lastSeq && isValue(this.entryAt(seq + 1))) seq++;
+    while (seq < this.log.lastSeq && isValue(this.entry(seq + 1))) seq++;
     return seq;
   }
 
-  eventAt(index: number): { seq: number; entry: EventEntry } {
-    const seq = this.starts[index];
-    return { seq, entry: this.entryAt(seq) as EventEntry };
+  /** The first event entry after entry #seq. */
+  nextEvent(seq: number): number | undefined {
+    for (let s = seq + 1; s <= this.log.lastSeq; s++) if (isEvent(this.entry(s))) return s;
+    return undefined;
+  }
+
+  /** The last event entry before entry #seq. */
+  prevEvent(seq: number): number | undefined {
+    return seq - 1 >= this.log.firstSeq ? this.eventStartOf(seq - 1) : undefined;
   }
 }
-

@@ -12,7 +12,7 @@ import { readRecording } from './recording.js';
 import { answerOf, answersPathOf, readRecordedAnswers, type Answer, type RecordedAnswers } from './answers-file.js';
 import { answerLines, answersEqual, sideBySide } from './answer-diff.js';
 import { HistoryCutError, NoRecordedAnswersError } from './errors.js';
-import { LogCursor } from './log-cursor.js';
+import { EntryArray, LogCursor } from './log-cursor.js';
 
 export interface RequestSummary {
   seq: number;
@@ -93,7 +93,7 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
     }
     return undefined;
   };
-  const cursor = new LogCursor(entries, 1, 1);
+  const cursor = new LogCursor(new EntryArray(entries, 1), 1);
   let eventSeq = 1;
   let executor: Executor | undefined;
   try {
