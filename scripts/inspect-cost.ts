@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   console.log(`log: ${last} entries, ${(statSync(logPath).size / 1e6).toFixed(1)} MB (decoded in ${readMs.toFixed(0)} ms in this process); ${checkpoints.length} checkpoint files, newest after #${checkpoints.at(-1)?.seq ?? '-'}, ${((checkpoints.at(-1)?.bytes ?? 0) / 1e6).toFixed(2)} MB each`);
   const mid = Math.floor(last / 2);
   const cases: Array<{ name: string; args: string[] }> = [
-    { name: 'at #1 (fixed cost: start, load program, read the log)', args: ['--at', '1'] },
+    { name: 'at #1 (fixed cost: start, load program, open the log, boot)', args: ['--at', '1'] },
     { name: `at #${last} (the end), from the newest checkpoint`, args: ['--at', String(last)] },
     { name: `at #${last - 5000}, from the newest checkpoint before it`, args: ['--at', String(last - 5000)] },
     { name: `at #${mid} (the middle), from the newest checkpoint before it`, args: ['--at', String(mid)] },
