@@ -119,10 +119,12 @@ export class InspectSession {
     const current = this.executor;
     let from = 'current state';
     let startSeq = current?.lastSeq ?? 0;
-    const alreadyThere = current !== undefined && current.lastSeq >= seq && this.events.eventStartOf(current.lastSeq) === eventStart && this.at > 0;
+    const sameEvent = current !== undefined && this.at > 0 && this.events.eventStartOf(current.lastSeq) === eventStart;
+    const alreadyThere = sameEvent && current.lastSeq >= seq;
     if (!alreadyThere) {
       const saved = this.newestSavedBefore(before);
-      const forwardOk = current !== undefined && current.lastSeq < before;
+      // Ahead of the current state, or only control entries after the current event (a check, a checkpoint).
+      const forwardOk = current !== undefined && (current.lastSeq < before || sameEvent);
       const savedSeq = saved?.seq ?? (this.firstSeq === 1 ? 0 : -1);
       if (!forwardOk || savedSeq > current.lastSeq + FORWARD_REPLAY_PREFERRED_ENTRIES) {
         this.beforeEval = undefined; // the state an evaluation changed is left behind whole
