@@ -290,9 +290,9 @@ export class Executor {
 
   /**
    * Inspection only: evaluates `expression` in the guest's global scope now (between events), with
-   * `program` bound to the program module's exports. A clock
-   * read gets the newest clock value the guest has seen, entropy is zeros; nothing is logged or
-   * consumed. The heap changes, so replay on only from a state captured before (see Guest).
+   * `program` bound to the program module's exports. A clock read gets the newest clock value the
+   * guest has seen, entropy is zeros; nothing is logged or consumed. The heap changes, so replay on
+   * only from a state captured before (see Guest).
    */
   evaluateForInspection(expression: string): ReturnType<Guest['evaluateForInspection']> {
     assert(this.mode === 'replay' && !this.delivering, 'inspection between replayed events only');

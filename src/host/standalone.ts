@@ -68,15 +68,8 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   // The answers released, beside the log: `lockstep upgrade-check` compares a new program's with them.
   const answers = options.record ? await AnswersWriter.create(options.record, program.name, program.hash) : undefined;
   const host = new LiveHost({ dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined });
-  const hooks = host.hooks();
-  const onOutput = hooks.onOutput;
   // The gate is open: an output is released as it is produced.
-  if (answers) {
-    hooks.onOutput = (output) => {
-      answers.record(output.effect);
-      onOutput(output);
-    };
-  }
+  const hooks = answers ? answers.wrapHooks(host.hooks()) : host.hooks();
   const executor = await Executor.bootLive({ source: program.source, programName: program.name, limits, hooks });
   host.executor = executor;
   let checkpoints: RecordingCheckpoints | undefined;

@@ -6,6 +6,7 @@
 // history before the cut is gone), so a cut leaves only `{"cutBefore": seq}` and stops writing.
 import { isUtf8 } from 'node:buffer';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
+import type { ExecutorHooks } from '../engine/executor.js';
 import type { OutputEffect } from '../sandbox/effects.js';
 
 export const ANSWERS_FILE_VERSION = 1;
@@ -70,6 +71,17 @@ export class AnswersWriter {
     if (effect.type !== 'respond' || this.cut) return;
     this.pending.push(lineOf(effect.requestId, answerOf(effect)));
     this.schedule();
+  }
+
+  /** `hooks` that also record every answer (for a host whose outputs are released as they are produced). */
+  wrapHooks(hooks: ExecutorHooks): ExecutorHooks {
+    return {
+      ...hooks,
+      onOutput: (output) => {
+        this.record(output.effect);
+        hooks.onOutput(output);
+      },
+    };
   }
 
   private schedule(): void {
