@@ -24,7 +24,7 @@ export interface Answer {
 
 export interface RecordedAnswers {
   /** Keyed by the request's entry seq (its request id). */
-  answers: Map<number, Answer>;
+  answers: AnswerLines;
   /** The last entry of the log when the recording stopped cleanly; undefined if it did not (killed). */
   endSeq: number | undefined;
   /** Set when the log was cut at a checkpoint: the answers before it are gone. */
@@ -124,6 +124,37 @@ export class AnswersWriter {
   }
 }
 
+/**
+ * The recorded answers by request seq, each kept as its line of text and parsed when it is asked for:
+ * a long recording holds hundreds of thousands, which as objects would take several times the file.
+ */
+export class AnswerLines {
+  private readonly lines = new Map<number, string>();
+
+  set(seq: number, line: string): void {
+    this.lines.set(seq, line);
+  }
+
+  get(seq: number): Answer | undefined {
+    const line = this.lines.get(seq);
+    if (line === undefined) return undefined;
+    const a = JSON.parse(line) as AnswerLine;
+    const body = a.bodyBase64 !== undefined ? Buffer.from(a.bodyBase64, 'base64') : Buffer.from(a.body ?? '', 'utf8');
+    return { status: a.status, headers: a.headers, body: new Uint8Array(body) };
+  }
+
+  seqs(): IterableIterator<number> {
+    return this.lines.keys();
+  }
+
+  get size(): number {
+    return this.lines.size;
+  }
+}
+
+/** The writer puts the entry number first, so an answer line's seq is read without parsing the line. */
+const ANSWER_LINE_SEQ = /^\{"seq":(\d+),/;
+
 /** Reads `<log>.answers`; undefined if there is none. A torn last line (a killed recording) is ignored. */
 export async function readRecordedAnswers(logPath: string): Promise<RecordedAnswers | undefined> {
   let text: string;
@@ -134,24 +165,25 @@ export async function readRecordedAnswers(logPath: string): Promise<RecordedAnsw
     throw error;
   }
   const lines = text.split('\n');
-  const result: RecordedAnswers = { answers: new Map(), endSeq: undefined, cutBeforeSeq: undefined };
+  const result: RecordedAnswers = { answers: new AnswerLines(), endSeq: undefined, cutBeforeSeq: undefined };
   lines.forEach((line, i) => {
-    if (line === '') return;
+    // Every line the writer writes ends with a newline: a last piece without one was torn by a kill.
+    if (line === '' || i === lines.length - 1) return;
+    const seq = ANSWER_LINE_SEQ.exec(line);
+    if (seq) {
+      result.answers.set(Number(seq[1]), line);
+      return;
+    }
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(line) as Record<string, unknown>;
     } catch (error) {
-      if (i === lines.length - 1) return; // torn by a kill mid-write
       throw new SyntaxError(`line ${i + 1} is not JSON (${(error as Error).message})`);
     }
     if (typeof parsed.cutBefore === 'number') result.cutBeforeSeq = parsed.cutBefore;
     else if (typeof parsed.end === 'number') result.endSeq = parsed.end;
-    else if (typeof parsed.seq === 'number') {
-      const a = parsed as unknown as AnswerLine;
-      const body = a.bodyBase64 !== undefined ? Buffer.from(a.bodyBase64, 'base64') : Buffer.from(a.body ?? '', 'utf8');
-      result.answers.set(a.seq, { status: a.status, headers: a.headers, body: new Uint8Array(body) });
-    } else if (parsed.lockstepAnswers !== ANSWERS_FILE_VERSION) {
-      throw new SyntaxError(`it is answers format ${JSON.stringify(parsed.lockstepAnswers)}; this Lockstep reads ${ANSWERS_FILE_VERSION}`);
+    else if (parsed.lockstepAnswers !== ANSWERS_FILE_VERSION) {
+      throw new SyntaxError(`line ${i + 1} is neither an answer nor a header of answers format ${ANSWERS_FILE_VERSION}`);
     }
   });
   return result;

@@ -5,27 +5,12 @@ import { assert } from '../assert.js';
 import { isEvent, isValue, type Entry } from '../log/entries.js';
 import type { EntrySource } from '../world/replay-world.js';
 
-/** Entries #firstSeq..#lastSeq by number: a log in memory or a lazily decoded file (lazy-log.ts). */
+/** Entries #firstSeq..#lastSeq by number (a lazily decoded log file: lazy-log.ts). */
 export interface EntryLookup {
   readonly firstSeq: number;
   readonly lastSeq: number;
   /** Undefined outside #firstSeq..#lastSeq. */
   entryAt(seq: number): Entry | undefined;
-}
-
-/** A log already decoded whole: `entries[0]` is entry #firstSeq. */
-export class EntryArray implements EntryLookup {
-  readonly lastSeq: number;
-  constructor(
-    private readonly entries: readonly Entry[],
-    readonly firstSeq: number,
-  ) {
-    this.lastSeq = firstSeq + entries.length - 1;
-  }
-
-  entryAt(seq: number): Entry | undefined {
-    return this.entries[seq - this.firstSeq];
-  }
 }
 
 export class LogCursor implements EntrySource {

@@ -8,11 +8,11 @@ import { Executor, type ExecutorOptions } from '../engine/executor.js';
 import { loadProgram, RUNTIME_ID } from '../engine/program.js';
 import { checkHeaderCompatible } from '../log/codec.js';
 import { describeEntry, isEvent, type Entry } from '../log/entries.js';
-import { readRecording } from './recording.js';
+import { LazyLog } from './lazy-log.js';
 import { answerOf, answersPathOf, readRecordedAnswers, type Answer, type RecordedAnswers } from './answers-file.js';
 import { answerLines, answersEqual, sideBySide } from './answer-diff.js';
 import { HistoryCutError, NoRecordedAnswersError } from './errors.js';
-import { EntryArray, LogCursor } from './log-cursor.js';
+import { LogCursor } from './log-cursor.js';
 
 export interface RequestSummary {
   seq: number;
@@ -42,7 +42,9 @@ export interface UpgradeCheckResult {
 
 export async function upgradeCheck(logPath: string, programPath: string): Promise<UpgradeCheckResult> {
   const program = await loadProgram(programPath);
-  const { header, entries, firstSeq } = readRecording(logPath);
+  // Opened lazily: the replay decodes it frame by frame, so a long history is not held in memory whole.
+  const log = LazyLog.open(logPath);
+  const { header, firstSeq } = log;
   if (firstSeq > 1) throw new HistoryCutError(logPath, firstSeq);
   // The program differs on purpose; the format, runtime and limits must still be the recording's.
   checkHeaderCompatible({ formatVersion: header.formatVersion, runtime: RUNTIME_ID, programHash: header.programHash, limits: header.limits }, header);
@@ -54,13 +56,13 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
     program: program.name,
     recordedProgram: header.programName,
     same: true,
-    entries: entries.length,
+    entries: log.lastSeq,
     replayedSeq: 0,
     answersCompared: 0,
     answersUnchecked: 0,
   };
   const requestOf = (seq: number): RequestSummary | undefined => {
-    const entry = entries[seq - 1];
+    const entry = log.entryAt(seq);
     return entry?.kind === 'request' ? { seq, method: entry.method, path: entry.path } : undefined;
   };
   const produced: Array<{ requestId: number; answer: Answer }> = [];
@@ -93,7 +95,7 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
     }
     return undefined;
   };
-  const cursor = new LogCursor(new EntryArray(entries, 1), 1);
+  const cursor = new LogCursor(log, 1);
   let eventSeq = 1;
   let executor: Executor | undefined;
   try {
@@ -109,7 +111,7 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
     }
   } catch (error) {
     if (!(error instanceof DivergenceError)) throw error;
-    const event = entries[eventSeq - 1];
+    const event = log.entryAt(eventSeq);
     const difference: UpgradeDifference = {
       kind: 'input',
       seq: error.seq,
@@ -123,7 +125,7 @@ export async function upgradeCheck(logPath: string, programPath: string): Promis
     executor?.dispose();
   }
   // Answers the recording released that the new program never gave.
-  const missing = [...recorded.answers.keys()].filter((seq) => !answered.has(seq)).sort((a, b) => a - b)[0];
+  const missing = [...recorded.answers.seqs()].filter((seq) => !answered.has(seq)).sort((a, b) => a - b)[0];
   if (missing !== undefined) return { ...result, same: false, difference: answerDifference(missing, recorded.answers.get(missing)!, null, requestOf(missing)) };
   return result;
 }
