@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { describeEntry } from '../../src/log/entries.js';
 import { readLogFile } from '../../src/log/log-file.js';
 import { assertBuilt, Client, guestPath, runCli, startRun, type Answer } from '../../scripts/record-fixtures.lib.js';
+import { readRecordedAnswers } from '../../src/timetravel/answers-file.js';
 import { FIXTURES, requestSeqs } from './recordings.js';
 
 const variant = (name: string) => join(FIXTURES, `${name}.js`);
@@ -36,6 +37,18 @@ describe('lockstep upgrade-check against a recording of counter.js', () => {
   });
 
   const seqOfAnswer = (predicate: (a: Answer) => boolean) => seqs.get(answers.filter(predicate).sort((a, b) => seqs.get(a.testId)! - seqs.get(b.testId)!)[0].testId)!;
+
+  test('the recording keeps the answers it released beside the log: each one the client got, under its request entry', async () => {
+    const recorded = await readRecordedAnswers(logPath);
+    expect(recorded!.endSeq).toBe(readLogFile(logPath).entries.length);
+    expect(recorded!.answers.size).toBe(answers.length);
+    for (const answer of answers) {
+      const kept = recorded!.answers.get(seqs.get(answer.testId)!)!;
+      expect(kept.status).toBe(answer.status);
+      expect(kept.headers['content-type']).toBe(answer.contentType);
+      expect(Buffer.from(kept.body).toString('utf8')).toBe(answer.body);
+    }
+  });
 
   test('an equivalent refactor gives the same answers: exit 0', async () => {
     const result = await runCli(['upgrade-check', logPath, variant('counter-refactor')]);
