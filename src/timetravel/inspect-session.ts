@@ -21,7 +21,7 @@ const FORWARD_REPLAY_PREFERRED_ENTRIES = 20_000;
 const SESSION_SNAPSHOT_EVERY_ENTRIES = 50_000;
 /** A move that replays further than this keeps a copy this many entries before its target, so `.prev` after it is short. */
 const NEAR_TARGET_COPY_ENTRIES = 2_000;
-/** Copies kept in memory (the newest): each holds the guest heap's non-zero pages. */
+/** Copies kept in memory (spread over the log): each holds the guest heap's non-zero pages. */
 const SESSION_SNAPSHOTS_MAX = 8;
 
 export interface InspectOptions {
@@ -285,9 +285,19 @@ export class InspectSession {
 
   private keepSnapshot(executor: Executor): void {
     if (this.snapshots.some((s) => s.seq === executor.lastSeq)) return;
-    this.snapshots.push({ seq: executor.lastSeq, state: executor.captureState(), effects: [] });
+    const copy: SavedState = { seq: executor.lastSeq, state: executor.captureState(), effects: [] };
+    this.snapshots.push(copy);
     this.snapshots.sort((a, b) => a.seq - b.seq);
-    if (this.snapshots.length > SESSION_SNAPSHOTS_MAX) this.snapshots.splice(0, 1);
+    if (this.snapshots.length <= SESSION_SNAPSHOTS_MAX) return;
+    // Keep them spread over the log: drop the one (not the first, nor the one just taken) whose
+    // neighbours are closest, so a jump anywhere finds a copy not far before it.
+    let drop = -1;
+    for (let i = 1; i < this.snapshots.length - 1; i++) {
+      if (this.snapshots[i] === copy) continue;
+      const gap = this.snapshots[i + 1].seq - this.snapshots[i - 1].seq;
+      if (drop < 0 || gap < this.snapshots[drop + 1].seq - this.snapshots[drop - 1].seq) drop = i;
+    }
+    this.snapshots.splice(drop < 0 ? 0 : drop, 1);
   }
 
   private cursorAt(seq: number): LogCursor {
