@@ -62,7 +62,7 @@ function isoTime(ms: number): string {
 }
 
 /** JSON has no binary: random bytes become hex; a request body is text when it is UTF-8, else base64 (`bodyBase64`). */
-function entryFields(entry: Entry): Record<string, unknown> {
+export function entryFields(entry: Entry): Record<string, unknown> {
   if (entry.kind === 'random') return { kind: entry.kind, bytes: Buffer.from(entry.bytes).toString('hex') };
   if (entry.kind !== 'request') return { ...entry };
   const { body, ...rest } = entry;

@@ -6,6 +6,8 @@ import { logCommand } from './log-command.js';
 import { loadCommand } from './load-command.js';
 import { replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
+import { INSPECT_HELP, inspectCommand } from './inspect-command.js';
+import { UPGRADE_CHECK_HELP, upgradeCheckCommand } from './upgrade-check-command.js';
 import { demoCommand } from './demo-command.js';
 import { CHAOS_HELP, chaosCommand, chaosFlagDefaults as chaos } from './chaos-command.js';
 import { dashboardCommand } from './dashboard-command.js';
@@ -59,6 +61,23 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--checkpoint-out <file>', 'write a checkpoint of the state where the replay stopped')
     .option('--json', 'print the summary as one JSON object, with the final state digest')
     .action(async (log, file, opts) => setExit(await replayCommand(log, file, opts, out)));
+
+  program
+    .command('inspect <log> <program>')
+    .description("the guest's state right after the event that contains entry --at (from the newest checkpoint before it): --eval EXPR prints a value, else a session of commands")
+    .option('--at <n>', 'the entry (default: the last of the log)')
+    .option('--eval <expr>', "evaluate this expression in the guest's global scope, print its value as JSON and exit")
+    .option('--no-checkpoints', 'ignore the checkpoint files beside the log (replay from entry #1)')
+    .option('--verbose', 'say on stderr where the replay started and how many entries it replayed')
+    .addHelpText('after', INSPECT_HELP)
+    .action(async (log, file, opts) => setExit(await inspectCommand(log, file, opts, { out, err: (line) => process.stderr.write(line + '\n'), input: process.stdin, interactive: process.stdin.isTTY === true })));
+
+  program
+    .command('upgrade-check <log> <new-program>')
+    .description('replay a recorded history (a log, or a directory of logs) under a new program and compare every answer (status, headers, body) and the inputs it asks for')
+    .option('--json', 'one JSON report (a directory: one object with every log and a summary)')
+    .addHelpText('after', UPGRADE_CHECK_HELP)
+    .action(async (log, file, opts) => setExit(await upgradeCheckCommand(log, file, opts, out)));
 
   program
     .command('log <log>')

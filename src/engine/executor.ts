@@ -48,6 +48,12 @@ export interface ExecutorOptions {
   /** A check entry (output digest) is logged after every this many events. */
   checkEveryEvents?: number;
   idempotencyKeysMax?: number;
+  /**
+   * Replay: 'verify' (default) compares `check` and `checkpoint` entries with this run's own digests;
+   * 'skip' consumes them unchecked, for another program replaying a history (its outputs and state
+   * legitimately differ; `lockstep upgrade-check` compares answers itself).
+   */
+  controlEntries?: 'verify' | 'skip';
 }
 
 export const CHECK_EVERY_EVENTS = 64;
@@ -274,6 +280,7 @@ export class Executor {
       this.runEvent(toGuestEvent(entry, seq), seq);
       return entry;
     }
+    if (this.options.controlEntries === 'skip' && (entry.kind === 'check' || entry.kind === 'checkpoint')) return entry;
     switch (entry.kind) {
       case 'check': {
         const mine = this.digest.current();
@@ -298,6 +305,18 @@ export class Executor {
       default:
         return assertNever(entry, 'entry kind');
     }
+  }
+
+  /**
+   * Inspection only: evaluates `expression` in the guest's global scope now (between events), with
+   * `program` bound to the program module's exports. A clock read gets the newest clock value the
+   * guest has seen, entropy is zeros; nothing is logged or consumed. The heap changes, so replay on
+   * only from a state captured before (see Guest).
+   */
+  evaluateForInspection(expression: string): ReturnType<Guest['evaluateForInspection']> {
+    assert(this.mode === 'replay' && !this.delivering, 'inspection between replayed events only');
+    const nowMs = this.lastClockMs() ?? 0;
+    return this.guest.evaluateForInspection(expression, { now: () => nowMs, randomBytes: (length) => new Uint8Array(length) }, this.options.programName);
   }
 
   // ---- shared path --------------------------------------------------------------------------

@@ -50,9 +50,9 @@ export class LiveHost implements WorldActions {
    * to the host before start() runs, so whatever start() does (arm a timer, read, write, answer)
    * finds a complete host. A boot-time timer once crashed a half-wired node.
    */
-  static async boot(options: LiveHostOptions, guest: LiveGuest): Promise<LiveHost> {
+  static async boot(options: LiveHostOptions, guest: LiveGuest, wrapHooks: (hooks: ExecutorHooks) => ExecutorHooks = (hooks) => hooks): Promise<LiveHost> {
     const host = new LiveHost(options);
-    host.executorNow = await Executor.createLive({ ...guest, hooks: host.hooks() });
+    host.executorNow = await Executor.createLive({ ...guest, hooks: wrapHooks(host.hooks()) });
     host.executor.start();
     return host;
   }

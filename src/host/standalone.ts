@@ -2,7 +2,7 @@
 // optionally recording its log to a file for offline replay.
 import { mkdir } from 'node:fs/promises';
 import { assert } from '../assert.js';
-import { Executor } from '../engine/executor.js';
+import type { Executor } from '../engine/executor.js';
 import { loadProgram, makeHeader } from '../engine/program.js';
 import type { Entry, GuestLimits } from '../log/entries.js';
 import { LogWriter } from '../log/log-file.js';
@@ -14,6 +14,7 @@ import { refuseIfOwned } from '../replication/ownership.js';
 import { identityOf } from '../checkpoint/checkpoint.js';
 import { RecordingCheckpoints } from '../checkpoint/recording-policy.js';
 import { clearCheckpointFiles } from '../checkpoint/sidecar.js';
+import { AnswersWriter } from '../timetravel/answers-file.js';
 
 export interface StandaloneOptions {
   program: string;
@@ -64,9 +65,13 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   // A new recording starts without the checkpoint files of an older one at the same path.
   if (options.record) await clearCheckpointFiles(options.record);
   const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
+  // The answers released, beside the log: `lockstep upgrade-check` compares a new program's with them.
+  const answers = options.record ? await AnswersWriter.create(options.record, program.name, program.hash) : undefined;
+  // The gate is open: an output is released as it is produced.
   const host = await LiveHost.boot(
     { dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined },
     { source: program.source, programName: program.name, limits },
+    (hooks) => (answers ? answers.wrapHooks(hooks) : hooks),
   );
   const { executor } = host;
   let checkpoints: RecordingCheckpoints | undefined;
@@ -76,7 +81,12 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       everyEntries: options.checkpointEveryEntries,
       keptMax: options.checkpointsKept,
       recordBytesMax: options.recordBytesMax,
-      log: recorder?.writer,
+      log: recorder && answers && {
+        get bytesWritten() {
+          return recorder.writer.bytesWritten;
+        },
+        cutBefore: (fromSeq: number) => recorder.writer.cutBefore(fromSeq).then(() => answers.cutBefore(fromSeq)),
+      },
     });
     host.setAfterEvent(() => policy.afterEvent());
     checkpoints = policy;
@@ -106,6 +116,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     await checkpoints?.close();
     executor.dispose();
     await recorder?.writer.close();
+    await answers?.close(executor.lastSeq);
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -120,6 +131,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
         // A final check lets a replay confirm every output up to the very end.
         if (recorder) executor.logCheck();
         await recorder?.writer.close();
+        await answers?.close(executor.lastSeq);
         executor.dispose();
       })()),
   };

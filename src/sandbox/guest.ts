@@ -243,6 +243,70 @@ export class Guest {
     this.context.unwrapResult(result).dispose();
   }
 
+  /**
+   * Inspection only (`lockstep inspect`): evaluates `expression` in the guest's global scope (sloppy
+   * mode, with `program` bound to the namespace of the module named `moduleName`: its exports) within
+   * one event's CPU budget, runs the promise jobs it set off (a promise's settled value is the result),
+   * and returns the value as JSON text (undefined when it has none), or what it threw. `world` serves
+   * any clock or entropy read meanwhile. It runs guest code, so the heap changes: the caller must not
+   * replay on from this state (take a copy before, and restore it).
+   */
+  evaluateForInspection(expression: string, world: GuestWorld, moduleName: string): { ok: true; json: string | undefined } | { ok: false; message: string } {
+    assert(!this.disposed && !this.broken, 'inspection of a disposed or broken guest');
+    const { context } = this;
+    const eventWorld = this.world;
+    this.world = world;
+    this.pollsUsed = 0;
+    this.pollsAllowed = this.limits.cpuPollsPerEventMax;
+    const faults: EventOutcome['faults'] = [];
+    try {
+      const namespace = this.settled(context.evalCode(`import * as program from ${JSON.stringify(moduleName)}; export { program };`, 'lockstep:inspect-program', { type: 'module' }), faults);
+      const program = namespace.ok ? context.getProp(namespace.value, 'program') : context.undefined;
+      if (namespace.ok) namespace.value.dispose();
+      const wrapper = context.evalCode(`(function (program) { return eval(${JSON.stringify(expression)}); })`, 'lockstep:inspect', { type: 'global' });
+      if (wrapper.error) {
+        program.dispose();
+        return { ok: false, message: this.consumeFault(wrapper.error).message };
+      }
+      const called = context.callFunction(wrapper.value, context.undefined, program);
+      wrapper.value.dispose();
+      program.dispose();
+      const result = this.settled(called, faults);
+      if (!result.ok) return result;
+      if (faults.length > 0) {
+        result.value.dispose();
+        return { ok: false, message: faults[0].message };
+      }
+      // dump() stringifies natively (JS_JSONStringify), not through the guest's JSON global.
+      const dumped: unknown = context.dump(result.value);
+      result.value.dispose();
+      return { ok: true, json: dumped === undefined ? undefined : JSON.stringify(dumped, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) };
+    } finally {
+      this.world = eventWorld;
+      this.pollsAllowed = Infinity;
+    }
+  }
+
+  /** Inspection: a call's value after every promise job ran; a promise becomes its settled value. The caller disposes `value`. */
+  private settled(
+    result: ReturnType<QuickJSContext['evalCode']>,
+    faults: EventOutcome['faults'],
+  ): { ok: true; value: QuickJSHandle } | { ok: false; message: string } {
+    const { context } = this;
+    if (result.error) {
+      this.drainJobs(faults);
+      return { ok: false, message: this.consumeFault(result.error).message };
+    }
+    const value = result.value;
+    this.drainJobs(faults);
+    if (context.typeof(value) !== 'object' || !isPromise(context, value)) return { ok: true, value };
+    const state = context.getPromiseState(value);
+    value.dispose();
+    if (state.type === 'pending') return { ok: false, message: 'the promise it returned never settled (nothing more happens between events)' };
+    if (state.type === 'rejected') return { ok: false, message: this.consumeFault(state.error).message };
+    return { ok: true, value: state.value };
+  }
+
   /** Going live or replaying is a switch of the doorway, nothing else. */
   setWorld(world: GuestWorld): void {
     this.world = world;
