@@ -226,7 +226,7 @@ export class ChannelClient {
         haveSeq = this.opts.haveSeq();
         const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
         transcript.hello = bytes;
-        transcript.auth = encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq });
+        transcript.auth = encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq, replayedSeq: Math.min(this.opts.replayedSeq?.() ?? 0, haveSeq) });
         ws.send(transcript.auth);
         return;
       }

@@ -411,7 +411,7 @@ export class ChannelServer {
     // The place is taken now (a second secondary is BUSY), but nothing is reported or streamed
     // until the secondary's first sealed frame proves the handshake arrived as it was sent.
     const a: Attachment = {
-      ws, link, peer: info, nextSendSeq: startSeq, lastAckSeq: auth.haveSeq, replayedSeq: checkpoint ? checkpoint.seq : auth.haveSeq,
+      ws, link, peer: info, nextSendSeq: startSeq, lastAckSeq: auth.haveSeq, replayedSeq: checkpoint ? checkpoint.seq : Math.min(auth.replayedSeq, auth.haveSeq),
       checkpoint: checkpoint ? { bytes: checkpoint.bytes, sent: 0 } : undefined, inflight: [], unackedBytes: 0, confirmed: false,
     };
     this.attached = a;

@@ -12,7 +12,7 @@ import { NONCE_BYTES } from './secret.js';
  * Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame
  * after the handshake is sealed; 4: a welcome may announce a checkpoint, sent in `checkpoint` frames
  * before the batches; acks carry how far the secondary has replayed; 5: welcome carries the primary's
- * lineage, its fork points).
+ * lineage, its fork points; auth carries replayedSeq).
  */
 export const CHANNEL_PROTOCOL_VERSION = 5;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
@@ -34,8 +34,11 @@ export const MessageType = {
 
 /** server -> client, first frame: [1, protocolVersion, serverNonce] */
 export interface Hello { type: 'hello'; protocolVersion: number; serverNonce: Uint8Array }
-/** client -> server: [2, clientNonce, proof, header, haveSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client') */
-export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number }
+/**
+ * client -> server: [2, clientNonce, proof, header, haveSeq, replayedSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client');
+ * replayedSeq <= haveSeq: what it has replayed of what it holds (the primary bounds the replay backlog on it from the start).
+ */
+export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number; replayedSeq: number }
 /**
  * server -> client: [3, proof, header, startSeq, epoch, lastSeq, checkpointBytes]; proof uses role 'server'; startSeq is
  * the first seq it will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds
@@ -72,7 +75,7 @@ function toTuple(m: ChannelMessage): unknown[] {
     case 'hello':
       return [MessageType.hello, m.protocolVersion, m.serverNonce];
     case 'auth':
-      return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq];
+      return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq, m.replayedSeq];
     case 'welcome':
       return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes, m.forks.flatMap((f) => [f.epoch, f.forkSeq])];
     case 'refuse':
@@ -132,7 +135,10 @@ class Fields {
         return { type: 'hello', protocolVersion: this.int('protocolVersion'), serverNonce: this.bytes('serverNonce', NONCE_BYTES) };
       case MessageType.auth:
         this.name = 'auth';
-        return { type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(), haveSeq: this.int('haveSeq') };
+        return {
+          type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(),
+          haveSeq: this.int('haveSeq'), replayedSeq: this.int('replayedSeq'),
+        };
       case MessageType.welcome:
         this.name = 'welcome';
         return {

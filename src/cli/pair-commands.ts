@@ -3,6 +3,7 @@
 import { startPrimary, type RunningNode } from '../replication/primary-node.js';
 import { startSecondary } from '../replication/secondary-node.js';
 import { withRejoin } from '../replication/rejoin.js';
+import { arbiterFor } from '../replication/pair-node.js';
 import { UsageError } from '../errors.js';
 import type { CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
 import { REPLAY_BACKLOG_ENTRIES_MIN } from '../replication/primary-role.js';
@@ -105,7 +106,7 @@ function healing(node: RunningNode, program: string, flags: PairFlags, logListen
   if (flags.rejoin === false) return node;
   const log = (line: string) => process.stderr.write(`[rejoin] ${line}\n`);
   return withRejoin(node, {
-    dir: flags.dir,
+    arbiter: arbiterFor({ dir: flags.dir }),
     log,
     follow: (primaryUrl) => startSecondary({ ...pairOptions(program, flags), rejoin: true, primaryUrl, logListen }),
   });

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SharedStorageError } from './errors.js';
+import type { Arbiter, ClaimChange } from './arbiter.js';
 import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 
 export type ClaimResult = 'won' | 'lost';
@@ -108,7 +109,7 @@ export async function claimEpoch(dir: string, epoch: number, who: string, logLis
 }
 
 /** The owner updates its own claim (where it listens, or that it stopped on purpose). Atomic by rename. */
-export async function updateOwnClaim(dir: string, epoch: number, change: Partial<Pick<ClaimRecord, 'logListen' | 'releasedAtMs'>>): Promise<void> {
+export async function updateOwnClaim(dir: string, epoch: number, change: ClaimChange): Promise<void> {
   const path = claimPath(dir, epoch);
   const record = (await readClaim(dir, epoch)) ?? newRecord('unknown', undefined);
   if (record.nodeId !== NODE_ID) return; // not ours (cannot happen for a node that won it): never touch another's claim
@@ -125,5 +126,27 @@ export async function updateOwnClaim(dir: string, epoch: number, change: Partial
     await syncDirectory(claimsDir(dir));
   } catch (error) {
     throw storageError('update the claim', path, error);
+  }
+}
+
+/** The default arbiter: claims are files in the shared directory (one host, or a shared mount). */
+export class FileArbiter implements Arbiter {
+  readonly kind = 'file';
+  constructor(readonly dir: string) {}
+
+  claim(epoch: number, who: string, logListen?: string): Promise<ClaimResult> {
+    return claimEpoch(this.dir, epoch, who, logListen);
+  }
+
+  current(): Promise<CurrentClaim> {
+    return currentClaim(this.dir);
+  }
+
+  update(epoch: number, change: ClaimChange): Promise<void> {
+    return updateOwnClaim(this.dir, epoch, change);
+  }
+
+  describe(): Record<string, unknown> {
+    return { kind: this.kind, dir: this.dir };
   }
 }

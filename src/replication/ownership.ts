@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { currentClaim, claimEpoch, NODE_ID, type ClaimRecord } from './arbitration.js';
+import { currentClaim, NODE_ID, type ClaimRecord } from './arbitration.js';
+import type { Arbiter } from './arbiter.js';
 import { EpochOwnedError } from './errors.js';
 
 /** How long a starting node looks for the owner of the current epoch before it refuses. */
@@ -18,7 +19,7 @@ export type StartDecision =
   | { kind: 'join'; epoch: number; primaryUrl: string };
 
 export interface OwnershipOptions {
-  dir: string;
+  arbiter: Arbiter;
   who: string;
   /** Claim the next epoch even though its owner may be alive (the operator says it is gone for good). */
   takeover?: boolean;
@@ -30,31 +31,37 @@ export interface OwnershipOptions {
 export async function decideStart(options: OwnershipOptions): Promise<StartDecision> {
   const deadline = Date.now() + (options.ownerSearchMs ?? OWNER_SEARCH_MS);
   for (;;) {
-    const { epoch, record } = await currentClaim(options.dir);
+    const { epoch, record } = await options.arbiter.current();
     if (epoch < 0 || record?.releasedAtMs !== undefined || options.takeover) {
       const next = epoch + 1;
       if (options.takeover && epoch >= 0 && record?.releasedAtMs === undefined) options.log(`--takeover: claiming epoch ${next} over epoch ${epoch} of ${describe(record)}`);
-      if ((await claimEpoch(options.dir, next, options.who)) === 'won') return { kind: 'owner', epoch: next };
+      if ((await options.arbiter.claim(next, options.who)) === 'won') return { kind: 'owner', epoch: next };
       continue; // another node claimed it first: look again
     }
     const address = record?.logListen;
     if (address && !isWildcard(address) && (await reachable(address))) return { kind: 'join', epoch, primaryUrl: `ws://${address}` };
-    if (Date.now() >= deadline) throw new EpochOwnedError(epoch, describe(record), options.dir);
+    if (Date.now() >= deadline) throw new EpochOwnedError(epoch, describe(record), where(options.arbiter));
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /** The owner of the current epoch if it is live and its logging channel answers within `searchMs`; undefined if none. */
-export async function findLiveOwner(dir: string, searchMs: number): Promise<{ epoch: number; primaryUrl: string } | undefined> {
+export async function findLiveOwner(arbiter: Arbiter, searchMs: number): Promise<{ epoch: number; primaryUrl: string } | undefined> {
   const deadline = Date.now() + searchMs;
   for (;;) {
-    const { epoch, record } = await currentClaim(dir);
+    const { epoch, record } = await arbiter.current();
     if (record?.releasedAtMs !== undefined && epoch >= 0) return undefined; // stopped on purpose: nobody to follow
     const address = record?.nodeId === NODE_ID ? undefined : record?.logListen;
     if (address && !isWildcard(address) && (await reachable(address))) return { epoch, primaryUrl: `ws://${address}` };
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** How an error names the place epochs are decided. */
+function where(arbiter: Arbiter): string {
+  const d = arbiter.describe();
+  return String(d.dir ?? d.endpoints ?? d.kind);
 }
 
 function describe(record: ClaimRecord | undefined): string {

@@ -12,6 +12,8 @@ import { FencedError } from './errors.js';
 import { DEFAULT_CHECKPOINT_POLICY, NodeCheckpoints, type CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
 import { identityOf } from '../checkpoint/checkpoint.js';
 import type { RetainedLog } from './retained-log.js';
+import { FileArbiter } from './arbitration.js';
+import type { Arbiter } from './arbiter.js';
 
 export interface PairOptions {
   program: string;
@@ -61,7 +63,12 @@ export async function preparePairNode(options: PairOptions) {
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(options.dir, { recursive: true });
   const secret = await loadOrCreateSecret(options.dir);
-  return { program, limits, secret, header: makeHeader(program, limits) };
+  return { program, limits, secret, header: makeHeader(program, limits), arbiter: arbiterFor(options) };
+}
+
+/** The pair's arbiter: claims in the shared directory. */
+export function arbiterFor(options: Pick<PairOptions, 'dir'>): Arbiter {
+  return new FileArbiter(options.dir);
 }
 
 /** A request body must fit one log frame (bodies are logged as their bytes, with room for the rest of the entry). */

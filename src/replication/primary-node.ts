@@ -9,7 +9,6 @@ import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { decideStart } from './ownership.js';
-import { updateOwnClaim } from './arbitration.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
 import { Lineage } from './lineage.js';
@@ -30,7 +29,7 @@ export interface PrimaryOptions extends PairOptions {
 export async function startPrimary(options: PrimaryOptions): Promise<RunningNode> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[primary] ${line}\n`));
   const prepared = await preparePairNode(options);
-  const decision = await decideStart({ dir: options.dir, who: `primary pid ${process.pid}`, takeover: options.takeover, log });
+  const decision = await decideStart({ arbiter: prepared.arbiter, who: `primary pid ${process.pid}`, takeover: options.takeover, log });
   if (decision.kind === 'join') {
     log(`epoch ${decision.epoch} of ${options.dir} belongs to the node at ${decision.primaryUrl}: joining it as its secondary instead of serving beside it`);
     return startSecondary({ ...options, primaryUrl: decision.primaryUrl, logListen: options.logListen, log });
@@ -40,7 +39,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
   } catch (error) {
     // Nothing was served in this epoch (the guest failed to load, a port was taken...): release it, so
     // the next start is not refused as if a live owner held it.
-    await updateOwnClaim(options.dir, decision.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
+    await prepared.arbiter.update(decision.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
     throw error;
   }
 }
@@ -61,7 +60,7 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
   let service: ServiceServer | undefined;
   const role: PrimaryRole = new PrimaryRole(
     {
-      dir: options.dir,
+      arbiter: prepared.arbiter,
       listen: options.logListen,
       secret,
       header,

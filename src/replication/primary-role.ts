@@ -11,7 +11,7 @@ import type { ChannelSecret } from '../channel/secret.js';
 import type { Executor } from '../engine/executor.js';
 import type { LiveHost } from '../host/live-host.js';
 import { AckGate } from './output-gate.js';
-import { updateOwnClaim } from './arbitration.js';
+import type { Arbiter } from './arbiter.js';
 import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from './claim-deadline.js';
 import { RetainedLog } from './retained-log.js';
 import { AdmissionFullError, ClaimTimeoutError, SharedStorageError } from './errors.js';
@@ -55,7 +55,8 @@ export const REPLAY_BACKLOG_MS_MAX = 500;
 export const REPLAY_BACKLOG_ENTRIES_MIN = 1024;
 
 export interface PrimaryRoleOptions {
-  dir: string;
+  /** Decides epochs: the claim on a secondary's failure, and where this node's logging channel listens. */
+  arbiter: Arbiter;
   listen: { host: string; port: number };
   secret: ChannelSecret;
   header: LogHeader;
@@ -163,7 +164,7 @@ export class PrimaryRole {
   async listen(): Promise<number> {
     const { port } = await this.server.listen();
     this.listenPort = port;
-    await updateOwnClaim(this.options.dir, this.epoch, { logListen: this.logListen ?? undefined });
+    await this.options.arbiter.update(this.epoch, { logListen: this.logListen ?? undefined });
     return port;
   }
 
@@ -299,8 +300,8 @@ export class PrimaryRole {
    * the log from here keeps frames flowing to the secondary, and any frame is a sign of life.
    */
   afterEvent(): void {
-    if (this.gatingOnAcks()) this.replayCost.eventEnded(this.retained.lastSeq);
-    else this.replayCost.reset();
+    // Alone too: a secondary that attaches later may hold entries it has not replayed yet (a reconnect).
+    this.replayCost.eventEnded(this.retained.lastSeq);
     this.options.checkpoints?.afterLiveEvent(this.executor);
     this.dropCoveredLog();
     if ((this.options.channelDelayMs ?? 0) > 0) return;
@@ -405,7 +406,7 @@ export class PrimaryRole {
     const next = this.epoch + 1;
     this.options.log(`secondary failed (${reason}: ${detail}); claiming epoch ${next}`);
     try {
-      const result = await claimEpochWithin(this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, this.options.dir, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
+      const result = await claimEpochWithin(this.options.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
       if (result === 'lost') {
         this.fence(`lost the claim for epoch ${next}: the secondary went live`);
         return;
@@ -455,7 +456,7 @@ export class PrimaryRole {
     clearTimeout(this.leaseTimer);
     await this.server.sendBye(reason);
     await this.server.close();
-    if (!this.fenced) await updateOwnClaim(this.options.dir, this.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
+    if (!this.fenced) await this.options.arbiter.update(this.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
   }
 
   status(): Record<string, unknown> {
@@ -467,6 +468,7 @@ export class PrimaryRole {
       epoch: this.epoch,
       protection: this.protection,
       logListen: this.logListen,
+      arbiter: this.options.arbiter.describe(),
       outputGate: this.options.outputGate,
       secondary: stats.peer,
       lastSeq: this.executor.lastSeq,

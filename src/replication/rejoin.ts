@@ -4,12 +4,13 @@
 // a fresh secondary (from the owner's newest checkpoint). With --no-rejoin it exits as before.
 import { findLiveOwner } from './ownership.js';
 import { FENCED_EXIT_CODE, type RunningNode } from './pair-node.js';
+import type { Arbiter } from './arbiter.js';
 
 /** How long a fenced node looks for the owner that fenced it (it listens once it went live). */
 export const REJOIN_OWNER_SEARCH_MS = 30_000;
 
 export interface RejoinOptions {
-  dir: string;
+  arbiter: Arbiter;
   log(line: string): void;
   /** Starts this process as a fresh secondary of the owner listening at `primaryUrl`. */
   follow(primaryUrl: string): Promise<RunningNode>;
@@ -44,7 +45,7 @@ export function withRejoin(first: RunningNode, options: RejoinOptions): RunningN
 }
 
 async function rejoin(options: RejoinOptions): Promise<RunningNode | undefined> {
-  const owner = await findLiveOwner(options.dir, options.ownerSearchMs ?? REJOIN_OWNER_SEARCH_MS);
+  const owner = await findLiveOwner(options.arbiter, options.ownerSearchMs ?? REJOIN_OWNER_SEARCH_MS);
   if (!owner) {
     options.log('fenced, and no live owner of the current epoch could be found to rejoin: stopping');
     return undefined;

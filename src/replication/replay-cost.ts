@@ -6,6 +6,9 @@
 // a few ms, 4,096 CPU-heavy ones could take minutes.
 import { performance } from 'node:perf_hooks';
 
+/** Marks kept at most (oldest first out): a bound on memory whatever the secondary does. */
+export const REPLAY_COST_MARKS_MAX = 100_000;
+
 export class ReplayCost {
   /** One mark per event boundary not yet replayed, ascending: the total live time through entry #seq. */
   private marks: Array<{ seq: number; totalMs: number }> = [];
@@ -25,6 +28,7 @@ export class ReplayCost {
     this.totalMs += performance.now() - this.eventStartMs;
     this.eventStartMs = undefined;
     this.marks.push({ seq, totalMs: this.totalMs });
+    if (this.marks.length > REPLAY_COST_MARKS_MAX) this.forgetThrough(this.marks[this.marks.length - REPLAY_COST_MARKS_MAX - 1]!.seq);
   }
 
   /** The secondary replayed through #seq: its marks are no longer needed. */
@@ -34,13 +38,6 @@ export class ReplayCost {
     if (drop === 0) return;
     this.forgottenTotalMs = this.marks[drop - 1]!.totalMs;
     this.marks = this.marks.slice(drop);
-  }
-
-  /** No secondary: nothing to bound (and nothing kept). */
-  reset(): void {
-    this.marks.length = 0;
-    this.forgottenTotalMs = this.totalMs;
-    this.eventStartMs = undefined;
   }
 
   /**

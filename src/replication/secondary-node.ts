@@ -475,7 +475,7 @@ export class SecondaryNode {
   private async claimNextEpoch(): Promise<boolean> {
     const next = this.epoch + 1;
     try {
-      const result = await claimEpochWithin(this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, this.options.dir, next, `secondary pid ${process.pid}`);
+      const result = await claimEpochWithin(this.prepared.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `secondary pid ${process.pid}`);
       if (result === 'won') {
         this.timeline.add('claim-won', `epoch ${next}`);
         return true;
@@ -494,7 +494,7 @@ export class SecondaryNode {
     const { options, prepared } = this;
     return new PrimaryRole(
       {
-        dir: options.dir,
+        arbiter: prepared.arbiter,
         listen: options.logListen,
         secret: prepared.secret,
         header: prepared.header,

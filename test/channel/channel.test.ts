@@ -426,8 +426,8 @@ async function handSecondary(port: number, alteredHaveSeq?: number) {
       if (m.type === 'hello') {
         hello = bytes;
         const proof = secret.proof(m.serverNonce, clientNonce, 'client');
-        auth = encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: 0 });
-        return ws.send(alteredHaveSeq === undefined ? auth : encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: alteredHaveSeq }));
+        auth = encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: 0, replayedSeq: 0 });
+        return ws.send(alteredHaveSeq === undefined ? auth : encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: alteredHaveSeq, replayedSeq: 0 }));
       }
       if (m.type !== 'welcome') return reject(new Error(`expected welcome, got ${m.type}`));
       session = openSession(secret, transcriptHash(hello!, auth!, bytes), 'secondary', 'server');
@@ -505,7 +505,7 @@ describe('every frame after the handshake is authenticated', () => {
       const serverNonce = new Uint8Array(32).fill(3);
       const hello = encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
       ws.on('message', (data, isBinary) => {
-        if (!isBinary || (data as Buffer)[0] !== 0x95) return; // only the auth tuple matters here; later frames are sealed
+        if (!isBinary || (data as Buffer)[0] !== 0x96) return; // only the auth tuple (6 fields) matters here; later frames are sealed
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');
@@ -534,7 +534,7 @@ describe('every frame after the handshake is authenticated', () => {
       cleanups.push(() => ws.terminate());
       const serverNonce = new Uint8Array(32).fill(4);
       ws.on('message', (data) => {
-        if ((data as Buffer)[0] !== 0x95) return; // only the auth tuple matters here; later frames are sealed
+        if ((data as Buffer)[0] !== 0x96) return; // only the auth tuple (6 fields) matters here; later frames are sealed
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');

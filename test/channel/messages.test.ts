@@ -24,7 +24,7 @@ const b = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
 const samples: ChannelMessage[] = [
   { type: 'hello', protocolVersion: 1, serverNonce: b(32, 1) },
-  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7 },
+  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7, replayedSeq: 5 },
   { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 0, forks: [] },
   { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 123456, forks: [{ epoch: 1, forkSeq: 5 }, { epoch: 2, forkSeq: 9 }] },
   { type: 'refuse', code: 'LOCKSTEP_CHANNEL_BUSY', message: 'busy' },

@@ -11,7 +11,7 @@ import { LiveHost } from '../../src/host/live-host.js';
 import { checkHeaderCompatible } from '../../src/log/codec.js';
 import { LOG_FORMAT_VERSION, type LogHeader } from '../../src/log/entries.js';
 import { RUNTIME_ID } from '../../src/engine/program.js';
-import { claimEpoch } from '../../src/replication/arbitration.js';
+import { claimEpoch, FileArbiter } from '../../src/replication/arbitration.js';
 import { PrimaryRole } from '../../src/replication/primary-role.js';
 import { RetainedLog } from '../../src/replication/retained-log.js';
 import { Timeline } from '../../src/replication/timeline.js';
@@ -42,7 +42,7 @@ async function startRole(frameBytesMax?: number) {
   const host = await LiveHost.boot({ dir, onEntry: (seq, entry) => retained.append(seq, entry) }, { source, programName: 'ledger.js', limits: DEFAULT_GUEST_LIMITS });
   const { executor } = host;
   const role = new PrimaryRole(
-    { dir, listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, lineage: Lineage.startingAt(0), heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: (line) => lines.push(line), frameBytesMax },
+    { arbiter: new FileArbiter(dir), listen: { host: '127.0.0.1', port: 0 }, secret, header, epoch: 0, lineage: Lineage.startingAt(0), heartbeatIntervalMs: 50, failureTimeoutMs: 1000, outputGate: true, timeline: new Timeline(), onFenced: () => undefined, log: (line) => lines.push(line), frameBytesMax },
     executor, host, retained,
   );
   host.setOnEntry((seq, entry) => role.onEntry(seq, entry));

@@ -25,12 +25,11 @@ describe('ReplayCost', () => {
     expect(cost.backlogMs(8)).toBe(0);
   });
 
-  it('keeps nothing while reset (no secondary): the backlog starts at the next event', () => {
+  it('keeps marks while alone too, so a secondary that reconnects holding unreplayed entries is bounded from the start', () => {
     const cost = new ReplayCost();
-    events(cost, [1, 2, 3], 5);
-    cost.reset();
-    expect(cost.backlogMs(0)).toBe(0);
-    events(cost, [4], 5);
-    expect(cost.backlogMs(3)).toBeGreaterThan(0);
+    events(cost, [1, 2, 3], 20);
+    expect(cost.backlogMs(0)).toBeGreaterThan(40);
+    expect(cost.sendableThrough(0, 30)).toBe(1); // one event alone beyond what was replayed
+    expect(cost.backlogMs(3)).toBe(0);
   });
 });
