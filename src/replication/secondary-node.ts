@@ -435,9 +435,13 @@ export class SecondaryNode {
     // 0. Nothing more arrives and no ack leaves: what we received is final.
     this.client.fence();
     this.log(`primary failed (${reason}); replaying all ${this.retained.lastSeq} entries received before claiming epoch ${this.epoch + 1}`);
-    // 1. Replay every entry received; a divergence stops the node for good (it never goes live).
+    // 1. Replay every entry received; a divergence stops the node for good (it never goes live). A young
+    // pair's first batch may not have booted the replayer yet: boot it now (a no-op once it has).
+    this.bootReplay();
     await this.booting;
-    if (this.state !== 'going-live' || !this.replay(() => true)) return;
+    if (this.state !== 'going-live') return;
+    if (!this.executor) return this.stopWith(1, 'the primary failed before this secondary received any entry: nothing to go live on');
+    if (!this.replay(() => true)) return;
     if (this.primaryStoppedOnPurpose) return this.stopWith(0, 'the primary had stopped on purpose; not going live');
     // 2. Win the claim for the next epoch.
     if (!(await this.claimNextEpoch())) return;
