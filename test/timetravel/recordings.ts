@@ -40,6 +40,12 @@ export function requestSeqs(logPath: string): Map<string, number> {
   return seqs;
 }
 
+/** The last entry the recording holds. */
+export function lastSeqOf(logPath: string): number {
+  const { entries, firstSeq } = readLogFile(logPath);
+  return firstSeq + entries.length - 1;
+}
+
 export function jsonLines(text: string): Array<Record<string, any>> {
   return text
     .trim()
