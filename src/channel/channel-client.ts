@@ -118,6 +118,8 @@ export class ChannelClient {
   private unconfirmedWelcome: Welcome | undefined;
   private confirmed = false;
   private unconfirmedHaveSeq = 0;
+  /** Connections we dropped: nothing that still arrives on them is used or acked (the close follows). */
+  private readonly dropped = new WeakSet<WebSocket>();
   /** Attached at least once: from then on nothing unauthenticated stops this client. */
   private everConfirmed = false;
   /** performance.now() of the last authenticated frame from the primary (any connection). */
@@ -205,7 +207,7 @@ export class ChannelClient {
       this.authTimer = setTimeout(() => this.drop(ws, new ChannelAuthTimeoutError(this.opts.authTimeoutMs, peer), 'retry'), this.opts.authTimeoutMs);
     });
     ws.on('message', (data, isBinary) => {
-      if (this.ws !== ws || this.stateNow === 'stopped') return;
+      if (this.ws !== ws || this.stateNow === 'stopped' || this.dropped.has(ws)) return;
       const bytes = frameBytes(data);
       if (this.link) return this.onConnectedFrame(ws, this.link, bytes, isBinary);
       let m: ChannelMessage;
@@ -331,7 +333,7 @@ export class ChannelClient {
     this.lastHeardMs = performance.now();
     if (this.unconfirmedWelcome) {
       if (!this.confirm(ws, this.unconfirmedWelcome)) return;
-      if (this.ws !== ws || this.stateNow !== 'connected') return; // onConnected stopped or fenced us
+      if (this.ws !== ws || this.stateNow !== 'connected' || this.dropped.has(ws)) return; // onConnected stopped, fenced or dropped us
     }
     switch (m.type) {
       case 'heartbeat':
@@ -409,7 +411,8 @@ export class ChannelClient {
 
   /** We end this connection: tell the primary why, report, and either retry or stop for good. */
   private drop(ws: WebSocket, error: ChannelError, then: 'retry' | 'final'): void {
-    if (this.ws !== ws) return;
+    if (this.ws !== ws || this.dropped.has(ws)) return;
+    this.dropped.add(ws);
     const link = this.link; // after the handshake the refusal is sealed too
     if (then === 'final') this.halt();
     if (link) link.refuseAndClose(error.code, error.message);
