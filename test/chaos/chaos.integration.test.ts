@@ -124,6 +124,30 @@ describe('lockstep chaos', () => {
     expect(kinds.has('invariant')).toBe(true);
   }, boundFor(1, 3000) + 10_000);
 
+  // Issue 19: attaches, catch-ups and the lease across a real round trip (each secondary's logging link
+  // delayed 100..300 ms per direction): the kill of either role and a restarted secondary, nothing lost.
+  it('survives kills and a restart through delayed logging links (--link-delay-ms): exit 0', async () => {
+    const kinds = 'kill-primary,restart-secondary,kill-secondary';
+    const args = ['--seed', '19', '--faults', '3', '--fault-kinds', kinds, '--program', COUNTER, '--rate', '30', '--link-delay-ms', '100..300', '--failure-timeout-ms', '2000'];
+    const { code, stdout, stderr, summary } = await chaos(args, boundFor(3, 2000));
+    expect(code, stdout + stderr).toBe(0);
+    expect(stdout).toMatch(/logging links: 100\.\.300 ms per direction/);
+    const s = summary!;
+    expect(s.faultsRun).toBe(3);
+    expect(s.violations).toEqual({ correctness: 0, liveness: 0, examples: [] });
+    expect(s.keys.answered).toBe(s.keys.sent);
+    expect(s.keys.readback).toBe(s.keys.answered);
+  }, boundFor(3, 2000) + 10_000);
+
+  it('refuses a delayed link the failure timeout cannot cover (the lease needs the round trip), with a usage error', async () => {
+    const { code, stderr } = await chaos(['--link-delay-ms', '50..400', '--failure-timeout-ms', '300']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--link-delay-ms up to 400 ms per direction needs --failure-timeout-ms above 1778/);
+    const bad = await chaos(['--link-delay-ms', '400..50']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not MS or MIN\.\.MAX/);
+  });
+
   it('refuses an unknown fault kind with a usage error (exit 2)', async () => {
     const { code, stderr } = await chaos(['--fault-kinds', 'meteor']);
     expect(code).toBe(2);
