@@ -10,6 +10,10 @@ const GUEST = `let n = 0; export default { fetch() { n += 1; return String(n); }
 const OFF: CheckpointPolicy = { everyEntries: 0, everyLogBytes: 0, everyMs: 0, checkpointBytesMax: CHECKPOINT_BYTES_MAX_DEFAULT };
 const identity = { runtime: 'test', programHash: 'h', programName: 'g.js', limits: { memoryBytesMax: 1, stackBytesMax: 1, cpuPollsPerEventMax: 1 } };
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300)); // encoding runs off the event loop
+/** Until `done()` (encoding off the event loop can take long on a loaded machine), at most 20 s. */
+async function eventually(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !done() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
 async function withPolicy(policy: CheckpointPolicy, body: (ask: () => void, checkpoints: NodeCheckpoints, logBytes: { n: number }, entries: () => string[]) => Promise<void>): Promise<void> {
   const run = await recordRun(GUEST);
@@ -33,7 +37,7 @@ describe('a pair node\'s checkpoint policy', () => {
       await settle();
       expect(checkpoints.newest).toBeUndefined();
       for (let i = 0; i < 15; i++) ask();
-      await settle();
+      await eventually(() => checkpoints.newest !== undefined);
       const newest = checkpoints.newest!;
       expect(newest.seq).toBeGreaterThanOrEqual(20);
       expect(readCheckpointHeader(newest.bytes).header.seq).toBe(newest.seq);
@@ -51,7 +55,7 @@ describe('a pair node\'s checkpoint policy', () => {
       expect(checkpoints.newest).toBeUndefined();
       logBytes.n = 5000;
       ask();
-      await settle();
+      await eventually(() => checkpoints.newest !== undefined);
       expect(checkpoints.newest).toBeDefined();
     });
   });
@@ -62,7 +66,7 @@ describe('a pair node\'s checkpoint policy', () => {
       expect(checkpoints.newest).toBeUndefined();
       await new Promise((resolve) => setTimeout(resolve, 150));
       ask();
-      await settle();
+      await eventually(() => checkpoints.status().checkpointsTaken === 1);
       expect(checkpoints.status().checkpointsTaken).toBe(1);
     });
   });
