@@ -22,8 +22,9 @@ const START_TIMEOUT_MS = 30_000;
 
 /** Starts etcd, or says why it cannot (the caller skips, or fails under LOCKSTEP_REQUIRE_ETCD=1). */
 export async function startEtcd(): Promise<EtcdServer | { unavailable: string }> {
-  const binary = ETCD_BINARIES.find((b) => existsSync(b));
-  if (!binary) return unavailable('no etcd binary (install Debian\'s etcd-server: apt-get install -y etcd-server)');
+  // LOCKSTEP_ETCD_BIN: another etcd binary (or a missing one, to see the skip).
+  const binary = process.env.LOCKSTEP_ETCD_BIN ?? ETCD_BINARIES.find((b) => existsSync(b));
+  if (!binary || !existsSync(binary)) return unavailable(`no etcd binary${binary ? ` at ${binary}` : ''} (install Debian's etcd-server: apt-get install -y etcd-server)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'lockstep-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
