@@ -3,7 +3,8 @@
 // highest epoch and its record with the claim's revision (the fencing token); only the owner
 // updates its claim; the high-water key refuses an epoch below the highest; an etcd that is down,
 // silent or not etcd at all is a SharedStorageError naming the endpoints (exit 11 on the command
-// line, nothing served), a bad URL or prefix a usage error.
+// line, nothing served), a bad URL or prefix a usage error; an owner in etcd that does not answer
+// makes a start refuse (exit 12) until --takeover.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -44,6 +45,26 @@ async function silentServer(): Promise<{ port: number; close(): void }> {
     s.on('error', () => undefined);
   });
   return listenOnLoopback(server, sockets);
+}
+
+/** A TCP proxy to etcd that forwards requests and, once `dropReplies` is set, swallows etcd's answers (applied, never acknowledged). */
+async function replyDroppingProxy(port: number): Promise<{ port: number; close(): void; dropReplies: boolean; dropped: number }> {
+  const sockets = new Set<net.Socket>();
+  const control = { dropReplies: false, dropped: 0 };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => (client.destroy(), upstream.destroy()));
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (control.dropReplies) control.dropped++;
+      else client.write(chunk);
+    });
+  });
+  return Object.assign(control, await listenOnLoopback(server, sockets));
 }
 
 describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
@@ -99,6 +120,45 @@ describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
     const lower = await new EtcdArbiter(url, prefix).claimEpoch(3, 'three, never claimed');
     expect(lower).toMatchObject({ result: 'lost', owner: undefined, highestEpoch: 5 });
     expect(await arbiter.claim(6, 'six')).toBe('won');
+  });
+
+  it('a claim applied by a member whose answer was lost is recognised as won when retried on the next member', async () => {
+    const proxy = await replyDroppingProxy(up!.clientPort);
+    try {
+      const prefix = freshPrefix();
+      const arbiter = new EtcdArbiter(`etcd://127.0.0.1:${proxy.port},127.0.0.1:${up!.clientPort}`, prefix, 1000);
+      expect(await arbiter.claim(0, 'through the proxy')).toBe('won');
+      proxy.dropReplies = true;
+      const outcome = await arbiter.claimEpoch(1, 'answer lost, then retried');
+      expect(proxy.dropped).toBeGreaterThan(0);
+      expect(outcome).toMatchObject({ result: 'won', owner: { who: 'answer lost, then retried' } });
+      const { epoch, record } = await new EtcdArbiter(up!.url, prefix).current();
+      expect(epoch).toBe(1);
+      expect(record).toMatchObject({ who: 'answer lost, then retried', revision: outcome.owner?.revision });
+      expect(await new EtcdArbiter(up!.url, prefix).claim(1, 'someone else')).toBe('lost');
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('lockstep primary refuses an epoch whose owner in etcd does not answer (exit 12, naming etcd), and --takeover claims the next', { timeout: 60_000 }, async () => {
+    assertBuilt();
+    const prefix = freshPrefix();
+    const dead = await freePort();
+    expect(await new EtcdArbiter(url, prefix).claim(0, 'a ghost', `127.0.0.1:${dead}`)).toBe('won');
+    const dir = await tempDir('etcd-owned');
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const args = ['primary', COUNTER, '--port', String(await freePort()), '--log-listen', `127.0.0.1:${await freePort()}`, '--dir', dir, '--arbiter', url, '--arbiter-prefix', prefix];
+    const refused = new Proc('refused', args);
+    expect((await refused.waitExit(30_000)).code, refused.stderr).toBe(12);
+    expect(refused.stderr).toContain(`Epoch 0 of etcd ${url.replace('etcd://', '')} (prefix ${prefix}) is owned by a ghost`);
+    const takeover = new Proc('takeover', [...args, '--takeover']);
+    try {
+      await takeover.waitFor(/serving .* epoch 1/, 30_000);
+      expect((await new EtcdArbiter(url, prefix).current()).record?.who).toBe(`primary pid ${takeover.pid}`);
+    } finally {
+      await takeover.kill();
+    }
   });
 
   it('a member that does not answer is skipped for the next endpoint', async () => {
