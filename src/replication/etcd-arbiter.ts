@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import { NODE_ID, type ClaimRecord, type ClaimResult, type CurrentClaim } from './arbitration.js';
 import type { Arbiter, ClaimChange } from './arbiter.js';
-import { EtcdGateway, parseEtcdUrl, type EtcdKeyValue } from './etcd-gateway.js';
+import { EtcdGateway, parseEtcdUrl, type EtcdKeyValue, type EtcdTiming } from './etcd-gateway.js';
 import { UsageError } from '../errors.js';
 import { SharedStorageError } from './errors.js';
 import { assert } from '../assert.js';
@@ -57,8 +57,8 @@ export class EtcdArbiter implements Arbiter {
   private readonly won = new Map<number, number>();
   private highWaterReady = false;
 
-  constructor(url: string, readonly prefix = ARBITER_PREFIX_DEFAULT, requestTimeoutMs?: number) {
-    this.gateway = new EtcdGateway(parseEtcdUrl(url), requestTimeoutMs);
+  constructor(url: string, readonly prefix = ARBITER_PREFIX_DEFAULT, timing?: EtcdTiming) {
+    this.gateway = new EtcdGateway(parseEtcdUrl(url), timing);
     checkArbiterPrefix(prefix);
   }
 

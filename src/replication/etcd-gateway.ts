@@ -7,6 +7,19 @@ import { UsageError } from '../errors.js';
 
 /** One request to one endpoint, at most: a member that does not answer in this long is skipped. */
 export const ETCD_REQUEST_TIMEOUT_MS = 1500;
+/**
+ * How long a request goes on trying (rounds over every endpoint): rides out a leader election (1 s
+ * election timeout by default, longer on a loaded host), during which live members hold requests
+ * and may not answer within the request timeout. A claim is also bounded by --claim-timeout-ms.
+ */
+export const ETCD_RETRY_WINDOW_MS = 4000;
+/** Pause between two rounds over the endpoints. */
+const ETCD_RETRY_PAUSE_MS = 150;
+
+export interface EtcdTiming {
+  requestTimeoutMs?: number;
+  retryWindowMs?: number;
+}
 
 export interface EtcdKeyValue {
   key: string;
@@ -73,10 +86,16 @@ export class EtcdGateway {
   /** The endpoint that answered last: asked first next time, so a dead member costs one timeout, not one per request. */
   private preferred = 0;
 
+  private readonly requestTimeoutMs: number;
+  private readonly retryWindowMs: number;
+
   constructor(
     readonly endpoints: string[],
-    private readonly requestTimeoutMs = ETCD_REQUEST_TIMEOUT_MS,
-  ) {}
+    timing: EtcdTiming = {},
+  ) {
+    this.requestTimeoutMs = timing.requestTimeoutMs ?? ETCD_REQUEST_TIMEOUT_MS;
+    this.retryWindowMs = timing.retryWindowMs ?? ETCD_RETRY_WINDOW_MS;
+  }
 
   /** The keys starting with `prefix`, highest key first, at most `limit`. */
   async rangePrefixDescending(prefix: string, limit: number): Promise<EtcdKeyValue[]> {
@@ -112,12 +131,29 @@ export class EtcdGateway {
   }
 
   /**
-   * POSTs to each endpoint in turn until one answers. A transaction that timed out on one member
-   * may still have been applied there: callers make their transactions safe to repeat (a retried
-   * claim recognises its own record).
+   * POSTs to each endpoint in turn until one answers, in rounds for up to the retry window (no
+   * leader during an election, a member restarting). A transaction that timed out on one member may
+   * still have been applied there: callers make their transactions safe to repeat (a retried claim
+   * recognises its own record). Past the window: a SharedStorageError naming every endpoint.
    */
   private async post(path: string, payload: unknown): Promise<Record<string, unknown>> {
-    const failures: string[] = [];
+    const deadline = Date.now() + this.retryWindowMs;
+    for (;;) {
+      const failures: string[] = [];
+      const body = await this.postRound(path, payload, failures);
+      if (body) return body;
+      if (Date.now() + ETCD_RETRY_PAUSE_MS >= deadline) {
+        throw new SharedStorageError(
+          `etcd cannot be reached at ${this.endpoints.join(', ')} (${failures.join('; ')}). ` +
+            'Without the arbiter no node may serve or go live; check --arbiter and that etcd (v3, JSON gateway on its client port) is up.',
+        );
+      }
+      await new Promise((r) => setTimeout(r, ETCD_RETRY_PAUSE_MS));
+    }
+  }
+
+  /** One round over the endpoints, the one that answered last first; undefined (with `failures` filled) if none answered. */
+  private async postRound(path: string, payload: unknown, failures: string[]): Promise<Record<string, unknown> | undefined> {
     for (let i = 0; i < this.endpoints.length; i++) {
       const index = (this.preferred + i) % this.endpoints.length;
       const endpoint = this.endpoints[index];
@@ -158,10 +194,7 @@ export class EtcdGateway {
       this.preferred = index;
       return body;
     }
-    throw new SharedStorageError(
-      `etcd cannot be reached at ${this.endpoints.join(', ')} (${failures.join('; ')}). ` +
-        'Without the arbiter no node may serve or go live; check --arbiter and that etcd (v3, JSON gateway on its client port) is up.',
-    );
+    return undefined;
   }
 }
 

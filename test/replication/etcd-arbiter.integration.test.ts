@@ -126,7 +126,7 @@ describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
     const proxy = await replyDroppingProxy(up!.clientPort);
     try {
       const prefix = freshPrefix();
-      const arbiter = new EtcdArbiter(`etcd://127.0.0.1:${proxy.port},127.0.0.1:${up!.clientPort}`, prefix, 1000);
+      const arbiter = new EtcdArbiter(`etcd://127.0.0.1:${proxy.port},127.0.0.1:${up!.clientPort}`, prefix, { requestTimeoutMs: 1000 });
       expect(await arbiter.claim(0, 'through the proxy')).toBe('won');
       proxy.dropReplies = true;
       const outcome = await arbiter.claimEpoch(1, 'answer lost, then retried');
@@ -164,7 +164,7 @@ describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
   it('a member that does not answer is skipped for the next endpoint', async () => {
     const silent = await silentServer();
     try {
-      const arbiter = new EtcdArbiter(`etcd://127.0.0.1:${silent.port},127.0.0.1:${up!.clientPort}`, freshPrefix(), 500);
+      const arbiter = new EtcdArbiter(`etcd://127.0.0.1:${silent.port},127.0.0.1:${up!.clientPort}`, freshPrefix(), { requestTimeoutMs: 500 });
       expect(await arbiter.claim(0, 'through the second endpoint')).toBe('won');
       expect((await arbiter.current()).epoch).toBe(0);
     } finally {
@@ -187,7 +187,7 @@ describe('the etcd arbiter, when etcd cannot be reached', () => {
   it('a member that accepts and never answers: a timeout, not a hang', async () => {
     const silent = await silentServer();
     try {
-      const error = await rejection(() => new EtcdArbiter(`etcd://127.0.0.1:${silent.port}`, 'lockstep', 300).claim(0, 'x'));
+      const error = await rejection(() => new EtcdArbiter(`etcd://127.0.0.1:${silent.port}`, 'lockstep', { requestTimeoutMs: 300, retryWindowMs: 0 }).claim(0, 'x'));
       expect(error).toBeInstanceOf(SharedStorageError);
       expect(error.message).toMatch(/no answer within 300 ms/);
     } finally {
