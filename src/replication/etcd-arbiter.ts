@@ -6,7 +6,8 @@
 // A claim of N is one transaction: if the claim key was never created (create revision 0) and the
 // high-water mark is below N, create the claim and raise the mark; otherwise read both, so the
 // loser learns the owner from the same reply. The revision that created a claim is its fencing
-// token (shown in status; carrying it on frames and acks is a later step of issue 21).
+// token (shown in status; carrying it on frames and acks is a later step of issue 21). The current
+// epoch is the highest claim key, or the mark if it is higher (that claim's owner is then unknown).
 //
 // Leases: claims are NOT bound to an etcd lease yet, and nothing here computes a keepalive deadline.
 // A claim is as permanent as a claim file, so the etcd arbiter decides exactly what the file
@@ -105,11 +106,18 @@ export class EtcdArbiter implements Arbiter {
   }
 
   async current(): Promise<CurrentClaim> {
+    // The mark first: a claim landing between the two reads shows up in the second, never the reverse.
+    const mark = await this.gateway.get(this.highWaterKey);
+    const marked = mark?.value ? Number(mark.value) : -1;
     const [newest] = await this.gateway.rangePrefixDescending(`${this.prefix}/claims/epoch-`, 1);
-    if (!newest) return { epoch: -1, record: undefined };
+    // A mark above every claim key (a claim deleted by hand; an expired one, once claims are leased):
+    // that epoch was claimed, its owner is unknown (treated as alive), and only the next can be claimed.
+    if (!newest) return { epoch: marked, record: undefined };
     const match = /\/epoch-(\d+)$/.exec(newest.key);
     if (!match) throw new SharedStorageError(`etcd key ${newest.key} under the claims prefix is not a claim: something else writes under --arbiter-prefix ${this.prefix}; give this pair a prefix of its own.`);
-    return { epoch: Number(match[1]), record: parseRecord(newest) };
+    const epoch = Number(match[1]);
+    if (marked > epoch) return { epoch: marked, record: undefined };
+    return { epoch, record: parseRecord(newest) };
   }
 
   async update(epoch: number, change: ClaimChange): Promise<void> {

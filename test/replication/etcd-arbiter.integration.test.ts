@@ -113,13 +113,23 @@ describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
     expect((await arbiter.current()).record?.releasedAtMs).toBeUndefined();
   });
 
-  it('an epoch below the highest ever claimed cannot be claimed (the high-water key in the same transaction)', async () => {
+  it('an epoch at or below the highest ever claimed cannot be claimed, even once its claim key is gone (the high-water key)', async () => {
     const prefix = freshPrefix();
     const arbiter = new EtcdArbiter(url, prefix);
     expect(await arbiter.claim(5, 'five')).toBe('won');
     const lower = await new EtcdArbiter(url, prefix).claimEpoch(3, 'three, never claimed');
     expect(lower).toMatchObject({ result: 'lost', owner: undefined, highestEpoch: 5 });
     expect(await arbiter.claim(6, 'six')).toBe('won');
+    // With the claim key of 6 gone (deleted by hand here), current() still says 6, owner unknown, and 6 cannot be claimed again.
+    const response = await fetch(`${url.replace('etcd://', 'http://')}/v3/kv/deleterange`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from(`${prefix}/claims/epoch-000000000006`).toString('base64') }),
+    });
+    expect(((await response.json()) as { deleted?: string }).deleted).toBe('1');
+    expect(await arbiter.current()).toEqual({ epoch: 6, record: undefined });
+    expect(await new EtcdArbiter(url, prefix).claim(6, 'six again')).toBe('lost');
+    expect(await new EtcdArbiter(url, prefix).claim(7, 'seven')).toBe('won');
+    expect((await arbiter.current()).record?.who).toBe('seven');
   });
 
   it('a claim applied by a member whose answer was lost is recognised as won when retried on the next member', async () => {
