@@ -2,7 +2,8 @@
 // (--arbiter etcd://...): the primary is SIGKILLed under a stream of keyed increments, the
 // secondary wins epoch 1 in etcd and goes live with nothing lost and no answer given twice, and
 // the primary restarted with its original command finds the survivor through etcd and joins it
-// as its secondary. The nodes still share --dir for the guest's files and the channel secret (no
+// as its secondary; a primary whose secondary is killed wins the next epoch in etcd and goes on.
+// The nodes still share --dir for the guest's files and the channel secret (no
 // claim file is written there: epochs live in etcd).
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,5 +88,24 @@ describe.skipIf(!up)('a pair arbitrated by etcd', () => {
     const after = await increment(secondary.url, 'after-restart');
     expect(after.status).toBe(200);
     expect(JSON.parse(after.body)).toEqual({ count: KEYS + 1 });
+  });
+
+  it('a primary whose secondary is SIGKILLed wins the next epoch in etcd and goes on; a new secondary protects it again', { timeout: 120_000 }, async () => {
+    const dir = await dirFor('etcd-pair-secondary-killed');
+    const prefix = `pair-${randomBytes(4).toString('hex')}`;
+    const arbiterArgs = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
+    const primary = track(await startPrimary({ ...TIMING, dir, extra: arbiterArgs }));
+    const secondary = track(await startSecondary({ ...TIMING, dir, extra: arbiterArgs, primaryUrl: `ws://127.0.0.1:${primary.logPort}` }));
+    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'primary protected');
+    expect((await increment(primary.url, 'before')).status).toBe(200);
+    await secondary.proc.kill();
+    await primary.proc.waitFor(/won epoch 1/, 30_000);
+    const arbiter = new EtcdArbiter(up!.url, prefix);
+    expect(await arbiter.current()).toMatchObject({ epoch: 1, record: { who: `primary pid ${primary.proc.pid}` } });
+    expect((await increment(primary.url, 'alone')).status).toBe(200);
+    track(await startSecondary({ ...TIMING, dir, extra: arbiterArgs, primaryUrl: `ws://127.0.0.1:${primary.logPort}`, name: 'second-secondary' }));
+    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'protected again');
+    expect((await status(primary.url))?.arbiter).toMatchObject({ kind: 'etcd', wonEpoch: 1 });
+    expect(await count(primary.url)).toBe(2);
   });
 });
