@@ -37,14 +37,20 @@ async function incrementSomewhere(key: string, nodes: StartedNode[], deadlineMs:
   throw new Error(`no node answered ${key} in time`);
 }
 
+/** A primary and a secondary on a prefix of their own in etcd (sharing a fresh --dir), once the primary is protected. */
+async function protectedPair(name: string) {
+  const dir = await dirFor(name);
+  const prefix = `pair-${randomBytes(4).toString('hex')}`;
+  const arbiterArgs = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
+  const primary = track(await startPrimary({ ...TIMING, dir, extra: arbiterArgs }));
+  const secondary = track(await startSecondary({ ...TIMING, dir, extra: arbiterArgs, primaryUrl: `ws://127.0.0.1:${primary.logPort}` }));
+  await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'primary protected');
+  return { dir, prefix, arbiterArgs, primary, secondary };
+}
+
 describe.skipIf(!up)('a pair arbitrated by etcd', () => {
   it('survives a SIGKILL of the primary with nothing lost, and the restarted primary rejoins through etcd', { timeout: 120_000 }, async () => {
-    const dir = await dirFor('etcd-pair');
-    const prefix = `pair-${randomBytes(4).toString('hex')}`;
-    const arbiterArgs = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
-    const primary = track(await startPrimary({ ...TIMING, dir, extra: arbiterArgs }));
-    const secondary = track(await startSecondary({ ...TIMING, dir, extra: arbiterArgs, primaryUrl: `ws://127.0.0.1:${primary.logPort}` }));
-    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'primary protected');
+    const { dir, prefix, primary, secondary } = await protectedPair('etcd-pair');
     const arbiter = new EtcdArbiter(up!.url, prefix);
     const first = await arbiter.current();
     expect(first).toMatchObject({ epoch: 0, record: { who: `primary pid ${primary.proc.pid}`, logListen: `127.0.0.1:${primary.logPort}` } });
@@ -91,12 +97,7 @@ describe.skipIf(!up)('a pair arbitrated by etcd', () => {
   });
 
   it('a primary whose secondary is SIGKILLed wins the next epoch in etcd and goes on; a new secondary protects it again', { timeout: 120_000 }, async () => {
-    const dir = await dirFor('etcd-pair-secondary-killed');
-    const prefix = `pair-${randomBytes(4).toString('hex')}`;
-    const arbiterArgs = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
-    const primary = track(await startPrimary({ ...TIMING, dir, extra: arbiterArgs }));
-    const secondary = track(await startSecondary({ ...TIMING, dir, extra: arbiterArgs, primaryUrl: `ws://127.0.0.1:${primary.logPort}` }));
-    await waitUntil(async () => (await status(primary.url))?.protection === 'protected', 30_000, 'primary protected');
+    const { dir, prefix, arbiterArgs, primary, secondary } = await protectedPair('etcd-pair-secondary-killed');
     expect((await increment(primary.url, 'before')).status).toBe(200);
     await secondary.proc.kill();
     await primary.proc.waitFor(/won epoch 1/, 30_000);
