@@ -105,7 +105,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     limitOptions(command)
       .option('--port <n>', 'HTTP service port', '8080')
       .option('--host <addr>', 'HTTP service address', '127.0.0.1')
-      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, claims, channel secret')
+      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, channel secret, and the claims with the file arbiter')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
       .option('--heartbeat-ms <n>', `heartbeat interval on the logging channel (default ${HEARTBEAT_INTERVAL_MS_DEFAULT})`)
       .option('--failure-timeout-ms <n>', `silence after which the peer is declared failed (default ${FAILURE_TIMEOUT_MS_DEFAULT})`)
