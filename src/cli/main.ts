@@ -105,7 +105,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     limitOptions(command)
       .option('--port <n>', 'HTTP service port', '8080')
       .option('--host <addr>', 'HTTP service address', '127.0.0.1')
-      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, claims, channel secret')
+      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, channel secret, and the claims with the file arbiter')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
       .option('--heartbeat-ms <n>', `heartbeat interval on the logging channel (default ${HEARTBEAT_INTERVAL_MS_DEFAULT})`)
       .option('--failure-timeout-ms <n>', `silence after which the peer is declared failed (default ${FAILURE_TIMEOUT_MS_DEFAULT})`)
@@ -119,6 +119,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--checkpoint-bytes-max <n>', 'largest checkpoint body taken or accepted (default 256 MiB)')
       .option('--replay-backlog-entries-max <n>', 'entries sent beyond what the secondary replayed, at most: bounds failover time (default 4096)')
       .option('--replay-backlog-ms-max <n>', 'the same bound in replay time: what the events sent beyond the secondary\'s replay cost live, at most (default 500)')
+      .option('--arbiter <url>', "who decides epochs: 'file' (claims in --dir, one host or a shared mount) or etcd://HOST:PORT[,HOST:PORT...] (etcd v3's JSON gateway)", 'file')
+      .option('--arbiter-prefix <prefix>', 'with --arbiter etcd://...: key prefix of this pair\'s claims (default lockstep; one prefix per pair)')
       .option('--no-rejoin', 'a node that is fenced (lost a claim) exits with code 10 instead of following the current owner as a fresh secondary');
 
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))

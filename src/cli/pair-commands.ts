@@ -27,6 +27,9 @@ export interface PairFlags extends LimitFlags {
   replayBacklogEntriesMax?: string;
   replayBacklogMsMax?: string;
   logListen?: string;
+  /** 'file' (default) or etcd://HOST:PORT[,HOST:PORT...]. */
+  arbiter?: string;
+  arbiterPrefix?: string;
   /** false with --no-rejoin: a fenced node exits (10) instead of following the current owner. */
   rejoin?: boolean;
 }
@@ -37,11 +40,17 @@ function pairOptions(program: string, flags: PairFlags) {
   if (heartbeatIntervalMs !== undefined && failureTimeoutMs !== undefined && failureTimeoutMs <= heartbeatIntervalMs) {
     throw new UsageError(`--failure-timeout-ms (${failureTimeoutMs}) must be larger than --heartbeat-ms (${heartbeatIntervalMs}).`);
   }
+  if (flags.arbiterPrefix !== undefined && (flags.arbiter ?? 'file') === 'file') {
+    throw new UsageError('--arbiter-prefix names keys in etcd: it needs --arbiter etcd://HOST:PORT[,...] (the file arbiter keeps its claims in --dir).');
+  }
+  arbiterFor({ dir: flags.dir, arbiter: flags.arbiter, arbiterPrefix: flags.arbiterPrefix }); // a bad URL or prefix is a usage error before anything starts
   return {
     program,
     host: flags.host,
     port: parseInteger(flags.port, '--port', 0, 65535)!,
     dir: flags.dir,
+    arbiter: flags.arbiter,
+    arbiterPrefix: flags.arbiterPrefix,
     limits: parseLimits(flags),
     bodyBytesMax: parseInteger(flags.bodyBytesMax, '--body-bytes-max', 0, 1024 * 1024 * 1024),
     heartbeatIntervalMs,
@@ -106,7 +115,7 @@ function healing(node: RunningNode, program: string, flags: PairFlags, logListen
   if (flags.rejoin === false) return node;
   const log = (line: string) => process.stderr.write(`[rejoin] ${line}\n`);
   return withRejoin(node, {
-    arbiter: arbiterFor({ dir: flags.dir }),
+    arbiter: arbiterFor({ dir: flags.dir, arbiter: flags.arbiter, arbiterPrefix: flags.arbiterPrefix }),
     log,
     follow: (primaryUrl) => startSecondary({ ...pairOptions(program, flags), rejoin: true, primaryUrl, logListen }),
   });

@@ -25,6 +25,8 @@ export interface ClaimRecord {
   logListen?: string;
   /** Set by a planned stop: the epoch has no live owner any more, a new node may claim the next one. */
   releasedAtMs?: number;
+  /** The etcd arbiter only: the revision that created the claim (its fencing token); not stored, read from etcd. */
+  revision?: number;
 }
 
 export interface CurrentClaim {

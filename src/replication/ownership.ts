@@ -58,10 +58,11 @@ export async function findLiveOwner(arbiter: Arbiter, searchMs: number): Promise
   }
 }
 
-/** How an error names the place epochs are decided. */
-function where(arbiter: Arbiter): string {
+/** How errors and logs name the place epochs are decided: the shared directory, or etcd's endpoints and prefix. */
+export function where(arbiter: Arbiter): string {
   const d = arbiter.describe();
-  return String(d.dir ?? d.endpoints ?? d.kind);
+  if (d.endpoints !== undefined) return `etcd ${String(d.endpoints)} (prefix ${String(d.prefix)})`;
+  return String(d.dir ?? d.kind);
 }
 
 function describe(record: ClaimRecord | undefined): string {

@@ -13,6 +13,7 @@ import { DEFAULT_CHECKPOINT_POLICY, NodeCheckpoints, type CheckpointPolicy } fro
 import { identityOf } from '../checkpoint/checkpoint.js';
 import type { RetainedLog } from './retained-log.js';
 import { FileArbiter } from './arbitration.js';
+import { ARBITER_PREFIX_DEFAULT, EtcdArbiter } from './etcd-arbiter.js';
 import type { Arbiter } from './arbiter.js';
 
 export interface PairOptions {
@@ -38,6 +39,10 @@ export interface PairOptions {
   /** The same bound in replay time (what the events cost live), in ms. */
   replayBacklogMsMax?: number;
   frameBytesMax?: number;
+  /** 'file' (default: claims in --dir) or etcd://HOST:PORT[,HOST:PORT...]. */
+  arbiter?: string;
+  /** Key prefix of the pair's claims in etcd (default `lockstep`). */
+  arbiterPrefix?: string;
   log?: (line: string) => void;
   onConsole?: (level: string, text: string) => void;
 }
@@ -63,12 +68,17 @@ export async function preparePairNode(options: PairOptions) {
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(options.dir, { recursive: true });
   const secret = await loadOrCreateSecret(options.dir);
-  return { program, limits, secret, header: makeHeader(program, limits), arbiter: arbiterFor(options) };
+  const arbiter = arbiterFor(options);
+  // Before anything is served: an arbiter that cannot be reached (etcd down, a wrong address) stops the start (exit 11).
+  await arbiter.current();
+  return { program, limits, secret, header: makeHeader(program, limits), arbiter };
 }
 
-/** The pair's arbiter: claims in the shared directory. */
-export function arbiterFor(options: Pick<PairOptions, 'dir'>): Arbiter {
-  return new FileArbiter(options.dir);
+/** The pair's arbiter: claims in the shared directory, or in etcd with --arbiter etcd://... */
+export function arbiterFor(options: Pick<PairOptions, 'dir' | 'arbiter' | 'arbiterPrefix'>): Arbiter {
+  const kind = options.arbiter ?? 'file';
+  if (kind === 'file') return new FileArbiter(options.dir);
+  return new EtcdArbiter(kind, options.arbiterPrefix ?? ARBITER_PREFIX_DEFAULT);
 }
 
 /** A request body must fit one log frame (bodies are logged as their bytes, with room for the rest of the entry). */

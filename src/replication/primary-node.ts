@@ -8,7 +8,7 @@ import { startServiceServer, type ServiceServer } from '../http/service-server.j
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
-import { decideStart } from './ownership.js';
+import { decideStart, where } from './ownership.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
 import { Lineage } from './lineage.js';
@@ -31,7 +31,7 @@ export async function startPrimary(options: PrimaryOptions): Promise<RunningNode
   const prepared = await preparePairNode(options);
   const decision = await decideStart({ arbiter: prepared.arbiter, who: `primary pid ${process.pid}`, takeover: options.takeover, log });
   if (decision.kind === 'join') {
-    log(`epoch ${decision.epoch} of ${options.dir} belongs to the node at ${decision.primaryUrl}: joining it as its secondary instead of serving beside it`);
+    log(`epoch ${decision.epoch} of ${where(prepared.arbiter)} belongs to the node at ${decision.primaryUrl}: joining it as its secondary instead of serving beside it`);
     return startSecondary({ ...options, primaryUrl: decision.primaryUrl, logListen: options.logListen, log });
   }
   try {

@@ -347,6 +347,11 @@ export async function slowProxyTo(port: number, delayMs: number): Promise<{ port
     client.on('data', (chunk) => setTimeout(() => upstream.write(chunk), delayMs));
     upstream.pipe(client);
   });
+  return listenOnLoopback(server, sockets);
+}
+
+/** Listens on a free loopback port; `close` also destroys the connections in `sockets`. */
+export async function listenOnLoopback(server: net.Server, sockets: Set<net.Socket>): Promise<{ port: number; close(): void }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as net.AddressInfo).port,
