@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Proc, ROOT, assertBuilt, freePort, increment, startPair, tempDir, waitUntil, type Pair } from '../replication/helpers.js';
-import { ARTIFACTS_DIR, launchChromium, type Browser } from './browser.js';
+import { ARTIFACTS_DIR, chromiumMissing, launchChromium, type Browser } from './browser.js';
+
+const skipBrowser = chromiumMissing();
 
 const roles = (page: Page) => page.locator('article.node .role').allTextContents();
 /** The role shown for a node; when a poll fails, the message carries what the dashboard knows. */
@@ -22,7 +24,7 @@ const stateOf = async (dashboardUrl: string) => {
   }
 };
 
-describe('lockstep dashboard in Chromium', () => {
+describe.skipIf(skipBrowser)('lockstep dashboard in Chromium', () => {
   let pair: Pair;
   let dashboard: Proc;
   let browser: Browser;
@@ -88,7 +90,7 @@ describe('lockstep dashboard in Chromium', () => {
   });
 });
 
-describe('lockstep demo --ui', () => {
+describe.skipIf(skipBrowser)('lockstep demo --ui', () => {
   let demo: Proc;
   let browser: Browser;
   let url: string;
