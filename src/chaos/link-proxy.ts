@@ -126,7 +126,7 @@ export class LinkProxy {
   private accept(client: net.Socket): void {
     client.on('error', () => {}); // resets are what this proxy is for
     if (this.modeNow.kind === 'cut') {
-      client.resetAndDestroy();
+      abort(client);
       return;
     }
     this.connections++;
@@ -148,12 +148,24 @@ export class LinkProxy {
   private drop(link: ProxiedLink): void {
     if (!this.links.delete(link)) return;
     for (const d of link.directions) d.stop();
-    link.client.resetAndDestroy();
-    link.upstream.resetAndDestroy();
+    abort(link.client);
+    abort(link.upstream);
   }
 
   async close(): Promise<void> {
     for (const link of [...this.links]) this.drop(link);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * Ends a connection as a dropped network would (a reset), but only a plain open one: a reset while a
+ * graceful shutdown (its end) or the connect is still pending left the native handle referenced, and
+ * the process then spun at 100% CPU in its exit-time cleanup forever (seen: a chaos run that had
+ * written its summary never exited; gdb showed node::Environment::CleanupHandles). Those are destroyed.
+ */
+function abort(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting || socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
 }

@@ -77,6 +77,9 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
     print,
   });
   if (flags.json) await writeFile(flags.json, JSON.stringify(summary, null, 2) + '\n');
+  // The verdict is out: a handle left behind (a socket of a killed node, a proxy's) must not keep the
+  // harness from exiting, whoever waits for it (the test suite, a campaign).
+  setTimeout(() => process.exit(summary.exitCode), CHAOS_EXIT_GRACE_MS);
   return summary.exitCode;
 }
 
@@ -88,6 +91,9 @@ export function parseDelayRange(text: string | undefined): { min: number; max: n
   if (!match || min > max || max > 60_000) throw new UsageError(`--link-delay-ms: '${text}' is not MS or MIN..MAX in ms (at most 60000), e.g. 50..400.`);
   return max === 0 ? undefined : { min, max };
 }
+
+/** After the verdict, the harness exits this long later at the latest. */
+const CHAOS_EXIT_GRACE_MS = 1000;
 
 export const chaosFlagDefaults = {
   faults: String(chaosDefaults.faults),
