@@ -6,11 +6,14 @@
 //   node scripts/chaos-campaign.mjs --faults 1000 --per-run 25 --first-seed 190000 --out campaign
 //
 // Exit 0 only if every run ended 0. Stops starting runs after --max-minutes (the totals say so).
+//   node scripts/chaos-campaign.mjs --summarize DIR[,DIR...]   # the totals and table of finished campaigns
+// (in a campaign directory the seeds alternate loopback, delayed, ... from its first seed).
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
@@ -39,6 +42,19 @@ function percentile(sorted, p) {
   return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+if (args.summarize) {
+  const runs = [];
+  for (const dir of args.summarize.split(',')) {
+    const seeds = (await readdir(dir)).map((f) => /^seed-(\d+)\.json$/.exec(f)?.[1]).filter(Boolean).map(Number).sort((a, b) => a - b);
+    for (const seed of seeds) {
+      const summary = JSON.parse(await readFile(join(dir, `seed-${seed}.json`), 'utf8'));
+      runs.push({ seed, delayed: (seed - seeds[0]) % 2 === 1, code: summary.exitCode, summary });
+    }
+  }
+  report(runs, Date.now());
+  process.exit(0);
+}
+
 await mkdir(out, { recursive: true });
 console.log(`campaign: ${faultsTotal} faults, ${perRun} per run, seeds from ${firstSeed}, on ${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}`);
 const startedMs = Date.now();
@@ -64,6 +80,10 @@ for (let i = 0; faultsRun < faultsTotal; i++) {
   if (run.code !== 0) console.log(run.tail.split('\n').slice(-25).join('\n'));
 }
 
+process.exit(report(runs, startedMs, join(out, 'campaign.json')) ? 0 : 1);
+
+/** Totals, violations and per-kind percentiles of `runs`; true if every run ended 0. */
+function report(runs, startedMs, jsonPath) {
 // Per fault kind and link: gap and re-protection distributions.
 const groups = new Map();
 for (const run of runs) {
@@ -85,13 +105,15 @@ for (const [key, g] of [...groups].sort()) {
 const failed = runs.filter((r) => r.code !== 0);
 const totals = {
   runs: runs.length,
-  faults: faultsRun,
+  faults: runs.reduce((n, r) => n + (r.summary?.faultsRun ?? 0), 0),
   seeds: runs.map((r) => `${r.seed}${r.delayed ? 'd' : ''}`),
   keysAnswered: runs.reduce((n, r) => n + (r.summary?.keys?.answered ?? 0), 0),
   failedRuns: failed.map((r) => ({ seed: r.seed, delayed: r.delayed, exit: r.code })),
   minutes: Math.round((Date.now() - startedMs) / 600) / 100,
 };
+totals.violations = runs.reduce((v, r) => ({ correctness: v.correctness + (r.summary?.violations?.correctness ?? 0), liveness: v.liveness + (r.summary?.violations?.liveness ?? 0) }), { correctness: 0, liveness: 0 });
 console.log(JSON.stringify(totals));
 console.log(lines.join('\n'));
-await writeFile(join(out, 'campaign.json'), JSON.stringify({ totals, table: lines }, null, 2) + '\n');
-process.exit(failed.length === 0 ? 0 : 1);
+if (jsonPath) writeFileSync(jsonPath, JSON.stringify({ totals, table: lines }, null, 2) + '\n');
+return failed.length === 0;
+}
