@@ -374,15 +374,15 @@ export class Guest {
       let taken = false;
       if (result.error) faults.push(this.consumeFault(result.error));
       else {
-        // [endFlag, effects JSON, blobs...], or empty: the effects were not taken (out of memory).
+        // The effects so far with the end flag (see readEffects), or 'n': not taken (out of memory).
         const value = result.value;
         try {
           this.withHeadroom(() => {
-            const length = lengthOf(context, value);
-            if (length === 0) return;
+            const taking = this.readEffects(value);
+            if (!taking) return;
             taken = true;
-            endPending = context.getProp(value, 0).consume((h) => context.getNumber(h)) !== 0;
-            effects = this.readEffects(value, 1, length);
+            endPending = taking.endFlag;
+            effects = taking.effects;
           });
         } finally {
           value.dispose();
@@ -445,13 +445,22 @@ export class Guest {
     }
   }
 
-  /** The effects in a prelude container from `at` on: [effects JSON text, blob 0, blob 1, ...]. */
-  private readEffects(handle: QuickJSHandle, at: number, length: number): Effect[] {
+  /**
+   * The effects in a prelude container: [text, blob 0, blob 1, ...], where text is the end flag ('0' or
+   * '1'), a letter per blob ('s' text, 'b' bytes) and the effects' JSON (the prelude's takeSoFar).
+   * Undefined for the container deliver() answers with when it had no room to copy them ('n').
+   */
+  private readEffects(handle: QuickJSHandle): { endFlag: boolean; effects: Effect[] } | undefined {
     const { context } = this;
-    const text = context.getProp(handle, at).consume((h) => context.getString(h));
+    const text = context.getProp(handle, 0).consume((h) => context.getString(h));
+    if (text === 'n') return undefined;
+    const jsonAt = text.indexOf('[');
+    assert(jsonAt >= 1, 'the prelude hands over its effects as flag, blob kinds and JSON');
     const blobs: unknown[] = [];
-    for (let i = at + 1; i < length; i++) blobs.push(context.getProp(handle, i).consume((h) => readBlob(context, h)));
-    return decodeEffects(text, blobs, { requestIdMax: this.requestIdMax });
+    for (let i = 1; i < jsonAt; i++) {
+      blobs.push(context.getProp(handle, i).consume((h) => (text[i] === 's' ? context.getString(h) : readBlob(context, h))));
+    }
+    return { endFlag: text[0] === '1', effects: decodeEffects(text.slice(jsonAt), blobs, { requestIdMax: this.requestIdMax }) };
   }
 
   private takeEffects(): Effect[] {
@@ -460,7 +469,9 @@ export class Guest {
       // A null-prototype array the prelude built after the guest ran: reading it runs no guest code.
       const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
       try {
-        return this.readEffects(handle, 0, lengthOf(context, handle));
+        const taken = this.readEffects(handle);
+        assert(taken, 'takeEffects always hands over the effects');
+        return taken.effects;
       } finally {
         handle.dispose();
       }
@@ -533,14 +544,6 @@ function faultMessagesFor(limits: GuestLimits): Record<Exclude<GuestFault, 'gues
     memory_limit_exceeded: `the guest ran out of memory: it exceeded its memory limit of ${limits.memoryBytesMax} bytes (--memory-mb)`,
     stack_limit_exceeded: `the guest exceeded its stack limit of ${limits.stackBytesMax} bytes (--stack-kb): stack overflow`,
   };
-}
-
-/**
- * The length of a prelude container. Not context.getLength: it reads through a view of the wasm
- * memory made at setup, which is detached (reads 0) once the guest's memory has grown.
- */
-function lengthOf(context: QuickJSContext, handle: QuickJSHandle): number {
-  return context.getProp(handle, 'length').consume((h) => context.getNumber(h));
 }
 
 /** A body or file content: a string, or bytes (copied out of the guest's memory). */

@@ -96,16 +96,17 @@ export const PRELUDE_SOURCE = String.raw`
   const q = (value) => JSONStringify(value); // only ever given primitives: no toJSON is consulted
   function emit(text) { pieces[pieceCount++] = text; }
   /**
-   * The effects emitted so far, in a container the guest never saw: [head?, effects JSON text, blob 0, ...]
-   * (head: put first unless undefined). Everything is allocated before anything is reset, so if memory
-   * runs out here the effects stay where they were.
+   * The effects emitted so far, in a container the guest never saw: [text, blob 0, blob 1, ...], where
+   * text is the end flag ('0' or '1'), one letter per blob ('s' text, 'b' anything else) and the
+   * effects' JSON: the host reads it all with one string. Everything is allocated before anything is
+   * reset, so if memory runs out here the effects stay where they were.
    */
-  function takeSoFar(head) {
+  function takeSoFar(endFlag) {
     const result = nullArray();
-    let at = 0;
-    if (head !== undefined) result[at++] = head;
-    result[at++] = '[' + ArrayJoin(pieces, ',') + ']';
-    for (let i = 0; i < blobCount; i++) result[at++] = blobs[i];
+    let kinds = '';
+    for (let i = 0; i < blobCount; i++) kinds += typeof blobs[i] === 'string' ? 's' : 'b';
+    result[0] = endFlag + kinds + '[' + ArrayJoin(pieces, ',') + ']';
+    for (let i = 0; i < blobCount; i++) result[i + 1] = blobs[i];
     const freshPieces = nullArray();
     const freshBlobs = nullArray();
     pieces = freshPieces;
@@ -115,7 +116,7 @@ export const PRELUDE_SOURCE = String.raw`
     return result;
   }
   /** deliver()'s answer when memory ran out while it copied the effects (made now: it needs no memory then). */
-  const NOT_TAKEN = ObjectFreeze(nullArray());
+  const NOT_TAKEN = ObjectFreeze(nullObject({ 0: 'n' }));
   /** False until the first event (start) is delivered: the module's top-level console lines count with it. */
   let started = false;
   function blob(value) { blobs[blobCount] = value; return blobCount++; }
@@ -544,9 +545,8 @@ export const PRELUDE_SOURCE = String.raw`
      *    they are (the header pairs as JSON text, parsed only if the guest asks for them);
      *  - deliver(eventJson, bodyBuffer): any event as JSON text.
      * bodyBuffer: a request body that is not UTF-8, as an ArrayBuffer (else the text holds it; null: empty).
-     * Returns what takeEffects would (the effects so far), with the end flag in front:
-     * [endFlag, effects JSON, blob 0, ...]; or an empty container if there was no room to copy them.
-     * The end flag is 1 when endEvent() or the final takeEffects() has work to do even if no promise
+     * Returns what takeEffects would (the effects so far, see takeSoFar), or a container whose text
+     * is 'n' if there was no room to copy them. The end flag is 1 when endEvent() or the final takeEffects() has work to do even if no promise
      * job runs (env.storage to write, console lines dropped), else 0: the host then calls neither.
      */
     deliver(first, a, b, c, d, e) {
@@ -556,7 +556,7 @@ export const PRELUDE_SOURCE = String.raw`
       started = true;
       if (typeof first === 'number') deliverRequest(first, a, b, c, d === null ? '' : d, e);
       else deliverEvent(JSONParse(first), a);
-      const endFlag = storageWriteEvent || (storageDirty && !storageWriting) || consoleDropped > 0 ? 1 : 0;
+      const endFlag = storageWriteEvent || (storageDirty && !storageWriting) || consoleDropped > 0 ? '1' : '0';
       try {
         return takeSoFar(endFlag);
       } catch (error) {
@@ -569,10 +569,10 @@ export const PRELUDE_SOURCE = String.raw`
       flushStorage();
       storageWriteEvent = false;
     },
-    /** The event's last effects: [effects JSON text, blob 0, blob 1, ...] in a container the guest never saw; resets for the next event. */
+    /** The event's last effects (see takeSoFar; its end flag means nothing here); resets for the next event. */
     takeEffects() {
       if (consoleDropped > 0) emit('["console","error",' + q('[lockstep] ' + consoleDropped + ' console lines of this event were dropped: more than ' + CONSOLE_CHARS_PER_EVENT_MAX + ' characters of console output in one event') + ']');
-      const result = takeSoFar(undefined);
+      const result = takeSoFar('1');
       consoleChars = 0;
       consoleDropped = 0;
       return result;
