@@ -374,7 +374,7 @@ export class Guest {
       let taken = false;
       if (result.error) faults.push(this.consumeFault(result.error));
       else {
-        // The effects so far with the end flag (see readEffects), or 'n': not taken (out of memory).
+        // The effects so far with the end flag (see readEffects), or 'n': not taken (jobs will run, or no room).
         const value = result.value;
         try {
           this.withHeadroom(() => {
@@ -448,7 +448,7 @@ export class Guest {
   /**
    * The effects in a prelude container: [text, blob 0, blob 1, ...], where text is the end flag ('0' or
    * '1'), a letter per blob ('s' text, 'b' bytes) and the effects' JSON (the prelude's takeSoFar).
-   * Undefined for the container deliver() answers with when it had no room to copy them ('n').
+   * Undefined for the container deliver() answers with when it did not copy them ('n').
    */
   private readEffects(handle: QuickJSHandle): { endFlag: boolean; effects: Effect[] } | undefined {
     const { context } = this;

@@ -117,6 +117,8 @@ export const PRELUDE_SOURCE = String.raw`
   }
   /** deliver()'s answer when memory ran out while it copied the effects (made now: it needs no memory then). */
   const NOT_TAKEN = ObjectFreeze(nullObject({ 0: 'n' }));
+  /** Set when the event's synchronous part left a promise job that will certainly run (an answer awaited). */
+  let jobsCertain = false;
   /** False until the first event (start) is delivered: the module's top-level console lines count with it. */
   let started = false;
   function blob(value) { blobs[blobCount] = value; return blobCount++; }
@@ -462,6 +464,7 @@ export const PRELUDE_SOURCE = String.raw`
   }
   // await (not .then) on purpose: it never looks up Promise.prototype.then or a species constructor.
   async function settleLater(requestId, thenable) {
+    jobsCertain = true;
     let value;
     try { value = await thenable; } catch (error) { failSafely(requestId, error); return; }
     try { respondWith(requestId, value); } catch (error) { failSafely(requestId, error); }
@@ -546,7 +549,7 @@ export const PRELUDE_SOURCE = String.raw`
      *  - deliver(eventJson, bodyBuffer): any event as JSON text.
      * bodyBuffer: a request body that is not UTF-8, as an ArrayBuffer (else the text holds it; null: empty).
      * Returns what takeEffects would (the effects so far, see takeSoFar), or a container whose text
-     * is 'n' if there was no room to copy them. The end flag is 1 when endEvent() or the final takeEffects() has work to do even if no promise
+     * is 'n' if they were not copied (no room, or promise jobs will run anyway). The end flag is 1 when endEvent() or the final takeEffects() has work to do even if no promise
      * job runs (env.storage to write, console lines dropped), else 0: the host then calls neither.
      */
     deliver(first, a, b, c, d, e) {
@@ -556,6 +559,9 @@ export const PRELUDE_SOURCE = String.raw`
       started = true;
       if (typeof first === 'number') deliverRequest(first, a, b, c, d === null ? '' : d, e);
       else deliverEvent(JSONParse(first), a);
+      // A handler that answers later leaves promise jobs: the host runs them, endEvent() and the
+      // final takeEffects() anyway, so copying the effects now would be work done twice.
+      if (jobsCertain) { jobsCertain = false; return NOT_TAKEN; }
       const endFlag = storageWriteEvent || (storageDirty && !storageWriting) || consoleDropped > 0 ? '1' : '0';
       try {
         return takeSoFar(endFlag);
