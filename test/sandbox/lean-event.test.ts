@@ -96,6 +96,18 @@ describe('a lean guest event', () => {
     }
   });
 
+  it("sends a Response's headers as before: names in insertion order, repeats joined, each Set-Cookie apart", async () => {
+    const source = `export default { fetch() { const h = new Headers({ 'x-b': '1' }); h.append('x-a', '2'); h.append('x-b', '3'); h.append('set-cookie', 'a=1'); h.append('set-cookie', 'b=2'); return new Response('ok', { headers: h }); } };`;
+    const run = await recordRun(source);
+    try {
+      const answer = run.ask({ path: '/' });
+      expect(answer.headers).toEqual({ 'x-b': '1, 3', 'x-a': '2', 'set-cookie': 'a=1, b=2', 'content-type': 'text/plain;charset=UTF-8' });
+      expect(Object.keys(answer.headers)).toEqual(['x-b', 'x-a', 'set-cookie', 'content-type']);
+    } finally {
+      run.dispose();
+    }
+  });
+
   it('builds the headers only when asked, from the same pairs (legacy fields, repeats joined, the last Host wins for the URL)', async () => {
     const source = `export default { fetch(request) { if (request.path === '/none') return 'none'; return { body: { get: request.headers.get('x-a'), legacy: request.headers['x-a'], url: request.url, entries: [...request.headers] } }; } };`;
     const run = await recordRun(source);
