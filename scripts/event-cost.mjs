@@ -66,7 +66,9 @@ async function child() {
     for (let i = 0; i < warmup; i++) submit();
     result = measure(events, submit);
   } else {
-    for (let i = 0; i < warmup + events; i++) submit();
+    // --live-events: the same live run for every replay child (callgrind subtracts two runs).
+    const liveEvents = Number(arg('--live-events', String(warmup + events)));
+    for (let i = 0; i < liveEvents; i++) submit();
     const queue = new EntryQueue();
     queue.push(1, entries.slice());
     const replayOptions = { ...options, hooks: { ...hooks, onEntry() {} } };
@@ -76,7 +78,7 @@ async function child() {
       for (let entry = replayer.replayNext(); entry; entry = replayer.replayNext()) if (entry.kind === 'request') return;
     };
     for (let i = 0; i < warmup; i++) replayEvent();
-    result = measure(events, replayEvent);
+    result = measure(Math.min(events, liveEvents - warmup), replayEvent);
     if (replayer.outputsDigest() !== live.outputsDigest()) throw new Error('the replay digest differs from the live run');
     replayer.dispose();
   }
@@ -90,8 +92,9 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-function runChild(dist, guest, mode, events, warmup, callgrind) {
+function runChild(dist, guest, mode, events, warmup, callgrind, liveEvents) {
   const args = [fileURLToPath(import.meta.url), '--child', '--dist', dist, '--guest', guest, '--mode', mode, '--events', String(events), '--warmup', String(warmup)];
+  if (liveEvents !== undefined) args.push('--live-events', String(liveEvents));
   const cpu = arg('--cpu', undefined);
   let command = process.execPath;
   let full = args;
@@ -139,8 +142,8 @@ async function parent() {
           const key = `${guest}\t${mode}\t${dist.name}`;
           let value;
           if (callgrind) {
-            const small = runChild(dist.dir, guest, mode, events, warmup, true);
-            const large = runChild(dist.dir, guest, mode, events * 2, warmup, true);
+            const small = runChild(dist.dir, guest, mode, events, warmup, true, warmup + events * 2);
+            const large = runChild(dist.dir, guest, mode, events * 2, warmup, true, warmup + events * 2);
             value = { instructionsPerEvent: (large.instructions - small.instructions) / events, cpuUsPerEvent: large.cpuUsPerEvent };
           } else value = runChild(dist.dir, guest, mode, events, warmup, false);
           if (!figures.has(key)) figures.set(key, []);
