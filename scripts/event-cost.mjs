@@ -79,7 +79,8 @@ async function child() {
     };
     for (let i = 0; i < warmup; i++) replayEvent();
     result = measure(Math.min(events, liveEvents - warmup), replayEvent);
-    if (replayer.outputsDigest() !== live.outputsDigest()) throw new Error('the replay digest differs from the live run');
+    // A callgrind child may replay only part of the log; one that replayed all of it must agree.
+    if (queue.pending === 0 && replayer.outputsDigest() !== live.outputsDigest()) throw new Error('the replay digest differs from the live run');
     replayer.dispose();
   }
   live.dispose();
