@@ -350,28 +350,53 @@ export class Guest {
     }
   }
 
-  /** Runs one event to completion: its synchronous part, then every promise job it set off. */
+  /**
+   * Runs one event to completion: its synchronous part, then every promise job it set off, then the
+   * prelude's end of event (env.storage's write), still inside the event's CPU budget. An event whose
+   * synchronous part leaves no promise job and nothing for the end of event to do (most requests)
+   * takes one call into the guest: deliver() hands back its effects. Otherwise the host drains the
+   * jobs, calls endEvent() and takes the rest of the effects, as separate calls.
+   */
   deliver(event: GuestEvent): EventOutcome {
     assert(!this.disposed, 'deliver on a disposed guest');
     assert(!this.broken, 'deliver on a guest the host failed inside (see the error that broke it)');
-    const { context, runtime } = this;
+    const { context } = this;
     const faults: EventOutcome['faults'] = [];
     if (event.kind === 'request') this.requestIdMax = Math.max(this.requestIdMax, event.id);
     this.pollsUsed = 0;
     this.pollsAllowed = this.limits.cpuPollsPerEventMax;
-    const [eventJson, bodyBytes] = eventForGuest(event);
-    const eventHandle = context.newString(eventJson);
-    const bytesHandle = bodyBytes === undefined ? context.undefined : context.newArrayBuffer(bodyBytes.slice().buffer);
+    const args = argumentsForGuest(context, event);
+    let effects: Effect[] = [];
+    let ended = false;
     try {
-      const result = context.callFunction(this.deliverFn, this.dispatcher, eventHandle, bytesHandle);
+      const result = context.callFunction(this.deliverFn, this.dispatcher, args);
+      let endPending = true;
+      let taken = false;
       if (result.error) faults.push(this.consumeFault(result.error));
-      else result.value.dispose();
-      this.drainJobs(faults);
-      // The prelude's end of event (env.storage's write), still inside the event's CPU budget.
-      const ended = context.callFunction(this.endEventFn, this.dispatcher);
-      if (ended.error) faults.push(this.consumeFault(ended.error));
-      else ended.value.dispose();
-      this.drainJobs(faults);
+      else {
+        // The effects so far with the end flag (see readEffects), or 'n': not taken (jobs will run, or no room).
+        const value = result.value;
+        try {
+          this.withHeadroom(() => {
+            const taking = this.readEffects(value);
+            if (!taking) return;
+            taken = true;
+            endPending = taking.endFlag;
+            effects = taking.effects;
+          });
+        } finally {
+          value.dispose();
+        }
+      }
+      const jobsRan = this.drainJobs(faults);
+      ended = taken && !jobsRan && !endPending;
+      if (!ended) {
+        // The prelude's end of event (env.storage's write), still inside the event's CPU budget.
+        const endResult = context.callFunction(this.endEventFn, this.dispatcher);
+        if (endResult.error) faults.push(this.consumeFault(endResult.error));
+        else endResult.value.dispose();
+        this.drainJobs(faults);
+      }
     } catch (error) {
       // A host exception unwound through QuickJS (V8's own stack overflowed before the guest's stack
       // limit): the runtime is left inconsistent and where it happened depends on the host, not the log.
@@ -381,12 +406,11 @@ export class Guest {
           `stack limit of ${this.limits.stackBytesMax} bytes was reached; lower --stack-kb. This guest cannot continue.`,
       );
     } finally {
-      eventHandle.dispose();
-      bytesHandle.dispose();
+      for (const handle of args) handle.dispose();
     }
     const cpuPolls = this.pollsUsed;
     this.pollsAllowed = Infinity;
-    const effects = this.takeEffects();
+    if (!ended) effects = effects.concat(this.takeEffects());
     // A request whose handler was stopped by a limit still gets an answer: same on record and replay.
     if (event.kind === 'request' && faults.length > 0 && !effects.some((e) => e.type === 'respond' && e.requestId === event.id)) {
       const { fault, message } = faults[0];
@@ -397,34 +421,61 @@ export class Guest {
     return { effects, cpuPolls, faults };
   }
 
-  private drainJobs(faults: EventOutcome['faults']): void {
-    for (let round = 0; round < JOB_ROUNDS_MAX && this.runtime.hasPendingJob(); round++) {
+  /** Runs every pending promise job (in rounds: a round stops at a job that throws). True if any ran. */
+  private drainJobs(faults: EventOutcome['faults']): boolean {
+    let round = 0;
+    for (; round < JOB_ROUNDS_MAX && this.runtime.hasPendingJob(); round++) {
       const jobs = this.runtime.executePendingJobs(-1);
       if (jobs.error) faults.push(this.consumeFault(jobs.error));
       else jobs.value; // a count, nothing to dispose
     }
+    return round > 0;
   }
 
-  private takeEffects(): Effect[] {
-    const { context, runtime } = this;
+  /** Runs `read` with the host's headroom above the guest's memory limit (copying effects out allocates inside QuickJS). */
+  private withHeadroom<T>(read: () => T): T {
+    const { runtime } = this;
     runtime.setMemoryLimit(this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES);
     this.heapGrowthAllowed = this.limits.memoryBytesMax + HOST_MEMORY_HEADROOM_BYTES;
     try {
-      // A null-prototype array the prelude built after the guest ran: reading it runs no guest code.
-      const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
-      try {
-        const length = context.getProp(handle, 'length').consume((h) => context.getNumber(h));
-        const text = context.getProp(handle, 0).consume((h) => context.getString(h));
-        const blobs: unknown[] = [];
-        for (let i = 1; i < length; i++) blobs.push(context.getProp(handle, i).consume((h) => readBlob(context, h)));
-        return decodeEffects(text, blobs, { requestIdMax: this.requestIdMax });
-      } finally {
-        handle.dispose();
-      }
+      return read();
     } finally {
       runtime.setMemoryLimit(this.limits.memoryBytesMax);
       this.heapGrowthAllowed = this.limits.memoryBytesMax;
     }
+  }
+
+  /**
+   * The effects in a prelude container: [text, blob 0, blob 1, ...], where text is the end flag ('0' or
+   * '1'), a letter per blob ('s' text, 'b' bytes) and the effects' JSON (the prelude's takeSoFar).
+   * Undefined for the container deliver() answers with when it did not copy them ('n').
+   */
+  private readEffects(handle: QuickJSHandle): { endFlag: boolean; effects: Effect[] } | undefined {
+    const { context } = this;
+    const text = context.getProp(handle, 0).consume((h) => context.getString(h));
+    if (text === 'n') return undefined;
+    const jsonAt = text.indexOf('[');
+    assert(jsonAt >= 1, 'the prelude hands over its effects as flag, blob kinds and JSON');
+    const blobs: unknown[] = [];
+    for (let i = 1; i < jsonAt; i++) {
+      blobs.push(context.getProp(handle, i).consume((h) => (text[i] === 's' ? context.getString(h) : readBlob(context, h))));
+    }
+    return { endFlag: text[0] === '1', effects: decodeEffects(text.slice(jsonAt), blobs, { requestIdMax: this.requestIdMax }) };
+  }
+
+  private takeEffects(): Effect[] {
+    const { context } = this;
+    return this.withHeadroom(() => {
+      // A null-prototype array the prelude built after the guest ran: reading it runs no guest code.
+      const handle = context.unwrapResult(context.callFunction(this.takeEffectsFn, this.dispatcher));
+      try {
+        const taken = this.readEffects(handle);
+        assert(taken, 'takeEffects always hands over the effects');
+        return taken.effects;
+      } finally {
+        handle.dispose();
+      }
+    });
   }
 
   private consumeFault(errorHandle: QuickJSHandle): { fault: GuestFault; message: string } {
@@ -452,17 +503,38 @@ export class Guest {
   }
 }
 
+/** A NUL, or a lone surrogate (UTF-8 cannot carry it). */
+const NOT_PASSABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Strings a host string handle carries exactly: it is passed as UTF-8 up to a NUL, so neither a NUL nor a lone surrogate. */
+function passesAsString(text: string): boolean {
+  return !NOT_PASSABLE.test(text);
+}
+
 /**
- * The event as the prelude's deliver() takes it: JSON text, plus a request body's bytes when they are
- * not UTF-8. A UTF-8 body (nearly all) travels as text in the JSON, decoded natively here, so the
- * guest never decodes it byte by byte; its UTF-8 is exactly the logged bytes again. Any other body is
- * handed over as an ArrayBuffer, byte for byte. Both are pure functions of the logged bytes.
+ * The arguments of the prelude's deliver() for `event` (the caller disposes them). A request goes as
+ * its fields: id, method, path, the header pairs as JSON text (the guest parses them only if it asks),
+ * the body as text when it is UTF-8 (nearly all: decoded natively here, so the guest never decodes it
+ * byte by byte; its UTF-8 is exactly the logged bytes again), else null and its bytes as an ArrayBuffer.
+ * Any other event, or a request with a string a string handle cannot carry, goes as JSON text. All are
+ * pure functions of the logged event.
  */
-function eventForGuest(event: GuestEvent): [string, Uint8Array | undefined] {
-  if (event.kind !== 'request' || typeof event.body === 'string') return [JSON.stringify(event), undefined];
-  const bytes = event.body;
-  if (isUtf8(bytes)) return [JSON.stringify({ ...event, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') }), undefined];
-  return [JSON.stringify({ ...event, body: null }), bytes];
+function argumentsForGuest(context: QuickJSContext, event: GuestEvent): QuickJSHandle[] {
+  if (event.kind !== 'request') return [context.newString(JSON.stringify(event))];
+  const bytes = typeof event.body === 'string' ? undefined : event.body;
+  const text = bytes === undefined ? (event.body as string) : isUtf8(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') : undefined;
+  if (passesAsString(event.method) && passesAsString(event.path) && (text === undefined || passesAsString(text))) {
+    return [
+      context.newNumber(event.id),
+      context.newString(event.method),
+      context.newString(event.path),
+      context.newString(JSON.stringify(event.headers)),
+      text === undefined ? context.null : context.newString(text),
+      text === undefined ? context.newArrayBuffer(bytes!.slice().buffer) : context.undefined,
+    ];
+  }
+  if (text !== undefined) return [context.newString(JSON.stringify({ ...event, body: text }))];
+  return [context.newString(JSON.stringify({ ...event, body: null })), context.newArrayBuffer(bytes!.slice().buffer)];
 }
 
 /** The one wording of each limit fault, used by the host and (for faults the prelude catches) by the prelude. */

@@ -95,6 +95,32 @@ export const PRELUDE_SOURCE = String.raw`
   let consoleDropped = 0;
   const q = (value) => JSONStringify(value); // only ever given primitives: no toJSON is consulted
   function emit(text) { pieces[pieceCount++] = text; }
+  /**
+   * The effects emitted so far, in a container the guest never saw: [text, blob 0, blob 1, ...], where
+   * text is the end flag ('0' or '1'), one letter per blob ('s' text, 'b' anything else) and the
+   * effects' JSON: the host reads it all with one string. Everything is allocated before anything is
+   * reset, so if memory runs out here the effects stay where they were.
+   */
+  function takeSoFar(endFlag) {
+    const result = nullArray();
+    let kinds = '';
+    for (let i = 0; i < blobCount; i++) kinds += typeof blobs[i] === 'string' ? 's' : 'b';
+    result[0] = endFlag + kinds + '[' + ArrayJoin(pieces, ',') + ']';
+    for (let i = 0; i < blobCount; i++) result[i + 1] = blobs[i];
+    const freshPieces = nullArray();
+    const freshBlobs = nullArray();
+    pieces = freshPieces;
+    pieceCount = 0;
+    blobs = freshBlobs;
+    blobCount = 0;
+    return result;
+  }
+  /** deliver()'s answer when memory ran out while it copied the effects (made now: it needs no memory then). */
+  const NOT_TAKEN = ObjectFreeze(nullObject({ 0: 'n' }));
+  /** Set when the event's synchronous part left a promise job that will certainly run (an answer awaited). */
+  let jobsCertain = false;
+  /** False until the first event (start) is delivered: the module's top-level console lines count with it. */
+  let started = false;
   function blob(value) { blobs[blobCount] = value; return blobCount++; }
 
   const timers = new MapCtor();
@@ -438,6 +464,7 @@ export const PRELUDE_SOURCE = String.raw`
   }
   // await (not .then) on purpose: it never looks up Promise.prototype.then or a species constructor.
   async function settleLater(requestId, thenable) {
+    jobsCertain = true;
     let value;
     try { value = await thenable; } catch (error) { failSafely(requestId, error); return; }
     try { respondWith(requestId, value); } catch (error) { failSafely(requestId, error); }
@@ -462,6 +489,47 @@ export const PRELUDE_SOURCE = String.raw`
   async function watchWaitUntil(thenable) {
     try { await thenable; } catch (error) { emitConsole('error', oneArgument('Uncaught (in waitUntil) ' + describeError(error))); }
   }
+  function deliverRequest(requestId, method, path, headerSource, bodyText, bodyBuffer) {
+    settle(requestId, () => {
+      const handler = program.fetch;
+      if (typeof handler !== 'function') return { status: 404, body: { error: 'no_fetch_handler', message: 'the program exports no fetch(request) handler' } };
+      return ReflectApply(handler, program, [requestFromHost(method, path, headerSource, bodyText, bodyBuffer), env, ctx]);
+    });
+  }
+  function deliverEvent(e, bodyBuffer) {
+    switch (e.kind) {
+      case 'start':
+        runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, [env]); }, nullArray());
+        return;
+      case 'request':
+        deliverRequest(e.id, e.method, e.path, e.headers, e.body === null ? '' : e.body, bodyBuffer);
+        return;
+      case 'timer': {
+        const timer = MapGet(timers, e.timerId);
+        if (!timer) return; // cleared after it fired on the host: nothing to run
+        if (timer.intervalMs > 0) {
+          // Missed periods (the host was paused, or a failover) are skipped, not fired in a burst.
+          timer.dueMs += timer.intervalMs;
+          const nowMs = DateNow();
+          if (timer.dueMs <= nowMs) timer.dueMs = nowMs + timer.intervalMs;
+          emit('["timer",' + e.timerId + ',' + q(timer.dueMs) + ',' + timer.intervalMs + ']');
+        } else MapDelete(timers, e.timerId);
+        runCallback(timer.fn, timer.args);
+        return;
+      }
+      case 'read':
+      case 'write': {
+        const op = MapGet(ops, e.opId);
+        if (!op) throw new ErrorCtor('no pending fs operation ' + e.opId);
+        MapDelete(ops, e.opId);
+        if (e.ok) op.resolve(e.kind === 'read' ? e.data : undefined);
+        else op.reject(new ErrorCtor(e.error));
+        return;
+      }
+      default:
+        throw new ErrorCtor('unknown event kind ' + e.kind);
+    }
+  }
   const env = ObjectFreeze({ storage });
   const ctx = ObjectFreeze({
     // Events run to completion with every promise job, so work a handler leaves behind finishes anyway.
@@ -475,64 +543,42 @@ export const PRELUDE_SOURCE = String.raw`
       program = main;
     },
     /**
-     * Runs one event's synchronous part; promise jobs are drained by the host afterwards.
-     * bodyBuffer: a request body that is not UTF-8, as an ArrayBuffer (else the JSON holds it as text).
+     * Runs one event's synchronous part; promise jobs are drained by the host afterwards. Two forms:
+     *  - deliver(requestId, method, path, headersJson, bodyText, bodyBuffer): a request, its fields as
+     *    they are (the header pairs as JSON text, parsed only if the guest asks for them);
+     *  - deliver(eventJson, bodyBuffer): any event as JSON text.
+     * bodyBuffer: a request body that is not UTF-8, as an ArrayBuffer (else the text holds it; null: empty).
+     * Returns what takeEffects would (the effects so far, see takeSoFar), or a container whose text
+     * is 'n' if they were not copied (no room, or promise jobs will run anyway). The end flag is 1 when endEvent() or the final takeEffects() has work to do even if no promise
+     * job runs (env.storage to write, console lines dropped), else 0: the host then calls neither.
      */
-    deliver(eventJson, bodyBuffer) {
-      const e = JSONParse(eventJson);
-      switch (e.kind) {
-        case 'start':
-          runCallback(() => { const start = program.start; if (typeof start === 'function') return ReflectApply(start, program, [env]); }, nullArray());
-          return;
-        case 'request': {
-          settle(e.id, () => {
-            const handler = program.fetch;
-            if (typeof handler !== 'function') return { status: 404, body: { error: 'no_fetch_handler', message: 'the program exports no fetch(request) handler' } };
-            return ReflectApply(handler, program, [requestFromHost(e.method, e.path, e.headers, e.body === null ? '' : e.body, bodyBuffer), env, ctx]);
-          });
-          return;
-        }
-        case 'timer': {
-          const timer = MapGet(timers, e.timerId);
-          if (!timer) return; // cleared after it fired on the host: nothing to run
-          if (timer.intervalMs > 0) {
-            // Missed periods (the host was paused, or a failover) are skipped, not fired in a burst.
-            timer.dueMs += timer.intervalMs;
-            const nowMs = DateNow();
-            if (timer.dueMs <= nowMs) timer.dueMs = nowMs + timer.intervalMs;
-            emit('["timer",' + e.timerId + ',' + q(timer.dueMs) + ',' + timer.intervalMs + ']');
-          } else MapDelete(timers, e.timerId);
-          runCallback(timer.fn, timer.args);
-          return;
-        }
-        case 'read':
-        case 'write': {
-          const op = MapGet(ops, e.opId);
-          if (!op) throw new ErrorCtor('no pending fs operation ' + e.opId);
-          MapDelete(ops, e.opId);
-          if (e.ok) op.resolve(e.kind === 'read' ? e.data : undefined);
-          else op.reject(new ErrorCtor(e.error));
-          return;
-        }
-        default:
-          throw new ErrorCtor('unknown event kind ' + e.kind);
+    deliver(first, a, b, c, d, e) {
+      // The counters of the console budget are per event: reset here when the last event ended
+      // without a final takeEffects() (the start event also counts what the module's top level logged).
+      if (started) { consoleChars = 0; consoleDropped = 0; }
+      started = true;
+      if (typeof first === 'number') deliverRequest(first, a, b, c, d === null ? '' : d, e);
+      else deliverEvent(JSONParse(first), a);
+      // A handler that answers later leaves promise jobs: the host runs them, endEvent() and the
+      // final takeEffects() anyway, so copying the effects now would be work done twice.
+      if (jobsCertain) { jobsCertain = false; return NOT_TAKEN; }
+      const endFlag = storageWriteEvent || (storageDirty && !storageWriting) || consoleDropped > 0 ? '1' : '0';
+      try {
+        return takeSoFar(endFlag);
+      } catch (error) {
+        return NOT_TAKEN; // out of memory: the host takes them with its headroom (endEvent, takeEffects)
       }
     },
+
     /** After the event's promise jobs ran (within its CPU budget): persists env.storage if it changed. */
     endEvent() {
       flushStorage();
       storageWriteEvent = false;
     },
-    /** [effects JSON text, blob 0, blob 1, ...] in a container the guest never saw; resets for the next event. */
+    /** The event's last effects (see takeSoFar; its end flag means nothing here); resets for the next event. */
     takeEffects() {
       if (consoleDropped > 0) emit('["console","error",' + q('[lockstep] ' + consoleDropped + ' console lines of this event were dropped: more than ' + CONSOLE_CHARS_PER_EVENT_MAX + ' characters of console output in one event') + ']');
-      const result = nullArray();
-      result[0] = '[' + ArrayJoin(pieces, ',') + ']';
-      for (let i = 0; i < blobCount; i++) result[i + 1] = blobs[i];
-      pieces = nullArray();
-      pieceCount = 0;
-      blobs = nullArray();
-      blobCount = 0;
+      const result = takeSoFar('1');
       consoleChars = 0;
       consoleDropped = 0;
       return result;

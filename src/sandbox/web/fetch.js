@@ -16,6 +16,12 @@ const HEADERS_MEMBERS = new Set(['append', 'delete', 'get', 'getSetCookie', 'has
 
 /** Only the host's requests are built from this; guests cannot name it. */
 const FROM_HOST = Symbol('lockstep host request');
+// Captured when the bundle is evaluated (before any guest code): a host request's parts are built
+// on first use, after guest code ran, and must not run a guest's replacement of these.
+const JSONParse = JSON.parse;
+const ObjectDefineProperty = Object.defineProperty;
+const ObjectHasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty);
+const SetHas = Function.prototype.call.bind(Set.prototype.has);
 /** A host request's legacy `body` string for a body that is not UTF-8: decoded (lossily) on first use. */
 const DECODE_ON_USE = Symbol('decode the bytes on first use');
 
@@ -31,18 +37,23 @@ export function makeFetchClasses(urls) {
   class Request extends Body {
     #url;
     #method;
+    /** A Headers; for a host request, null until first asked for (see #headerPairs). */
     #headers;
+    /** A host request's header pairs, or their JSON text until first needed. */
+    #headerSource;
     #legacyPath;
     #legacyBody;
 
     constructor(input, init = {}) {
       if (input === FROM_HOST) {
         // The host's request: already valid HTTP, so nothing is parsed again (a URL parse costs more
-        // than the rest of a request together).
+        // than the rest of a request together). Its headers and URL are built on first use: a
+        // handler that never asks pays nothing for them.
         super(init.body);
         this.#url = init.url;
         this.#method = init.method;
-        this.#headers = Headers._freeze(Headers._fromPairs(init.headers));
+        this.#headers = null;
+        this.#headerSource = init.headers;
         this.#legacyPath = init.path;
         this.#legacyBody = init.legacyBody;
         return;
@@ -70,28 +81,40 @@ export function makeFetchClasses(urls) {
      * contract (path, body as a string, headers['name']). Its body is `bodyText` (a UTF-8 body, as
      * text), or else `bodyBuffer` (the bytes as received, handed over for this request alone).
      */
-    static _fromHost(method, url, path, headerPairs, bodyText, bodyBuffer) {
+    static _fromHost(method, url, path, headerSource, bodyText, bodyBuffer) {
       const binary = bodyBuffer !== undefined && bodyBuffer !== null;
       const source = binary ? new Uint8Array(bodyBuffer) : bodyText.length > 0 ? bodyText : null;
-      const request = new Request(FROM_HOST, { method, url, path, headers: headerPairs, body: source, legacyBody: binary ? DECODE_ON_USE : bodyText });
-      const headers = request.#headers;
-      for (const [name, value] of headerPairs) {
-        if (HEADERS_MEMBERS.has(name)) continue;
-        const previous = Object.prototype.hasOwnProperty.call(headers, name) ? headers[name] + ', ' : '';
-        Object.defineProperty(headers, name, { value: previous + value, enumerable: true, configurable: true, writable: false });
-      }
-      return request;
+      return new Request(FROM_HOST, { method, url, path, headers: headerSource, body: source, legacyBody: binary ? DECODE_ON_USE : bodyText });
+    }
+
+    /** A host request's header pairs, parsed from their JSON text the first time they are needed. */
+    #headerPairs() {
+      if (typeof this.#headerSource === 'string') this.#headerSource = JSONParse(this.#headerSource);
+      return this.#headerSource;
     }
 
     get url() {
-      // The host's requests compute their URL on first use: a handler that never asks pays nothing.
-      if (typeof this.#url === 'function') this.#url = this.#url();
+      // The host's requests compute their URL on first use (from the Host header and the target).
+      if (typeof this.#url === 'function') this.#url = this.#url(this.#headerPairs());
       return this.#url;
     }
     get method() {
       return this.#method;
     }
     get headers() {
+      if (this.#headers === null) {
+        // A host request's Headers, with the legacy fields of the plain-object contract (headers['name']).
+        const pairs = this.#headerPairs();
+        const headers = Headers._freeze(Headers._fromPairs(pairs));
+        for (let i = 0; i < pairs.length; i++) {
+          const name = pairs[i][0];
+          const value = pairs[i][1];
+          if (SetHas(HEADERS_MEMBERS, name)) continue;
+          const previous = ObjectHasOwn(headers, name) ? headers[name] + ', ' : '';
+          ObjectDefineProperty(headers, name, { value: previous + value, enumerable: true, configurable: true, writable: false });
+        }
+        this.#headers = headers;
+      }
       return this.#headers;
     }
     /** Lockstep's plain-object contract: the request target as the client sent it. */

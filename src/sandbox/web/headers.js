@@ -33,7 +33,8 @@ export class Headers {
         this.append(list[0], list[1]);
       }
     } else if (typeof init === 'object') {
-      for (const name of Object.keys(init)) this.append(name, init[name]);
+      const names = Object.keys(init);
+      for (let i = 0; i < names.length; i++) this.append(names[i], init[names[i]]);
     } else throw new TypeError('Headers: init must be a Headers, a list of pairs, or a record');
   }
 
@@ -44,21 +45,24 @@ export class Headers {
 
   /** Pairs in insertion order of names, Set-Cookie values apart: what the host sends. */
   static _pairs(headers) {
+    // Indexed loops and forEach, not for..of with destructuring: several times cheaper in QuickJS.
     const pairs = [];
-    for (const [name, values] of headers.#map) {
-      if (name === 'set-cookie') for (const v of values) pairs.push([name, v]);
-      else pairs.push([name, values.join(', ')]);
-    }
+    headers.#map.forEach((values, name) => {
+      if (name === 'set-cookie') for (let i = 0; i < values.length; i++) pairs[pairs.length] = [name, values[i]];
+      else pairs[pairs.length] = [name, values.length === 1 ? values[0] : values.join(', ')];
+    });
     return pairs;
   }
 
   /** The host's request headers, trusted (already valid HTTP). */
   static _fromPairs(pairs) {
     const headers = new Headers();
-    for (const [name, value] of pairs) {
-      const values = headers.#map.get(name);
-      if (values) values.push(value);
-      else headers.#map.set(name, [value]);
+    const map = headers.#map;
+    for (let i = 0; i < pairs.length; i++) {
+      const name = pairs[i][0];
+      const values = map.get(name);
+      if (values) values.push(pairs[i][1]);
+      else map.set(name, [pairs[i][1]]);
     }
     return headers;
   }

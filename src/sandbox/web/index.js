@@ -52,16 +52,21 @@ export function requestUrl(hostHeader, target) {
   return 'http://localhost/';
 }
 
+/** The last Host header of a request (as node:http reports repeats), or undefined. */
+function hostOf(headerPairs) {
+  let host;
+  for (let i = 0; i < headerPairs.length; i++) if (headerPairs[i][0] === 'host') host = headerPairs[i][1];
+  return host;
+}
+
 export const web = { atob, btoa, DOMException, TextDecoder, TextEncoder, Headers, Request, Response };
 export const internals = {
   setUrlLib: (lib) => {
     urlLib = lib;
   },
-  requestFromHost: (method, target, headerPairs, bodyText, bodyBuffer) => {
-    let host;
-    for (const [name, value] of headerPairs) if (name === 'host') host = value;
-    return Request._fromHost(method, () => requestUrl(host, target), target, headerPairs, bodyText, bodyBuffer);
-  },
+  /** headerSource: the header pairs, or their JSON text (parsed only if the guest asks for headers or the URL). */
+  requestFromHost: (method, target, headerSource, bodyText, bodyBuffer) =>
+    Request._fromHost(method, (headerPairs) => requestUrl(hostOf(headerPairs), target), target, headerSource, bodyText, bodyBuffer),
   responseParts: (response) => Response._parts(response),
   makeStorage: (hooks) => new Storage(hooks),
   serializeStorage: (storage) => Storage._serialize(storage),
