@@ -1,7 +1,7 @@
 // The replay backlog in time: the log sent beyond what the secondary replayed is bounded by what its
 // events cost live, whole events, at least one.
 import { describe, expect, it } from 'vitest';
-import { ReplayCost } from '../../src/replication/replay-cost.js';
+import { REPLAY_COST_MARKS_MAX, ReplayCost } from '../../src/replication/replay-cost.js';
 
 /** Marks events ending at `seqs`, each costing about `ms` of real time. */
 function events(cost: ReplayCost, seqs: number[], ms: number): void {
@@ -31,5 +31,18 @@ describe('ReplayCost', () => {
     expect(cost.backlogMs(0)).toBeGreaterThan(40);
     expect(cost.sendableThrough(0, 30)).toBe(1); // one event alone beyond what was replayed
     expect(cost.backlogMs(3)).toBe(0);
+  });
+
+  it('keeps at most REPLAY_COST_MARKS_MAX marks (oldest out), and still answers past them', () => {
+    const cost = new ReplayCost();
+    const n = REPLAY_COST_MARKS_MAX + 5000;
+    for (let seq = 1; seq <= n; seq++) {
+      cost.entryLogged();
+      cost.eventEnded(seq);
+    }
+    // The oldest 5,000 were forgotten as if replayed: when nothing fits, the first kept event still goes.
+    expect(cost.sendableThrough(0, -1)).toBe(5001);
+    expect(cost.sendableThrough(0, Number.MAX_SAFE_INTEGER)).toBe(Infinity);
+    expect(cost.backlogMs(n)).toBe(0);
   });
 });
