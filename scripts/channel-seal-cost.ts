@@ -26,10 +26,10 @@ function usPer(fn: (i: number) => void): number {
 
 const cases: Array<[string, ChannelMessage]> = [
   ['heartbeat', { type: 'heartbeat', sentMs: 12345.678, echoMs: 12300.5, heldMs: 3.25 }],
-  ['ack', { type: 'ack', seq: 123_456, replayedSeq: 123_000 }],
+  ['ack', { type: 'ack', seq: 123_456, replayedSeq: 123_000, token: 0 }],
   ...[256, 4096, 65_536, 1 << 20].map((bytes): [string, ChannelMessage] => [
     `batch ${bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`}`,
-    { type: 'batch', firstSeq: 1, count: 64, payload: new Uint8Array(bytes).fill(7) },
+    { type: 'batch', firstSeq: 1, count: 64, payload: new Uint8Array(bytes).fill(7), token: 0 },
   ]),
 ];
 

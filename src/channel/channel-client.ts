@@ -15,7 +15,8 @@ import {
 import { openSession, transcriptHash } from './frame-auth.js';
 import { AUTH_TIMEOUT_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from './channel-server.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from './messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type ChannelMessage, type FilesChunk, type ReplicaState, type Welcome } from './messages.js';
+import { filesDigest, REPLICA_FILES_BYTES_MAX_DEFAULT } from '../replication/files-archive.js';
 import { newNonce, type ChannelSecret } from './secret.js';
 
 export const RETRY_INTERVAL_MS_DEFAULT = 100; // first retry: the primary may be starting right now
@@ -25,9 +26,10 @@ export const CHECKPOINT_TRANSFER_BYTES_MAX_DEFAULT = 256 * 1024 * 1024 + 64 * 10
 
 /**
  * Refusals worth retrying: the condition can clear by itself. FORGED means something on the path
- * tampered with a frame: a new connection gets new keys. Any other refusal is final.
+ * tampered with a frame: a new connection gets new keys. STALE_TOKEN: the primary was deposed (the
+ * secondary's silence verdict and the arbiter decide what follows). Any other refusal is final.
  */
-export const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY', 'LOCKSTEP_CHANNEL_FORGED']);
+export const RETRYABLE_REFUSALS: ReadonlySet<string> = new Set(['LOCKSTEP_CHANNEL_BUSY', 'LOCKSTEP_CHANNEL_AUTH_TIMEOUT', 'LOCKSTEP_CHANNEL_NOT_READY', 'LOCKSTEP_CHANNEL_FORGED', 'LOCKSTEP_CHANNEL_STALE_TOKEN']);
 
 export interface ChannelClientOptions {
   /** ws://host:port of the primary's logging channel. */
@@ -58,6 +60,16 @@ export interface ChannelClientOptions {
   onCheckpoint?: (seq: number, bytes: Uint8Array) => Promise<void>;
   /** Called once the primary's first sealed frame confirmed the handshake (so the welcome's epoch is genuine). */
   onConnected?: (welcome: Welcome) => void;
+  /** The highest fencing token this secondary has followed; read at each handshake (a primary with a lower one is deposed). */
+  token?: () => number;
+  /** What this secondary keeps of the guest's files; read at each handshake. */
+  replica?: () => ReplicaState;
+  /** This node's name, told to the primary (which declares it a member of the epoch). */
+  node?: string;
+  /** The guest's files the welcome announced, whole and checked against their digest (before any batch). Without it such a welcome is refused. */
+  onFiles?: (archive: Uint8Array) => void;
+  /** Bound on the guest's files received, in bytes. */
+  filesBytesMax?: number;
   /** The connection ended (we retry unless stopped, fenced, refused for good or said bye to); not a verdict on the primary. */
   onDisconnected?: () => void;
   /** The primary stopped on purpose: do not go live. The client stops. */
@@ -94,7 +106,7 @@ export interface ChannelClientStats {
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'stopped';
 
 export class ChannelClient {
-  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}` | 'replayedSeq'>> & ChannelClientOptions;
+  private readonly opts: Required<Omit<ChannelClientOptions, `on${string}` | 'replayedSeq' | 'token' | 'replica' | 'node'>> & ChannelClientOptions;
   private stateNow: ClientState = 'idle';
   private fenced = false;
   private ws: WebSocket | undefined;
@@ -107,6 +119,10 @@ export class ChannelClient {
   private lastReportedReplayedSeq = 0;
   /** The checkpoint being received on this connection (the welcome announced it). */
   private incoming: { seq: number; bytes: Uint8Array; received: number } | undefined;
+  /** The guest's files being received on this connection, after the checkpoint (the welcome announced them). */
+  private incomingFiles: { chunks: Uint8Array[]; received: number } | undefined;
+  /** The fencing token of the current connection's welcome: every batch carries it, every ack too. */
+  private token = 0;
   /** A received checkpoint is being restored: acks wait for it. */
   private restoring = false;
   private bytesReceivedDone = 0;
@@ -133,6 +149,7 @@ export class ChannelClient {
       retryIntervalMaxMs: RETRY_INTERVAL_MAX_MS_DEFAULT,
       frameBytesMax: FRAME_BYTES_MAX_DEFAULT,
       checkpointBytesMax: CHECKPOINT_TRANSFER_BYTES_MAX_DEFAULT,
+      filesBytesMax: REPLICA_FILES_BYTES_MAX_DEFAULT,
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
@@ -228,7 +245,10 @@ export class ChannelClient {
         haveSeq = this.opts.haveSeq();
         const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
         transcript.hello = bytes;
-        transcript.auth = encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq, replayedSeq: Math.min(this.opts.replayedSeq?.() ?? 0, haveSeq) });
+        transcript.auth = encodeMessage({
+          type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq, replayedSeq: Math.min(this.opts.replayedSeq?.() ?? 0, haveSeq),
+          token: this.opts.token?.() ?? 0, replica: this.opts.replica?.() ?? REPLICA.none, node: this.opts.node ?? '',
+        });
         ws.send(transcript.auth);
         return;
       }
@@ -255,6 +275,7 @@ export class ChannelClient {
     } catch (err) {
       return new ChannelIncompatibleError((err as Error).message, peer);
     }
+    if (welcome.files && !this.opts.onFiles) return new ChannelProtocolError('the welcome announced the guest\'s files, and this secondary keeps no replica of them', peer);
     if (welcome.checkpointBytes === 0) return welcome.startSeq === haveSeq + 1 ? undefined : new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
     if (!this.opts.onCheckpoint) return new ChannelProtocolError('the welcome announced a checkpoint, and this secondary takes none', peer);
     if (welcome.startSeq <= haveSeq) return new ChannelSeqError(haveSeq + 1, welcome.startSeq, peer);
@@ -306,6 +327,8 @@ export class ChannelClient {
     this.restoring = false;
     this.lastReportedReplayedSeq = 0;
     this.incoming = welcome.checkpointBytes > 0 ? { seq: welcome.startSeq - 1, bytes: new Uint8Array(welcome.checkpointBytes), received: 0 } : undefined;
+    this.incomingFiles = welcome.files ? { chunks: [], received: 0 } : undefined;
+    this.token = welcome.token;
     this.confirmed = true;
     this.everConfirmed = true;
     clearTimeout(this.silenceTimer);
@@ -339,7 +362,8 @@ export class ChannelClient {
       case 'heartbeat':
         return;
       case 'batch': {
-        if (this.incoming) return this.drop(ws, new ChannelProtocolError('a batch before the checkpoint the welcome announced was complete', this.opts.url), 'final');
+        if (this.incoming || this.incomingFiles) return this.drop(ws, new ChannelProtocolError('a batch before the checkpoint or files the welcome announced were complete', this.opts.url), 'final');
+        if (m.token !== this.token) return this.drop(ws, new ChannelProtocolError(`a batch with fencing token ${m.token}, not the welcome's ${this.token}`, this.opts.url), 'final');
         if (m.firstSeq !== this.nextSeq) return this.drop(ws, new ChannelSeqError(this.nextSeq, m.firstSeq, this.opts.url), 'final');
         this.nextSeq += m.count;
         this.opts.onBatch(m.firstSeq, m.count, m.payload);
@@ -349,6 +373,8 @@ export class ChannelClient {
       }
       case 'checkpoint':
         return this.onCheckpointChunk(ws, link, m.offset, m.chunk);
+      case 'files':
+        return this.onFilesChunk(ws, link, m);
       case 'released':
         this.opts.onReleased?.(m.seq);
         return;
@@ -385,13 +411,29 @@ export class ChannelClient {
     );
   }
 
-  /** Acks what has been received (unless a checkpoint is being restored or we went live), with how far we replayed. */
+  /** A chunk of the announced files (after the checkpoint); once all of it is here and its digest matches, it is handed over. */
+  private onFilesChunk(ws: WebSocket, link: Link, m: FilesChunk): void {
+    const incoming = this.incomingFiles;
+    const bad = (what: string) => this.drop(ws, new ChannelProtocolError(what, this.opts.url), 'final');
+    if (!incoming || this.incoming || m.offset !== incoming.received || m.offset + m.chunk.length > m.total) return bad(`a files chunk at byte ${m.offset} that does not continue the files announced`);
+    if (m.total > this.opts.filesBytesMax) return bad(`the primary's guest files take ${m.total} bytes, more than this secondary accepts (--replica-bytes-max ${this.opts.filesBytesMax})`);
+    incoming.chunks.push(m.chunk);
+    incoming.received += m.chunk.length;
+    if (incoming.received < m.total) return;
+    const archive = Buffer.concat(incoming.chunks, m.total);
+    if (!filesDigest(archive).equals(m.digest)) return bad('the guest files received do not match their digest');
+    this.incomingFiles = undefined;
+    this.opts.onFiles!(archive);
+    if (this.ws === ws) this.ack(link);
+  }
+
+  /** Acks what has been received (unless a checkpoint or the files are still arriving or being restored, or we went live), with how far we replayed. */
   private ack(link: Link): void {
-    if (this.fenced || this.restoring || this.incoming) return;
+    if (this.fenced || this.restoring || this.incoming || this.incomingFiles) return;
     this.lastAckSeq = this.nextSeq - 1;
     const replayedSeq = Math.min(this.opts.replayedSeq?.() ?? 0, this.lastAckSeq);
     this.lastReportedReplayedSeq = replayedSeq;
-    link.send({ type: 'ack', seq: this.lastAckSeq, replayedSeq });
+    link.send({ type: 'ack', seq: this.lastAckSeq, replayedSeq, token: this.token });
   }
 
   /** Tells the primary how far we replayed, when that moved on (it bounds what it sends beyond it). */

@@ -9,11 +9,12 @@ import { assert } from '../assert.js';
 import type { LogHeader } from '../log/entries.js';
 import {
   ChannelAuthError, ChannelAuthTimeoutError, ChannelBusyError, ChannelError, ChannelForgedError, ChannelFrameTooLargeError,
-  ChannelIncompatibleError, ChannelProtocolError,
+  ChannelIncompatibleError, ChannelProtocolError, ChannelStaleTokenError,
 } from './errors.js';
 import { openSession, TRAILER_BYTES, transcriptHash } from './frame-auth.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Auth, type ChannelMessage } from './messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type Auth, type ChannelMessage, type ReplicaState } from './messages.js';
+import { filesDigest } from '../replication/files-archive.js';
 import { newNonce, type ChannelSecret } from './secret.js';
 import type { Fork } from '../replication/lineage.js';
 import { listenError } from '../errors.js';
@@ -50,6 +51,10 @@ export interface PeerInfo {
   header: LogHeader;
   /** > 0: it is given the checkpoint of the state after this entry first, and replaces what it held by it. */
   checkpointSeq: number;
+  /** Its name (the primary declares it a member of the epoch, so it may claim the next). */
+  node: string;
+  /** What it keeps of the guest's files (REPLICA). */
+  replica: ReplicaState;
 }
 
 export type DetachReason = 'closed' | 'silent' | 'bye' | 'refused-by-peer' | 'protocol' | 'dropped' | 'server-closing';
@@ -66,6 +71,15 @@ export interface ChannelServerOptions {
   epoch?: number;
   /** Sent in 'welcome': where each epoch's log left its predecessor's, so a follower can tell whether it holds a prefix. */
   forks?: readonly Fork[];
+  /** The fencing token of this primary's epoch: on the welcome, every batch and every ack. */
+  token?: number;
+  /**
+   * The guest's files for a secondary with its own replica that starts afresh (it needs them, or is
+   * given a checkpoint): packed after the attach decision, so they hold every write released before it.
+   */
+  filesFor?: (peer: PeerInfo) => Promise<Uint8Array>;
+  /** A would-be secondary has followed a later token: this primary is deposed (it was refused). */
+  onDeposed?: (theirToken: number) => void;
   frameBytesMax?: number;
   authTimeoutMs?: number;
   heartbeatIntervalMs?: number;
@@ -122,6 +136,10 @@ interface Attachment {
   replayedSeq: number;
   /** The checkpoint being sent to it, and how much of it is queued; batches wait until all of it is. */
   checkpoint: { bytes: Uint8Array; sent: number } | undefined;
+  /** The guest's files being sent after the checkpoint (packed while the handshake completes); batches wait for them too. */
+  files: { packing: Promise<Uint8Array>; bytes?: Uint8Array; digest?: Uint8Array; sent: number } | undefined;
+  /** The fencing token it was welcomed with: its acks must carry it. */
+  token: number;
   /** One record per batch sent and not yet acked, oldest first. */
   inflight: Array<{ lastSeq: number; bytes: number }>;
   unackedBytes: number;
@@ -133,7 +151,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor'>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor' | 'filesFor'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -148,6 +166,7 @@ export class ChannelServer {
     this.opts = {
       epoch: 0,
       forks: [],
+      token: 0,
       frameBytesMax: FRAME_BYTES_MAX_DEFAULT,
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
@@ -204,9 +223,9 @@ export class ChannelServer {
   /** Send one encoded log batch. Returns false (nothing sent) when no secondary is attached. */
   sendBatch(firstSeq: number, count: number, payload: Uint8Array): boolean {
     const a = this.live;
-    if (!a || a.checkpoint) return false;
+    if (!a || a.checkpoint || a.files) return false;
     assert(count >= 1 && firstSeq === a.nextSendSeq, `batches are contiguous: expected #${a.nextSendSeq}, got #${firstSeq}`);
-    const message = encodeMessage({ type: 'batch', firstSeq, count, payload });
+    const message = encodeMessage({ type: 'batch', firstSeq, count, payload, token: a.token });
     // The frame limit binds the sender too: a bigger frame would be refused by the secondary.
     const bytes = message.length + TRAILER_BYTES;
     if (bytes > this.opts.frameBytesMax) throw new ChannelFrameTooLargeError(bytes, this.opts.frameBytesMax, a.peer.address);
@@ -234,9 +253,10 @@ export class ChannelServer {
   }
 
   /** After winning a claim the pair is in a new epoch; later secondaries are welcomed into it. */
-  setEpoch(epoch: number, forks: readonly Fork[]): void {
+  setEpoch(epoch: number, forks: readonly Fork[], token: number): void {
     this.opts.epoch = epoch;
     this.opts.forks = forks;
+    this.opts.token = token;
   }
 
   /** Drop the attached secondary (e.g. the primary goes on alone). */
@@ -367,11 +387,16 @@ export class ChannelServer {
       this.refuse(ws, new ChannelIncompatibleError((err as Error).message, peer));
       return null;
     }
+    if (auth.token > this.opts.token) {
+      this.refuse(ws, new ChannelStaleTokenError(this.opts.token, auth.token, peer));
+      this.opts.onDeposed?.(auth.token);
+      return null;
+    }
     if (this.attached) {
       this.refuse(ws, new ChannelBusyError(peer));
       return null;
     }
-    const info: PeerInfo = { address: peer, haveSeq: auth.haveSeq, header: auth.header, checkpointSeq: 0 };
+    const info: PeerInfo = { address: peer, haveSeq: auth.haveSeq, header: auth.header, checkpointSeq: 0, node: auth.node, replica: auth.replica };
     const refusal = this.opts.canAttach?.(info);
     if (refusal) {
       this.refuse(ws, refusal);
@@ -385,6 +410,10 @@ export class ChannelServer {
     const startSeq = checkpoint ? checkpoint.seq + 1 : auth.haveSeq + 1;
     this.handshakes.delete(ws);
     const lastSeq = this.opts.onAttach?.(info) ?? auth.haveSeq;
+    // After the attach decision: every write released before it is on disk, every later one waits for this secondary.
+    const sendFiles = this.opts.filesFor !== undefined && (auth.replica === REPLICA.need || (auth.replica === REPLICA.have && checkpoint !== undefined));
+    const files = sendFiles ? { packing: this.opts.filesFor!(info), sent: 0 } : undefined;
+    files?.packing.catch(() => undefined); // reported when the transfer reaches it
     const welcome = encodeMessage({
       type: 'welcome',
       proof: this.opts.secret.proof(serverNonce, auth.clientNonce, 'server'),
@@ -394,6 +423,8 @@ export class ChannelServer {
       lastSeq,
       checkpointBytes: checkpoint?.bytes.length ?? 0,
       forks: [...this.opts.forks],
+      token: this.opts.token,
+      files: files !== undefined,
     });
     // Welcome goes first: the Link starts with a heartbeat, which the secondary only accepts after it.
     ws.send(welcome);
@@ -412,7 +443,7 @@ export class ChannelServer {
     // until the secondary's first sealed frame proves the handshake arrived as it was sent.
     const a: Attachment = {
       ws, link, peer: info, nextSendSeq: startSeq, lastAckSeq: auth.haveSeq, replayedSeq: checkpoint ? checkpoint.seq : Math.min(auth.replayedSeq, auth.haveSeq),
-      checkpoint: checkpoint ? { bytes: checkpoint.bytes, sent: 0 } : undefined, inflight: [], unackedBytes: 0, confirmed: false,
+      checkpoint: checkpoint ? { bytes: checkpoint.bytes, sent: 0 } : undefined, files, token: this.opts.token, inflight: [], unackedBytes: 0, confirmed: false,
     };
     this.attached = a;
     return a;
@@ -422,24 +453,56 @@ export class ChannelServer {
     a.confirmed = true;
     this.lastAckSeq = a.peer.haveSeq;
     this.opts.onConfirmed?.(a.peer);
-    if (this.attached === a && a.checkpoint) this.sendCheckpoint(a);
+    if (this.attached === a && (a.checkpoint || a.files)) this.sendCheckpoint(a);
   }
 
   /** Queues the checkpoint in chunks while the socket's buffer has room; then batches may follow. */
   private sendCheckpoint(a: Attachment): void {
     const transfer = a.checkpoint;
-    if (this.attached !== a || !transfer) return;
-    while (transfer.sent < transfer.bytes.length) {
+    if (this.attached !== a) return;
+    if (transfer) {
+      const done = this.sendChunks(a, transfer, (offset, chunk) => ({ type: 'checkpoint', offset, chunk }), () => this.sendCheckpoint(a));
+      if (!done) return;
+      a.checkpoint = undefined;
+    }
+    if (a.files) return void this.sendFiles(a);
+    this.opts.onCheckpointSent?.();
+  }
+
+  /** The guest's files, once packed, in chunks like the checkpoint; then batches may follow. */
+  private async sendFiles(a: Attachment): Promise<void> {
+    const transfer = a.files!;
+    if (!transfer.bytes) {
+      try {
+        transfer.bytes = await transfer.packing;
+      } catch (error) {
+        if (this.attached !== a) return;
+        const message = error instanceof Error ? error.message : String(error);
+        return this.violation(a, new ChannelProtocolError(`the primary cannot send its guest files: ${message}`, a.peer.address));
+      }
+      transfer.digest = filesDigest(transfer.bytes);
+    }
+    if (this.attached !== a) return;
+    const { bytes, digest } = transfer as Required<typeof transfer>;
+    const done = this.sendChunks(a, transfer as { bytes: Uint8Array; sent: number }, (offset, chunk) => ({ type: 'files', offset, total: bytes.length, digest, chunk }), () => void this.sendFiles(a));
+    if (!done) return;
+    a.files = undefined;
+    this.opts.onCheckpointSent?.();
+  }
+
+  /** Queues a transfer's chunks while the socket's buffer has room; false if it must go on later (`again` is scheduled). */
+  private sendChunks(a: Attachment, transfer: { bytes: Uint8Array; sent: number }, frame: (offset: number, chunk: Uint8Array) => ChannelMessage, again: () => void): boolean {
+    // An empty transfer still sends one (empty) chunk, so the receiver learns its total and digest.
+    do {
       if (a.ws.bufferedAmount >= CHECKPOINT_WINDOW_BYTES) {
-        setTimeout(() => this.sendCheckpoint(a), CHECKPOINT_POLL_MS);
-        return;
+        setTimeout(again, CHECKPOINT_POLL_MS);
+        return false;
       }
       const chunk = transfer.bytes.subarray(transfer.sent, transfer.sent + Math.min(CHECKPOINT_CHUNK_BYTES, this.opts.frameBytesMax - 1024));
-      if (!a.link.send({ type: 'checkpoint', offset: transfer.sent, chunk })) return;
+      if (!a.link.send(frame(transfer.sent, chunk))) return false;
       transfer.sent += chunk.length;
-    }
-    a.checkpoint = undefined;
-    this.opts.onCheckpointSent?.();
+    } while (transfer.sent < transfer.bytes.length);
+    return true;
   }
 
   /** A frame from the attached secondary: nothing in it is used unless its tag and counter check out. */
@@ -465,6 +528,7 @@ export class ChannelServer {
       case 'heartbeat':
         return;
       case 'ack':
+        if (message.token !== a.token) return this.violation(a, new ChannelProtocolError(`an ack with fencing token ${message.token}, not this connection's ${a.token}`, a.peer.address));
         return this.onAck(a, message.seq, message.replayedSeq);
       case 'bye':
         this.detach(a, 'bye', message.reason);

@@ -12,7 +12,8 @@ export type RefuseCode =
   | 'LOCKSTEP_CHANNEL_FRAME_TOO_LARGE'
   | 'LOCKSTEP_CHANNEL_INCOMPATIBLE'
   | 'LOCKSTEP_CHANNEL_SEQ'
-  | 'LOCKSTEP_CHANNEL_FORGED';
+  | 'LOCKSTEP_CHANNEL_FORGED'
+  | 'LOCKSTEP_CHANNEL_STALE_TOKEN';
 
 export abstract class ChannelError extends LockstepError {
   constructor(
@@ -30,7 +31,7 @@ const from = (peer: string): string => (peer ? ` (peer ${peer})` : '');
 export class ChannelAuthError extends ChannelError {
   readonly code = 'LOCKSTEP_CHANNEL_AUTH';
   constructor(what: string, peer: string) {
-    super(`Channel authentication failed${from(peer)}: ${what}. Give both nodes the same channel.secret (the one in the shared --dir).`, peer);
+    super(`Channel authentication failed${from(peer)}: ${what}. Give both nodes the same secret: the same --secret-file (two hosts), or the channel.secret of the shared --dir.`, peer);
   }
 }
 
@@ -151,5 +152,16 @@ export class ChannelHistoryError extends ChannelError {
   readonly code = 'LOCKSTEP_CHANNEL_HISTORY';
   constructor(why: string, peer: string) {
     super(`Refused a secondary${from(peer)}: ${why}. Start the secondary afresh (a new process holds nothing).`, peer);
+  }
+}
+
+/**
+ * A would-be secondary has followed a later epoch (its fencing token is higher than this primary's):
+ * this primary was deposed. It refuses the secondary, which looks for the current owner again.
+ */
+export class ChannelStaleTokenError extends ChannelError {
+  readonly code = 'LOCKSTEP_CHANNEL_STALE_TOKEN';
+  constructor(ours: number, theirs: number, peer: string) {
+    super(`This primary's fencing token ${ours} is older than ${theirs}, which the secondary${from(peer)} has followed: a later epoch has an owner, and this node was deposed.`, peer);
   }
 }

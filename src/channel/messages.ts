@@ -12,9 +12,10 @@ import { NONCE_BYTES } from './secret.js';
  * Bumped whenever a tuple below changes shape or meaning (2: welcome carries lastSeq; 3: every frame
  * after the handshake is sealed; 4: a welcome may announce a checkpoint, sent in `checkpoint` frames
  * before the batches; acks carry how far the secondary has replayed; 5: welcome carries the primary's
- * lineage, its fork points; auth carries replayedSeq).
+ * lineage, its fork points; auth carries replayedSeq; 6: fencing tokens on auth, welcome, batches and acks;
+ * a welcome may announce the guest's files, sent in `files` frames after the checkpoint; auth names the node).
  */
-export const CHANNEL_PROTOCOL_VERSION = 5;
+export const CHANNEL_PROTOCOL_VERSION = 6;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
 export const TEXT_CHARS_MAX = 4096;
 const PROOF_BYTES = 32; // HMAC-SHA256
@@ -30,29 +31,40 @@ export const MessageType = {
   bye: 8,
   released: 9,
   checkpoint: 10,
+  files: 11,
 } as const;
+
+/** What a secondary keeps of the guest's files: nothing (a shared --dir), a replica it holds, or one it needs given whole. */
+export const REPLICA = { none: 0, have: 1, need: 2 } as const;
+export type ReplicaState = (typeof REPLICA)[keyof typeof REPLICA];
+/** A node's name travels in auth (the primary declares it a member of the epoch); bounded like a key part. */
+export const NODE_NAME_CHARS_MAX = 128;
+export const FILES_DIGEST_BYTES = 32; // SHA-256
 
 /** server -> client, first frame: [1, protocolVersion, serverNonce] */
 export interface Hello { type: 'hello'; protocolVersion: number; serverNonce: Uint8Array }
 /**
- * client -> server: [2, clientNonce, proof, header, haveSeq, replayedSeq]; proof = HMAC(secret, serverNonce|clientNonce|'client');
+ * client -> server: [2, clientNonce, proof, header, haveSeq, replayedSeq, token, replica, node]; proof = HMAC(secret, serverNonce|clientNonce|'client');
  * replayedSeq <= haveSeq: what it has replayed of what it holds (the primary bounds the replay backlog on it from the start).
+ * token: the highest fencing token it has followed (a primary with a lower one is deposed). replica: REPLICA. node: its name.
  */
-export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number; replayedSeq: number }
+export interface Auth { type: 'auth'; clientNonce: Uint8Array; proof: Uint8Array; header: LogHeader; haveSeq: number; replayedSeq: number; token: number; replica: ReplicaState; node: string }
 /**
  * server -> client: [3, proof, header, startSeq, epoch, lastSeq, checkpointBytes]; proof uses role 'server'; startSeq is
  * the first seq it will stream; lastSeq is the primary's last entry at attach: the secondary is caught up once it holds
  * it. checkpointBytes > 0: the state after entry #startSeq-1 comes first, in `checkpoint` frames of that many bytes in all
  * (re-protection from a checkpoint: the secondary replaces whatever it held by it). forks: the primary's lineage, where
  * each epoch's log left its predecessor's (replication/lineage.ts), flat as [epoch, forkSeq, epoch, forkSeq...].
+ * token: the fencing token of the primary's epoch (the arbiter's). files: 1 when the guest's files follow the checkpoint
+ * (in `files` frames, before any batch), for a secondary that keeps its own replica of them.
  */
-export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number; checkpointBytes: number; forks: Fork[] }
+export interface Welcome { type: 'welcome'; proof: Uint8Array; header: LogHeader; startSeq: number; epoch: number; lastSeq: number; checkpointBytes: number; forks: Fork[]; token: number; files: boolean }
 /** either way, right before closing: [4, code, message] */
 export interface Refuse { type: 'refuse'; code: string; message: string }
-/** server -> client: [5, firstSeq, count, payload]; payload is an opaque encoded log batch. */
-export interface Batch { type: 'batch'; firstSeq: number; count: number; payload: Uint8Array }
-/** client -> server: [6, seq, replayedSeq]; seq = highest contiguous seq received (and held); replayedSeq = the last one replayed. */
-export interface Ack { type: 'ack'; seq: number; replayedSeq: number }
+/** server -> client: [5, firstSeq, count, payload, token]; payload is an opaque encoded log batch; token: the welcome's. */
+export interface Batch { type: 'batch'; firstSeq: number; count: number; payload: Uint8Array; token: number }
+/** client -> server: [6, seq, replayedSeq, token]; seq = highest contiguous seq received (and held); replayedSeq = the last one replayed; token: the welcome's. */
+export interface Ack { type: 'ack'; seq: number; replayedSeq: number; token: number }
 /** either way: [7, sentMs, echoMs|null, heldMs]; echo is the peer's last sentMs, held how long we sat on it (for RTT). */
 export interface Heartbeat { type: 'heartbeat'; sentMs: number; echoMs: number | null; heldMs: number }
 /** either way, planned stop: [8, reason] */
@@ -62,7 +74,12 @@ export interface Bye { type: 'bye'; reason: string }
 export interface Released { type: 'released'; seq: number }
 /** server -> client, right after the welcome when it announced one: [10, offset, chunk]; the chunks are contiguous. */
 export interface CheckpointChunk { type: 'checkpoint'; offset: number; chunk: Uint8Array }
-export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released | CheckpointChunk;
+/**
+ * server -> client, after the checkpoint when the welcome announced files: [11, offset, total, digest, chunk]; the chunks
+ * are contiguous and make `total` bytes whose SHA-256 is `digest`: the guest's files (replication/files-archive.ts).
+ */
+export interface FilesChunk { type: 'files'; offset: number; total: number; digest: Uint8Array; chunk: Uint8Array }
+export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released | CheckpointChunk | FilesChunk;
 
 const packr = new Packr({ useRecords: false });
 
@@ -75,15 +92,15 @@ function toTuple(m: ChannelMessage): unknown[] {
     case 'hello':
       return [MessageType.hello, m.protocolVersion, m.serverNonce];
     case 'auth':
-      return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq, m.replayedSeq];
+      return [MessageType.auth, m.clientNonce, m.proof, m.header, m.haveSeq, m.replayedSeq, m.token, m.replica, m.node];
     case 'welcome':
-      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes, m.forks.flatMap((f) => [f.epoch, f.forkSeq])];
+      return [MessageType.welcome, m.proof, m.header, m.startSeq, m.epoch, m.lastSeq, m.checkpointBytes, m.forks.flatMap((f) => [f.epoch, f.forkSeq]), m.token, m.files ? 1 : 0];
     case 'refuse':
       return [MessageType.refuse, m.code, m.message.slice(0, TEXT_CHARS_MAX)];
     case 'batch':
-      return [MessageType.batch, m.firstSeq, m.count, m.payload];
+      return [MessageType.batch, m.firstSeq, m.count, m.payload, m.token];
     case 'ack':
-      return [MessageType.ack, m.seq, m.replayedSeq];
+      return [MessageType.ack, m.seq, m.replayedSeq, m.token];
     case 'heartbeat':
       return [MessageType.heartbeat, m.sentMs, m.echoMs, m.heldMs];
     case 'bye':
@@ -92,6 +109,8 @@ function toTuple(m: ChannelMessage): unknown[] {
       return [MessageType.released, m.seq];
     case 'checkpoint':
       return [MessageType.checkpoint, m.offset, m.chunk];
+    case 'files':
+      return [MessageType.files, m.offset, m.total, m.digest, m.chunk];
     default: {
       const never: never = m;
       throw new Error(`unknown channel message ${JSON.stringify(never)}`);
@@ -137,26 +156,26 @@ class Fields {
         this.name = 'auth';
         return {
           type: 'auth', clientNonce: this.bytes('clientNonce', NONCE_BYTES), proof: this.bytes('proof', PROOF_BYTES), header: this.header(),
-          haveSeq: this.int('haveSeq'), replayedSeq: this.int('replayedSeq'),
+          haveSeq: this.int('haveSeq'), replayedSeq: this.int('replayedSeq'), token: this.int('token'), replica: this.replica(), node: this.text('node', NODE_NAME_CHARS_MAX),
         };
       case MessageType.welcome:
         this.name = 'welcome';
         return {
           type: 'welcome', proof: this.bytes('proof', PROOF_BYTES), header: this.header(), startSeq: this.int('startSeq', 1), epoch: this.int('epoch'),
-          lastSeq: this.int('lastSeq'), checkpointBytes: this.int('checkpointBytes'), forks: this.forks(),
+          lastSeq: this.int('lastSeq'), checkpointBytes: this.int('checkpointBytes'), forks: this.forks(), token: this.int('token'), files: this.flag('files'),
         };
       case MessageType.refuse:
         this.name = 'refuse';
         return { type: 'refuse', code: this.text('code'), message: this.text('message') };
       case MessageType.batch: {
         this.name = 'batch';
-        const batch: Batch = { type: 'batch', firstSeq: this.int('firstSeq', 1), count: this.int('count', 1), payload: this.bytes('payload') };
+        const batch: Batch = { type: 'batch', firstSeq: this.int('firstSeq', 1), count: this.int('count', 1), payload: this.bytes('payload'), token: this.int('token') };
         if (!Number.isSafeInteger(batch.firstSeq + batch.count)) this.fail('firstSeq + count overflows');
         return batch;
       }
       case MessageType.ack:
         this.name = 'ack';
-        return { type: 'ack', seq: this.int('seq'), replayedSeq: this.int('replayedSeq') };
+        return { type: 'ack', seq: this.int('seq'), replayedSeq: this.int('replayedSeq'), token: this.int('token') };
       case MessageType.heartbeat: {
         this.name = 'heartbeat';
         const sentMs = this.ms('sentMs');
@@ -172,6 +191,9 @@ class Fields {
       case MessageType.checkpoint:
         this.name = 'checkpoint';
         return { type: 'checkpoint', offset: this.int('offset'), chunk: this.bytes('chunk') };
+      case MessageType.files:
+        this.name = 'files';
+        return { type: 'files', offset: this.int('offset'), total: this.int('total'), digest: this.bytes('digest', FILES_DIGEST_BYTES), chunk: this.bytes('chunk') };
       default:
         return this.fail(`unknown message type ${shown(this.tuple[0])}`);
     }
@@ -202,9 +224,21 @@ class Fields {
     return v;
   }
 
-  private text(field: string): string {
+  private text(field: string, charsMax = TEXT_CHARS_MAX): string {
     const v = this.next(field);
-    if (typeof v !== 'string' || v.length > TEXT_CHARS_MAX) this.fail(`${field} is not a string of at most ${TEXT_CHARS_MAX} chars`);
+    if (typeof v !== 'string' || v.length > charsMax) this.fail(`${field} is not a string of at most ${charsMax} chars`);
+    return v;
+  }
+
+  private flag(field: string): boolean {
+    const v = this.next(field);
+    if (v !== 0 && v !== 1) this.fail(`${field} is not 0 or 1`);
+    return v === 1;
+  }
+
+  private replica(): ReplicaState {
+    const v = this.next('replica');
+    if (v !== REPLICA.none && v !== REPLICA.have && v !== REPLICA.need) this.fail('replica is not 0, 1 or 2');
     return v;
   }
 

@@ -79,7 +79,7 @@ export async function readSecret(path: string): Promise<ChannelSecret> {
   } catch (err) {
     if (err instanceof ChannelSecretError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    const advice = code === 'ENOENT' ? 'does not exist; start a node with the same --dir to create it' : `cannot be read (${code}); check its owner and permissions`;
+    const advice = code === 'ENOENT' ? 'does not exist; make one with `lockstep secret --out PATH` and give both nodes a copy (with a shared --dir it is made on first start)' : `cannot be read (${code}); check its owner and permissions`;
     throw new ChannelSecretError(advice, path);
   }
   const hex = text.trim();
@@ -114,4 +114,25 @@ export async function loadOrCreateSecret(dir: string): Promise<ChannelSecret> {
     await unlink(temp).catch(() => undefined);
   }
   return readSecret(path);
+}
+
+/** 32 random bytes as hex: what a secret file holds. */
+export function newSecretHex(): string {
+  return randomBytes(SECRET_BYTES).toString('hex');
+}
+
+/** Writes a new secret file (mode 600); refuses to replace one (the other node holds its copy). */
+export async function writeNewSecretFile(path: string): Promise<void> {
+  try {
+    const file = await open(path, 'wx', 0o600);
+    try {
+      await file.writeFile(`${newSecretHex()}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ChannelSecretError(code === 'EEXIST' ? 'already exists; a pair keeps its secret (delete it first to make a new one, and copy the new one to both nodes)' : `cannot be created (${code ?? String(err)})`, path);
+  }
 }

@@ -14,7 +14,7 @@ import { dashboardCommand } from './dashboard-command.js';
 import { benchCommand } from '../bench/bench-command.js';
 import { REPLICATION_WORKLOADS } from '../bench/workloads.js';
 import { parseInteger } from './options.js';
-import { primaryCommand, secondaryCommand, statusCommand } from './pair-commands.js';
+import { primaryCommand, secondaryCommand, secretCommand, statusCommand } from './pair-commands.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -105,7 +105,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     limitOptions(command)
       .option('--port <n>', 'HTTP service port', '8080')
       .option('--host <addr>', 'HTTP service address', '127.0.0.1')
-      .requiredOption('--dir <dir>', 'shared directory of the pair: guest files, channel secret, and the claims with the file arbiter')
+      .requiredOption('--dir <dir>', 'with the file arbiter, the pair\'s shared directory (guest files, channel secret, claims); with etcd, this node\'s own')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)')
       .option('--heartbeat-ms <n>', `heartbeat interval on the logging channel (default ${HEARTBEAT_INTERVAL_MS_DEFAULT})`)
       .option('--failure-timeout-ms <n>', `silence after which the peer is declared failed (default ${FAILURE_TIMEOUT_MS_DEFAULT})`)
@@ -121,6 +121,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--replay-backlog-ms-max <n>', 'the same bound in replay time: what the events sent beyond the secondary\'s replay cost live, at most (default 500)')
       .option('--arbiter <url>', "who decides epochs: 'file' (claims in --dir, one host or a shared mount) or etcd://HOST:PORT[,HOST:PORT...] (etcd v3's JSON gateway)", 'file')
       .option('--arbiter-prefix <prefix>', 'with --arbiter etcd://...: key prefix of this pair\'s claims (default lockstep; one prefix per pair)')
+      .option('--arbiter-lease-ms <n>', 'with --arbiter etcd://...: TTL of the lease a claim is bound to (default 6000); alone, a node releases nothing past 0.8 of it after its last successful keepalive')
+      .option('--secret-file <path>', 'the channel secret (hex, mode 600; `lockstep secret` makes one); both nodes give a copy of the same file. Default: <dir>/channel.secret, made on first use (one host)')
+      .option('--replica-bytes-max <n>', 'with --arbiter etcd://...: bound on the guest files sent to a fresh secondary for its own replica (default 256 MiB)')
       .option('--no-rejoin', 'a node that is fenced (lost a claim) exits with code 10 instead of following the current owner as a fresh secondary');
 
   pairOptions(program.command('primary <program>').description('run as primary, serving the logging channel'))
@@ -134,6 +137,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('--primary <url>', 'the primary logging channel, e.g. ws://127.0.0.1:7070')
     .option('--log-listen <host:port>', 'logging channel to serve once live, for a fresh secondary', '127.0.0.1:0')
     .action(async (file, opts) => setExit(await secondaryCommand(file, opts)));
+
+  program
+    .command('secret')
+    .description('print a new channel secret (hex) for --secret-file; with --out, write it to a file of mode 600')
+    .option('--out <path>', 'write it here (refuses an existing file)')
+    .action(async (opts) => setExit(await secretCommand(opts, out)));
 
   program
     .command('status <url>')

@@ -8,6 +8,8 @@ import { UsageError } from '../errors.js';
 import type { CheckpointPolicy } from '../checkpoint/node-checkpoints.js';
 import { REPLAY_BACKLOG_ENTRIES_MIN } from '../replication/primary-role.js';
 import { parseHostPort, parseInteger, parseLimits, type LimitFlags } from './options.js';
+import { ARBITER_LEASE_TTL_MS_MIN } from '../replication/etcd-arbiter.js';
+import { newSecretHex, writeNewSecretFile } from '../channel/secret.js';
 
 export interface PairFlags extends LimitFlags {
   port: string;
@@ -30,6 +32,9 @@ export interface PairFlags extends LimitFlags {
   /** 'file' (default) or etcd://HOST:PORT[,HOST:PORT...]. */
   arbiter?: string;
   arbiterPrefix?: string;
+  arbiterLeaseMs?: string;
+  secretFile?: string;
+  replicaBytesMax?: string;
   /** false with --no-rejoin: a fenced node exits (10) instead of following the current owner. */
   rejoin?: boolean;
 }
@@ -43,7 +48,11 @@ function pairOptions(program: string, flags: PairFlags) {
   if (flags.arbiterPrefix !== undefined && (flags.arbiter ?? 'file') === 'file') {
     throw new UsageError('--arbiter-prefix names keys in etcd: it needs --arbiter etcd://HOST:PORT[,...] (the file arbiter keeps its claims in --dir).');
   }
-  arbiterFor({ dir: flags.dir, arbiter: flags.arbiter, arbiterPrefix: flags.arbiterPrefix }); // a bad URL or prefix is a usage error before anything starts
+  const arbiterLeaseMs = parseInteger(flags.arbiterLeaseMs, '--arbiter-lease-ms', ARBITER_LEASE_TTL_MS_MIN, 3_600_000);
+  for (const [flag, given] of [['--arbiter-lease-ms', flags.arbiterLeaseMs], ['--replica-bytes-max', flags.replicaBytesMax]] as const) {
+    if (given !== undefined && (flags.arbiter ?? 'file') === 'file') throw new UsageError(`${flag} is for two hosts: it needs --arbiter etcd://HOST:PORT[,...] (with the file arbiter the pair shares --dir).`);
+  }
+  arbiterFor({ dir: flags.dir, arbiter: flags.arbiter, arbiterPrefix: flags.arbiterPrefix, arbiterLeaseMs }).close(); // a bad URL or prefix is a usage error before anything starts
   return {
     program,
     host: flags.host,
@@ -51,6 +60,9 @@ function pairOptions(program: string, flags: PairFlags) {
     dir: flags.dir,
     arbiter: flags.arbiter,
     arbiterPrefix: flags.arbiterPrefix,
+    arbiterLeaseMs,
+    secretFile: flags.secretFile,
+    replicaBytesMax: parseInteger(flags.replicaBytesMax, '--replica-bytes-max', 1024, 64 * 1024 ** 3),
     limits: parseLimits(flags),
     bodyBytesMax: parseInteger(flags.bodyBytesMax, '--body-bytes-max', 0, 1024 * 1024 * 1024),
     heartbeatIntervalMs,
@@ -146,4 +158,15 @@ export async function statusCommand(url: string, flags: { json?: boolean }, out:
 
 function formatNumber(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(2);
+}
+
+/** `lockstep secret`: a new channel secret for --secret-file (printed, or written to a new file of mode 600). */
+export async function secretCommand(flags: { out?: string }, out: (line: string) => void): Promise<number> {
+  if (!flags.out) {
+    out(newSecretHex());
+    return 0;
+  }
+  await writeNewSecretFile(flags.out);
+  out(`wrote a new channel secret to ${flags.out} (mode 600); copy it to the other node and give both --secret-file ${flags.out}`);
+  return 0;
 }

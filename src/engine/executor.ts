@@ -38,6 +38,11 @@ export interface ExecutorHooks {
   onOutput(output: Output): void;
   /** Live mode: world actions. */
   actions: WorldActions;
+  /**
+   * Replay mode: a write the log says completed, before the event that reports it. A secondary with
+   * its own disk (no shared --dir) performs it on its replica, in log order.
+   */
+  onWriteReplayed?(write: PendingWrite): void;
 }
 
 export interface ExecutorOptions {
@@ -331,13 +336,19 @@ export class Executor {
     }
   }
 
+  private completeWrite(opId: number, ok: boolean): void {
+    const write = this.pendingWrites.get(opId);
+    this.pendingWrites.delete(opId);
+    if (ok && write && this.mode !== 'live') this.options.hooks.onWriteReplayed?.(write);
+  }
+
   private runEventInside(event: GuestEvent, eventSeq: number): void {
     if (event.kind === 'request') {
       const key = idempotencyKeyOf(event.headers);
       if (key !== undefined) this.idempotency.register(key, eventSeq);
     }
     if (event.kind === 'read') this.pendingReads.delete(event.opId);
-    if (event.kind === 'write') this.pendingWrites.delete(event.opId);
+    if (event.kind === 'write') this.completeWrite(event.opId, event.ok);
     this.budgeted.beginEvent();
     const outcome = this.guest.deliver(event);
     this.throwIfDiverged();

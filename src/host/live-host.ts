@@ -32,7 +32,7 @@ export type LiveGuest = Omit<ExecutorOptions, 'hooks'>;
 
 export class LiveHost implements WorldActions {
   gate: OutputGate;
-  private readonly dataDir: string;
+  readonly dataDir: string;
   private readonly realTimers = new Map<number, NodeJS.Timeout>();
   private readonly waiters = new Map<number, Waiter[]>();
   private stopped = false;

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SharedStorageError } from './errors.js';
-import type { Arbiter, ClaimChange } from './arbiter.js';
+import type { Arbiter, ClaimChange, ClaimOptions } from './arbiter.js';
 import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 
 export type ClaimResult = 'won' | 'lost';
@@ -25,14 +25,18 @@ export interface ClaimRecord {
   logListen?: string;
   /** Set by a planned stop: the epoch has no live owner any more, a new node may claim the next one. */
   releasedAtMs?: number;
-  /** The etcd arbiter only: the revision that created the claim (its fencing token); not stored, read from etcd. */
+  /** The etcd arbiter only: the epoch's fencing token (the revision of the claim's transaction); not stored, read from etcd. */
   revision?: number;
+  /** The etcd arbiter only: the owner's node name (persistent in its --dir). */
+  node?: string;
 }
 
 export interface CurrentClaim {
   epoch: number;
-  /** Undefined when the file is being written or unreadable (treat the owner as alive). */
+  /** Undefined when the file is being written or unreadable (treat the owner as alive), or the claim lapsed. */
   record: ClaimRecord | undefined;
+  /** The etcd arbiter only: the claim expired with its owner's lease (the owner has stopped releasing). */
+  lapsed?: boolean;
 }
 
 /** This process's identity in claim files. */
@@ -136,7 +140,8 @@ export class FileArbiter implements Arbiter {
   readonly kind = 'file';
   constructor(readonly dir: string) {}
 
-  claim(epoch: number, who: string, logListen?: string): Promise<ClaimResult> {
+  /** Everyone sharing the directory is trusted alike: membership is not checked. */
+  claim(epoch: number, who: string, logListen?: string, _options?: ClaimOptions): Promise<ClaimResult> {
     return claimEpoch(this.dir, epoch, who, logListen);
   }
 
@@ -151,4 +156,23 @@ export class FileArbiter implements Arbiter {
   describe(): Record<string, unknown> {
     return { kind: this.kind, dir: this.dir };
   }
+
+  /** Epochs are numbered in one directory: the epoch is its own token. */
+  tokenOf(epoch: number): number {
+    return epoch;
+  }
+
+  async declareMember(): Promise<void> {}
+
+  async wasPrimaryOf(): Promise<boolean> {
+    return false; // a claim file never lapses
+  }
+
+  releasableUntilMs(): number {
+    return Infinity;
+  }
+
+  onEpochLost(): void {} // a claim file never lapses
+
+  close(): void {}
 }

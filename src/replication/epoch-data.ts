@@ -69,7 +69,7 @@ export async function takeEpochData(dir: string, epoch: number): Promise<string>
 }
 
 /** <dir>/data -> epochs/<N>, replaced atomically (a real directory left by `lockstep run` is moved aside). */
-async function pointDataAt(dir: string, target: string): Promise<void> {
+export async function pointDataAt(dir: string, target: string): Promise<void> {
   const data = dataDirOf(dir);
   const info = await lstat(data).catch(() => undefined);
   if (info?.isDirectory()) await rename(data, join(epochsDir(dir), `before-pair-${Date.now()}`));

@@ -64,3 +64,12 @@ export class LineageChangedError extends LockstepError {
     );
   }
 }
+
+/**
+ * The secondary's own copy of the guest's files (two hosts, nothing shared on disk) could not be
+ * received or written: it could not take over with them, so it does not.
+ */
+export class ReplicaError extends LockstepError {
+  readonly code = 'LOCKSTEP_REPLICA';
+  override readonly exitCode = 14;
+}

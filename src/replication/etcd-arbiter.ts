@@ -1,32 +1,39 @@
 // The etcd arbiter (--arbiter etcd://HOST:PORT[,...]): epochs are decided by etcd transactions
 // instead of O_EXCL files, so two hosts need no shared directory to agree on who owns an epoch.
 // Keys, under --arbiter-prefix (default `lockstep`):
-//   <prefix>/claims/epoch-<N, 12 digits>  the claim of epoch N: the same ClaimRecord JSON as a claim file
-//   <prefix>/epoch                        the high-water mark: the highest epoch ever claimed (12 digits)
-// A claim of N is one transaction: if the claim key was never created (create revision 0) and the
-// high-water mark is below N, create the claim and raise the mark; otherwise read both, so the
-// loser learns the owner from the same reply. The revision that created a claim is its fencing
-// token (shown in status; carrying it on frames and acks is a later step of issue 21). The current
-// epoch is the highest claim key, or the mark if it is higher (that claim's owner is then unknown).
+//   <prefix>/claims/epoch-<N, 12 digits>          the claim of epoch N: the ClaimRecord JSON, bound to the owner's lease
+//   <prefix>/epoch                                 the high-water mark: the highest epoch ever claimed (never leased)
+//   <prefix>/members/epoch-<N>/<node name>         who belongs to epoch N: its primary, and the secondary it declared
+// A claim of N is one transaction: if the claim key was never created (create revision 0), the mark
+// is below N and (for a failover) the claimant is a member of N-1, create the claim, raise the mark
+// and record the claimant as N's primary; otherwise read them, so the loser learns the owner from the
+// same reply. The revision of that transaction (the mark's mod revision) is the epoch's fencing
+// token: it travels on the channel's welcome, batches and acks, and a lower one is refused.
 //
-// Leases: claims are NOT bound to an etcd lease yet, and nothing here computes a keepalive deadline.
-// A claim is as permanent as a claim file, so the etcd arbiter decides exactly what the file
-// arbiter decides, no more. Binding a claim to a lease only pays once something treats the lease's
-// expiry as the owner's death (a restarted node claiming without --takeover), and that also needs a
-// lone primary to stop releasing before its lease can expire (its own deadline from its last
-// successful keepalive, since a failed keepalive is not a fence). Until both exist a lease would only
-// make the owner's record (where its channel listens) vanish under a live owner. The high-water key
-// is already written in every claim so that, once claims are leased, an expired claim can never let
-// an epoch at or below the mark be claimed again.
+// Leases: a claim lives as long as its owner's lease. The owner keeps it alive every TTL/3; a failed
+// keepalive is not a fence, but the owner computes its own deadline from the send time of its last
+// successful keepalive (the lease cannot expire before that + TTL) and, while alone, releases nothing
+// past `releasableUntilMs()` (0.8 TTL after it). An expired claim (the key gone, the mark still N)
+// therefore means its owner has stopped releasing: the node that was N's primary may claim N+1 when
+// it restarts (its files are the freshest), and --takeover waits for the expiry. The mark is never
+// leased, so an expired epoch is never claimed twice. etcd resets TTLs on a leader change (expiry
+// late, never early), which only delays that.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { NODE_ID, type ClaimRecord, type ClaimResult, type CurrentClaim } from './arbitration.js';
-import type { Arbiter, ClaimChange } from './arbiter.js';
-import { EtcdGateway, parseEtcdUrl, type EtcdKeyValue, type EtcdTiming } from './etcd-gateway.js';
+import type { Arbiter, ClaimChange, ClaimOptions } from './arbiter.js';
+import { EtcdGateway, parseEtcdUrl, type EtcdCompare, type EtcdKeyValue, type EtcdTiming } from './etcd-gateway.js';
 import { UsageError } from '../errors.js';
 import { SharedStorageError } from './errors.js';
 import { assert } from '../assert.js';
 
 export const ARBITER_PREFIX_DEFAULT = 'lockstep';
+/** The lease a claim is bound to; see README "Two machines" for what it must satisfy. */
+export const ARBITER_LEASE_TTL_MS_DEFAULT = 6000;
+/** etcd refuses a TTL below 1.5x its election timeout (1 s by default) and rounds to whole seconds. */
+export const ARBITER_LEASE_TTL_MS_MIN = 2000;
+/** A lone owner releases nothing past this fraction of the TTL after its last successful keepalive was sent. */
+export const LEASE_RELEASE_FRACTION = 0.8;
 /** Epochs are zero-padded to this many digits, so etcd's key order is the epochs' order. */
 const EPOCH_DIGITS = 12;
 
@@ -54,39 +61,59 @@ export function checkArbiterPrefix(prefix: string): string {
 export class EtcdArbiter implements Arbiter {
   readonly kind = 'etcd';
   private readonly gateway: EtcdGateway;
-  /** Epochs this process won, with the revision that created each claim (its fencing token). */
+  /** Epochs this process won, with their fencing tokens. */
   private readonly won = new Map<number, number>();
   private highWaterReady = false;
+  private lease: { id: string; ttlMs: number } | undefined;
+  /** performance.now() until which the lease certainly holds (less a margin); 0 before the first. */
+  private leaseValidUntilMs = 0;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveFailures = 0;
+  private closed = false;
 
-  constructor(url: string, readonly prefix = ARBITER_PREFIX_DEFAULT, timing?: EtcdTiming) {
+  readonly node: string;
+  private readonly leaseTtlMs: number;
+
+  constructor(url: string, readonly prefix = ARBITER_PREFIX_DEFAULT, timing?: EtcdTiming, identity: { node?: string; leaseTtlMs?: number } = {}) {
     this.gateway = new EtcdGateway(parseEtcdUrl(url), timing);
+    this.node = identity.node ?? '';
+    const leaseTtlMs = (this.leaseTtlMs = identity.leaseTtlMs ?? ARBITER_LEASE_TTL_MS_DEFAULT);
     checkArbiterPrefix(prefix);
+    if (leaseTtlMs < ARBITER_LEASE_TTL_MS_MIN) throw new UsageError(`--arbiter-lease-ms ${leaseTtlMs} is below ${ARBITER_LEASE_TTL_MS_MIN} (etcd's minimum lease is 1.5x its election timeout).`);
   }
 
   private claimKey(epoch: number): string {
     return `${this.prefix}/claims/epoch-${pad(epoch)}`;
   }
 
+  private memberKey(epoch: number, node: string): string {
+    return `${this.prefix}/members/epoch-${pad(epoch)}/${node}`;
+  }
+
   private get highWaterKey(): string {
     return `${this.prefix}/epoch`;
   }
 
-  async claim(epoch: number, who: string, logListen?: string): Promise<ClaimResult> {
-    return (await this.claimEpoch(epoch, who, logListen)).result;
+  async claim(epoch: number, who: string, logListen?: string, options: ClaimOptions = {}): Promise<ClaimResult> {
+    return (await this.claimEpoch(epoch, who, logListen, options)).result;
   }
 
   /** The claim, with what the same transaction saw: the owner's record and the highest epoch. */
-  async claimEpoch(epoch: number, who: string, logListen?: string): Promise<EtcdClaimOutcome> {
+  async claimEpoch(epoch: number, who: string, logListen?: string, options: ClaimOptions = {}): Promise<EtcdClaimOutcome> {
     await this.ensureHighWater();
+    const lease = await this.ensureLease();
     const key = this.claimKey(epoch);
-    const record: ClaimRecord = { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen };
+    const record: ClaimRecord = { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen, node: this.node };
     const value = JSON.stringify(record);
+    const compare: EtcdCompare[] = [
+      { key, target: 'CREATE', result: 'EQUAL', createRevision: 0 },
+      { key: this.highWaterKey, target: 'VALUE', result: 'LESS', value: pad(epoch) },
+    ];
+    // Only a member of the epoch before may take over from it (not a stranger sharing the prefix).
+    if (options.asMember && epoch > 0) compare.push({ key: this.memberKey(epoch - 1, this.node), target: 'CREATE', result: 'GREATER', createRevision: 0 });
     const reply = await this.gateway.txn(
-      [
-        { key, target: 'CREATE', result: 'EQUAL', createRevision: 0 },
-        { key: this.highWaterKey, target: 'VALUE', result: 'LESS', value: pad(epoch) },
-      ],
-      [{ put: { key, value } }, { put: { key: this.highWaterKey, value: pad(epoch) } }],
+      compare,
+      [{ put: { key, value, lease: lease.id } }, { put: { key: this.highWaterKey, value: pad(epoch) } }, { put: { key: this.memberKey(epoch, this.node), value: 'primary' } }],
       [{ range: { key } }, { range: { key: this.highWaterKey } }],
     );
     if (reply.succeeded) {
@@ -95,12 +122,14 @@ export class EtcdArbiter implements Arbiter {
     }
     const [claims, marks] = reply.ranges;
     const existing = claims[0];
-    const highestEpoch = marks[0]?.value ? Number(marks[0].value) : -1;
+    const mark = marks[0];
+    const highestEpoch = mark?.value ? Number(mark.value) : -1;
     // The gateway retries a timed-out request on the next member, and the first try may have been
-    // applied: a claim holding exactly our record is ours.
+    // applied: a claim holding exactly our record is ours (its token: the mark's revision then).
     if (existing && existing.value === value) {
-      this.won.set(epoch, existing.createRevision);
-      return { result: 'won', owner: { ...record, revision: existing.createRevision }, highestEpoch };
+      const token = highestEpoch === epoch && mark ? mark.modRevision : existing.createRevision;
+      this.won.set(epoch, token);
+      return { result: 'won', owner: { ...record, revision: token }, highestEpoch };
     }
     return { result: 'lost', owner: existing ? parseRecord(existing) : undefined, highestEpoch };
   }
@@ -110,37 +139,66 @@ export class EtcdArbiter implements Arbiter {
     const mark = await this.gateway.get(this.highWaterKey);
     const marked = mark?.value ? Number(mark.value) : -1;
     const [newest] = await this.gateway.rangePrefixDescending(`${this.prefix}/claims/epoch-`, 1);
-    // A mark above every claim key (a claim deleted by hand; an expired one, once claims are leased):
-    // that epoch was claimed, its owner is unknown (treated as alive), and only the next can be claimed.
-    if (!newest) return { epoch: marked, record: undefined };
+    // A mark above every claim key: that epoch's claim expired with its owner's lease (or was deleted
+    // by hand). Its owner stopped releasing; only the next epoch can be claimed.
+    if (!newest) return marked >= 0 ? { epoch: marked, record: undefined, lapsed: true } : { epoch: marked, record: undefined };
     const match = /\/epoch-(\d+)$/.exec(newest.key);
     if (!match) throw new SharedStorageError(`etcd key ${newest.key} under the claims prefix is not a claim: something else writes under --arbiter-prefix ${this.prefix}; give this pair a prefix of its own.`);
     const epoch = Number(match[1]);
-    if (marked > epoch) return { epoch: marked, record: undefined };
-    return { epoch, record: parseRecord(newest) };
+    if (marked > epoch) return { epoch: marked, record: undefined, lapsed: true };
+    const record = parseRecord(newest);
+    return { epoch, record: record && mark && marked === epoch ? { ...record, revision: mark.modRevision } : record };
   }
 
   async update(epoch: number, change: ClaimChange): Promise<void> {
+    if (change.logListen) this.lastLogListen = change.logListen;
     const key = this.claimKey(epoch);
     const claim = await this.gateway.get(key);
     if (!claim) return;
     const record = parseRecord(claim);
-    const mine = this.won.get(epoch) ?? (record?.nodeId === NODE_ID ? claim.createRevision : undefined);
-    if (mine === undefined || mine !== claim.createRevision || !record) return; // never touch another's claim
+    if (!this.won.has(epoch) || !record || record.nodeId !== NODE_ID) return; // never touch another's claim
     const { revision: _token, ...stored } = record;
     // Compared on the create revision: should the key ever be another's claim, this writes nothing.
-    await this.gateway.txn([{ key, target: 'CREATE', result: 'EQUAL', createRevision: mine }], [{ put: { key, value: JSON.stringify({ ...stored, ...change }) } }], []);
+    const lease = change.releasedAtMs !== undefined ? undefined : this.lease?.id;
+    await this.gateway.txn([{ key, target: 'CREATE', result: 'EQUAL', createRevision: claim.createRevision }], [{ put: { key, value: JSON.stringify({ ...stored, ...change }), lease } }], []);
+  }
+
+  tokenOf(epoch: number): number {
+    return this.won.get(epoch) ?? 0;
+  }
+
+  async declareMember(epoch: number, node: string): Promise<void> {
+    if (!this.won.has(epoch) || !node) return;
+    await this.gateway.txn([], [{ put: { key: this.memberKey(epoch, node), value: 'secondary' } }], []);
+  }
+
+  async wasPrimaryOf(epoch: number): Promise<boolean> {
+    return (await this.gateway.get(this.memberKey(epoch, this.node)))?.value === 'primary';
+  }
+
+  releasableUntilMs(): number {
+    return this.leaseValidUntilMs;
   }
 
   describe(): Record<string, unknown> {
     const epochs = [...this.won.keys()];
     const epoch = epochs.length > 0 ? Math.max(...epochs) : undefined;
+    const leaseLeftMs = this.lease ? Math.round(this.leaseValidUntilMs - performance.now()) : null;
     return {
       kind: this.kind,
       endpoints: this.gateway.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(','),
       prefix: this.prefix,
+      node: this.node,
+      reachable: this.lease ? this.keepaliveFailures === 0 : null,
+      leaseTtlMs: this.leaseTtlMs,
+      leaseLeftMs,
       ...(epoch === undefined ? {} : { wonEpoch: epoch, token: this.won.get(epoch) }),
     };
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.keepaliveTimer);
   }
 
   /** The high-water key exists (empty: below every epoch) before the first claim compares against it. */
@@ -149,6 +207,80 @@ export class EtcdArbiter implements Arbiter {
     await this.gateway.txn([{ key: this.highWaterKey, target: 'CREATE', result: 'EQUAL', createRevision: 0 }], [{ put: { key: this.highWaterKey, value: '' } }], []);
     this.highWaterReady = true;
   }
+
+  /** This process's lease (granted at its first claim), kept alive from then on. */
+  private async ensureLease(): Promise<{ id: string; ttlMs: number }> {
+    if (this.lease) return this.lease;
+    const sentMs = performance.now();
+    const granted = await this.gateway.leaseGrant(Math.ceil(this.leaseTtlMs / 1000));
+    this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
+    this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION;
+    this.scheduleKeepalive();
+    return this.lease;
+  }
+
+  private scheduleKeepalive(): void {
+    if (this.closed || !this.lease) return;
+    this.keepaliveTimer = setTimeout(() => void this.keepalive(), this.lease.ttlMs / 3);
+    this.keepaliveTimer.unref();
+  }
+
+  /** One keepalive; the deadline moves only on success, from the moment it was sent. A lost lease is replaced. */
+  private async keepalive(): Promise<void> {
+    const lease = this.lease!;
+    const sentMs = performance.now();
+    try {
+      const ttlS = await this.gateway.leaseKeepAlive(lease.id);
+      if (ttlS > 0 && this.leaseValidUntilMs > 0) {
+        this.leaseValidUntilMs = sentMs + ttlS * 1000 * LEASE_RELEASE_FRACTION;
+        this.keepaliveFailures = 0;
+      } else {
+        await this.replaceLostLease();
+      }
+    } catch {
+      this.keepaliveFailures++;
+    }
+    this.scheduleKeepalive();
+  }
+
+  /**
+   * Our lease expired (etcd was out of reach longer than its TTL): our claims went with it, and we
+   * release nothing until the newest epoch we won is ours again. It is, if the mark has not moved
+   * (nobody can claim at or below it): its record is written again under a new lease (its token
+   * stays). If the mark moved, a node (our own restart, after the claim lapsed) owns a later epoch:
+   * this one is lost for good, and its listeners fence the node.
+   */
+  private async replaceLostLease(): Promise<void> {
+    this.leaseValidUntilMs = 0;
+    const sentMs = performance.now();
+    const granted = await this.gateway.leaseGrant(Math.ceil(this.leaseTtlMs / 1000));
+    this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
+    const epochs = [...this.won.keys()];
+    if (epochs.length === 0) return;
+    const epoch = Math.max(...epochs);
+    const key = this.claimKey(epoch);
+    const record: ClaimRecord = { nodeId: NODE_ID, who: 'owner (claim renewed after its lease expired)', pid: process.pid, host: hostname(), atMs: Date.now(), node: this.node, logListen: this.lastLogListen };
+    const reply = await this.gateway.txn(
+      [{ key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }, { key: this.highWaterKey, target: 'VALUE', result: 'EQUAL', value: pad(epoch) }],
+      [{ put: { key, value: JSON.stringify(record), lease: this.lease.id } }],
+      [],
+    );
+    if (reply.succeeded) {
+      this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION;
+      return;
+    }
+    this.close(); // nothing more to keep alive
+    for (const listener of this.lostListeners) listener(epoch);
+  }
+
+  onEpochLost(listener: (epoch: number) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  private readonly lostListeners: Array<(epoch: number) => void> = [];
+
+  /** Where our logging channel listens, for a claim written again. */
+  lastLogListen: string | undefined;
 }
 
 function parseRecord(kv: EtcdKeyValue): ClaimRecord | undefined {

@@ -34,7 +34,7 @@ export type EtcdCompare =
   | { key: string; target: 'VALUE'; result: 'EQUAL' | 'LESS' | 'GREATER'; value: string };
 
 /** One operation of a transaction branch. */
-export type EtcdOp = { put: { key: string; value: string } } | { range: { key: string } };
+export type EtcdOp = { put: { key: string; value: string; lease?: string } } | { range: { key: string } };
 
 export interface EtcdTxnResult {
   succeeded: boolean;
@@ -111,7 +111,7 @@ export class EtcdGateway {
 
   /** One transaction: if every compare holds, the success ops, else the failure ops (atomically). */
   async txn(compare: EtcdCompare[], success: EtcdOp[], failure: EtcdOp[]): Promise<EtcdTxnResult> {
-    const op = (o: EtcdOp) => ('put' in o ? { request_put: { key: b64(o.put.key), value: b64(o.put.value) } } : { request_range: { key: b64(o.range.key) } });
+    const op = (o: EtcdOp) => ('put' in o ? { request_put: { key: b64(o.put.key), value: b64(o.put.value), ...(o.put.lease ? { lease: o.put.lease } : {}) } } : { request_range: { key: b64(o.range.key) } });
     const body = await this.post('/v3/kv/txn', {
       compare: compare.map((c) =>
         c.target === 'CREATE'
@@ -130,14 +130,28 @@ export class EtcdGateway {
     };
   }
 
+  /** A new lease of `ttlS` seconds; its id (an int64, kept as a string). */
+  async leaseGrant(ttlS: number): Promise<{ id: string; ttlS: number }> {
+    const body = await this.post('/v3/lease/grant', { TTL: String(ttlS) });
+    if (typeof body.ID !== 'string' || body.error) throw new SharedStorageError(`etcd did not grant a lease: ${String(body.error ?? 'no ID in the answer')}`);
+    return { id: body.ID, ttlS: Number(body.TTL ?? ttlS) };
+  }
+
+  /** One keepalive of lease `id` (one try, no retries: the caller keeps its own deadline); the TTL it has now, 0 if it expired. */
+  async leaseKeepAlive(id: string): Promise<number> {
+    const body = await this.post('/v3/lease/keepalive', { ID: id }, 0);
+    const result = body.result as { TTL?: string } | undefined;
+    return Number(result?.TTL ?? 0);
+  }
+
   /**
    * POSTs to each endpoint in turn until one answers, in rounds for up to the retry window (no
    * leader during an election, a member restarting). A transaction that timed out on one member may
    * still have been applied there: callers make their transactions safe to repeat (a retried claim
    * recognises its own record). Past the window: a SharedStorageError naming every endpoint.
    */
-  private async post(path: string, payload: unknown): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + this.retryWindowMs;
+  private async post(path: string, payload: unknown, retryWindowMs = this.retryWindowMs): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + retryWindowMs;
     for (;;) {
       const failures: string[] = [];
       const body = await this.postRound(path, payload, failures);
@@ -183,7 +197,9 @@ export class EtcdGateway {
       } catch {
         body = undefined;
       }
-      if (response.status >= 500 || body === undefined || (response.ok && typeof body.header !== 'object')) {
+      // The keepalive stream's answer is wrapped: {"result": {"header": ...}}.
+      const header = body?.header ?? (body?.result as Record<string, unknown> | undefined)?.header;
+      if (response.status >= 500 || body === undefined || (response.ok && typeof header !== 'object')) {
         // No leader, a member shutting down, or not an etcd v3 gateway at all: ask the next one.
         failures.push(`${endpoint}: HTTP ${response.status}${body?.error ? ` (${String(body.error)})` : body === undefined ? ', not an etcd v3 JSON answer' : ''}`);
         continue;

@@ -18,7 +18,8 @@ export class OpenGate implements OutputGate {
 }
 
 /**
- * Releases outputs in order as acknowledgements arrive, and only while the lease holds: an output
+ * Releases outputs in order as acknowledgements arrive, and only while the lease holds (open, alone:
+ * the arbiter's own lease, see PrimaryRole): an output
  * whose entries are all acknowledged (a stored answer to a re-asked key, say) still waits when the
  * lease has lapsed, since a successor may own the epoch by then. The owner calls `ack` again once
  * the lease is renewed.
@@ -45,8 +46,7 @@ export class AckGate implements OutputGate {
   }
 
   hold(gateSeq: number, release: () => void): void {
-    if (this.open) return release();
-    if (gateSeq > this.ackedSeq) {
+    if (!this.open && gateSeq > this.ackedSeq) {
       this.queue.push({ gateSeq, release });
       return;
     }

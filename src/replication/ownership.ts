@@ -31,11 +31,14 @@ export interface OwnershipOptions {
 export async function decideStart(options: OwnershipOptions): Promise<StartDecision> {
   const deadline = Date.now() + (options.ownerSearchMs ?? OWNER_SEARCH_MS);
   for (;;) {
-    const { epoch, record } = await options.arbiter.current();
-    if (epoch < 0 || record?.releasedAtMs !== undefined || options.takeover) {
+    const { epoch, record, lapsed } = await options.arbiter.current();
+    // A lapsed claim (its lease expired: the owner stopped releasing) is ours to follow on from if we were its primary: our files are the freshest.
+    const reclaim = lapsed === true && (await options.arbiter.wasPrimaryOf(epoch));
+    if (epoch < 0 || record?.releasedAtMs !== undefined || options.takeover || reclaim) {
       const next = epoch + 1;
       if (options.takeover && epoch >= 0 && record?.releasedAtMs === undefined) options.log(`--takeover: claiming epoch ${next} over epoch ${epoch} of ${describe(record)}`);
-      if ((await options.arbiter.claim(next, options.who)) === 'won') return { kind: 'owner', epoch: next };
+      if (reclaim) options.log(`the claim of epoch ${epoch} expired with its lease, and this node was its primary: claiming epoch ${next} (the guest boots afresh from this node's files; state kept only in memory is lost)`);
+      if ((await options.arbiter.claim(next, options.who, undefined, { asMember: reclaim })) === 'won') return { kind: 'owner', epoch: next };
       continue; // another node claimed it first: look again
     }
     const address = record?.logListen;
@@ -66,7 +69,7 @@ export function where(arbiter: Arbiter): string {
 }
 
 function describe(record: ClaimRecord | undefined): string {
-  if (!record) return 'a node whose claim file is being written';
+  if (!record) return 'a node whose claim is being written, or whose claim expired with its lease (another node was its primary)';
   return `${record.who} on ${record.host}${record.logListen ? `, logging channel ${record.logListen}` : ''}`;
 }
 

@@ -1,7 +1,9 @@
 // What both nodes of a pair share: their options, how a running node looks to the CLI, and the
 // setup they do the same way (the program, its limits, the shared directory, the channel secret).
-import { mkdir } from 'node:fs/promises';
-import { loadOrCreateSecret } from '../channel/secret.js';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadOrCreateSecret, readSecret } from '../channel/secret.js';
 import { FRAME_BYTES_MAX_DEFAULT } from '../channel/channel-server.js';
 import { loadProgram, makeHeader } from '../engine/program.js';
 import { UsageError } from '../errors.js';
@@ -43,6 +45,12 @@ export interface PairOptions {
   arbiter?: string;
   /** Key prefix of the pair's claims in etcd (default `lockstep`). */
   arbiterPrefix?: string;
+  /** The etcd arbiter's lease TTL, in ms (rounded up to whole seconds). */
+  arbiterLeaseMs?: number;
+  /** The channel secret's file (both nodes hold a copy); default <dir>/channel.secret, made on first use. */
+  secretFile?: string;
+  /** Bound on the guest's files sent to a fresh secondary with its own replica, in bytes. */
+  replicaBytesMax?: number;
   log?: (line: string) => void;
   onConsole?: (level: string, text: string) => void;
 }
@@ -58,6 +66,8 @@ export interface RunningNode {
 }
 
 export const FENCED_EXIT_CODE = new FencedError('').exitCode;
+/** A node's name in the arbiter, in its --dir. */
+export const NODE_NAME_FILE = 'node-name';
 /** Room in a log frame besides a request body: headers, the event's clock and entropy values, framing. */
 const FRAME_HEADROOM_BYTES = 1024 * 1024;
 
@@ -67,18 +77,31 @@ export async function preparePairNode(options: PairOptions) {
   const program = await loadProgram(options.program);
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(options.dir, { recursive: true });
-  const secret = await loadOrCreateSecret(options.dir);
-  const arbiter = arbiterFor(options);
+  const secret = options.secretFile ? await readSecret(options.secretFile) : await loadOrCreateSecret(options.dir);
+  const node = await loadOrCreateNodeName(options.dir);
+  const arbiter = arbiterFor(options, node);
   // Before anything is served: an arbiter that cannot be reached (etcd down, a wrong address) stops the start (exit 11).
   await arbiter.current();
-  return { program, limits, secret, header: makeHeader(program, limits), arbiter };
+  // With etcd each node has its own --dir: the secondary keeps its own replica of the guest's files.
+  const replicaFiles = arbiter.kind !== 'file';
+  return { program, limits, secret, header: makeHeader(program, limits), arbiter, node, replicaFiles };
+}
+
+/** This node's name in the arbiter (membership of epochs): made once, kept in its --dir, so a restart is the same node. */
+async function loadOrCreateNodeName(dir: string): Promise<string> {
+  const path = join(dir, NODE_NAME_FILE);
+  const existing = await readFile(path, 'utf8').catch(() => undefined);
+  if (existing && /^[0-9a-f]{16}$/.test(existing.trim())) return existing.trim();
+  const name = randomBytes(8).toString('hex');
+  await writeFile(path, `${name}\n`, { mode: 0o644 });
+  return name;
 }
 
 /** The pair's arbiter: claims in the shared directory, or in etcd with --arbiter etcd://... */
-export function arbiterFor(options: Pick<PairOptions, 'dir' | 'arbiter' | 'arbiterPrefix'>): Arbiter {
+export function arbiterFor(options: Pick<PairOptions, 'dir' | 'arbiter' | 'arbiterPrefix' | 'arbiterLeaseMs'>, node = ''): Arbiter {
   const kind = options.arbiter ?? 'file';
   if (kind === 'file') return new FileArbiter(options.dir);
-  return new EtcdArbiter(kind, options.arbiterPrefix ?? ARBITER_PREFIX_DEFAULT);
+  return new EtcdArbiter(kind, options.arbiterPrefix ?? ARBITER_PREFIX_DEFAULT, undefined, { node, leaseTtlMs: options.arbiterLeaseMs });
 }
 
 /** A request body must fit one log frame (bodies are logged as their bytes, with room for the rest of the entry). */

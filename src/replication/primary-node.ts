@@ -75,6 +75,7 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
       replayBacklogEntriesMax: options.replayBacklogEntriesMax,
       replayBacklogMsMax: options.replayBacklogMsMax,
       checkpoints: nodeCheckpoints(options, prepared, () => retained, log),
+      replicaBytesMax: options.replicaBytesMax,
       outputGate: options.outputGate ?? true,
       channelDelayMs: options.channelDelayMs,
       timeline,

@@ -14,6 +14,7 @@ import { AckGate } from './output-gate.js';
 import type { Arbiter } from './arbiter.js';
 import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from './claim-deadline.js';
 import { RetainedLog } from './retained-log.js';
+import { packDataDir, REPLICA_FILES_BYTES_MAX_DEFAULT } from './files-archive.js';
 import { AdmissionFullError, ClaimTimeoutError, SharedStorageError } from './errors.js';
 import { Timeline } from './timeline.js';
 import { ReplayCost } from './replay-cost.js';
@@ -79,6 +80,8 @@ export interface PrimaryRoleOptions {
   outputGate: boolean;
   /** Fault injection: ship each batch this long after it was produced, like a slow logging link. */
   channelDelayMs?: number;
+  /** Bound on the guest's files sent to a fresh secondary that keeps its own replica (two hosts). */
+  replicaBytesMax?: number;
   /** Called when this side lost the claim: it must stop at once and release nothing more. */
   onFenced(reason: string, exitCode?: number): void;
   log(line: string): void;
@@ -90,7 +93,7 @@ export type Protection = 'unprotected' | 'catching-up' | 'protected' | 'arbitrat
 export class PrimaryRole {
   /** Nothing leaves under a lapsed lease (LEASE_FRACTION), not even an answer whose entries were acknowledged. */
   readonly gate = new AckGate(
-    () => !this.fenced && (!this.options.outputGate || this.leaseHeld()),
+    () => this.mayRelease(),
     () => this.releaseUnderLease(),
   );
   readonly server: ChannelServer;
@@ -134,6 +137,9 @@ export class PrimaryRole {
     this.replayBacklogEntriesMax = options.replayBacklogEntriesMax ?? REPLAY_BACKLOG_ENTRIES_MAX;
     assert(this.replayBacklogEntriesMax >= REPLAY_BACKLOG_ENTRIES_MIN, `replayBacklogEntriesMax must be at least ${REPLAY_BACKLOG_ENTRIES_MIN}`);
     this.gate.openAll(); // alone until a secondary attaches
+    options.arbiter.onEpochLost((epoch) => {
+      if (epoch === this.epoch && !this.fenced) this.fence(`the claim of epoch ${epoch} expired with its lease while etcd was out of reach, and a later epoch was claimed since`);
+    });
     // The role owns how the host's outputs and event boundaries reach the channel.
     host.gate = this.gate;
     host.setAfterEvent(() => this.afterEvent());
@@ -145,6 +151,9 @@ export class PrimaryRole {
       compatible: (mine, theirs) => checkHeaderCompatible(mine, theirs),
       epoch: this.epoch,
       forks: this.lineage.forks,
+      token: options.arbiter.tokenOf(this.epoch),
+      filesFor: () => packDataDir(host.dataDir, options.replicaBytesMax ?? REPLICA_FILES_BYTES_MAX_DEFAULT),
+      onDeposed: (theirToken) => this.deposed(theirToken),
       // Never undefined: an undefined here would override the server's default and lift the limit.
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
@@ -153,7 +162,10 @@ export class PrimaryRole {
       checkpointFor: (peer) => this.checkpointFor(peer),
       onCheckpointSent: () => this.pump(),
       onAttach: (peer) => this.attached(peer),
-      onConfirmed: () => this.pump(),
+      onConfirmed: (peer) => {
+        this.declareMember(peer.node);
+        this.pump();
+      },
       onAck: (seq) => this.acked(seq),
       onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
       onRefused: (error) => options.log(`refused a would-be secondary: ${error.message} [${error.code}]`),
@@ -244,6 +256,28 @@ export class PrimaryRole {
     this.options.timeline.add(protection);
   }
 
+  /**
+   * Alone, outputs leave only while the arbiter's own lease certainly holds (etcd: 0.8 TTL after the
+   * last successful keepalive was sent): past it our claim may have expired, and a restarted node may own the next epoch.
+   */
+  private aloneLeaseHeld(): boolean {
+    return performance.now() < this.options.arbiter.releasableUntilMs();
+  }
+
+  /** The attached secondary may claim the next epoch if we fail: the arbiter records it as a member of ours. */
+  private declareMember(node: string): void {
+    const epoch = this.epoch;
+    this.options.arbiter.declareMember(epoch, node).catch((error: unknown) => {
+      this.options.log(`cannot declare the secondary ${node} a member of epoch ${epoch} (${error instanceof Error ? error.message : error}): it could not take over if this node failed`);
+    });
+  }
+
+  /** A would-be secondary has followed a later epoch: someone else owns the pair now. */
+  private deposed(theirToken: number): void {
+    if (this.fenced) return;
+    this.fence(`a secondary has followed fencing token ${theirToken}, later than this epoch's ${this.options.arbiter.tokenOf(this.epoch)}: another node owns a later epoch`);
+  }
+
   /** True while the secondary cannot have declared us failed yet (see LEASE_FRACTION). */
   private leaseHeld(): boolean {
     const echoed = this.server.peerEchoedMs;
@@ -251,9 +285,15 @@ export class PrimaryRole {
   }
 
   /** Acks release outputs only under the lease; otherwise retry when a fresher heartbeat may have renewed it. */
+  /** Whether an output whose entries are acknowledged (or that needs none: alone) may leave right now. */
+  private mayRelease(): boolean {
+    if (this.fenced || this.protection === 'arbitrating') return false;
+    return this.gatingOnAcks() ? !this.options.outputGate || this.leaseHeld() : this.aloneLeaseHeld();
+  }
+
   private releaseUnderLease(): void {
-    if (this.fenced || !this.gatingOnAcks()) return;
-    if (this.options.outputGate && !this.leaseHeld()) {
+    if (this.fenced || this.protection === 'arbitrating') return;
+    if (!this.mayRelease()) {
       this.leaseWaits++;
       this.leaseTimer ??= setTimeout(() => {
         this.leaseTimer = undefined;
@@ -262,7 +302,7 @@ export class PrimaryRole {
       return;
     }
     this.gate.ack(this.ackedSeq);
-    this.reportReleased();
+    if (this.gatingOnAcks()) this.reportReleased();
   }
 
   private gatingOnAcks(): boolean {
@@ -406,7 +446,7 @@ export class PrimaryRole {
     const next = this.epoch + 1;
     this.options.log(`secondary failed (${reason}: ${detail}); claiming epoch ${next}`);
     try {
-      const result = await claimEpochWithin(this.options.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `primary pid ${process.pid}`, this.logListen ?? undefined);
+      const result = await claimEpochWithin(this.options.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `primary pid ${process.pid}`, this.logListen ?? undefined, { asMember: true });
       if (result === 'lost') {
         this.fence(`lost the claim for epoch ${next}: the secondary went live`);
         return;
@@ -419,7 +459,7 @@ export class PrimaryRole {
     // Our log goes on whole: whatever the failed secondary held is a prefix of it.
     this.epoch = next;
     this.lineage = this.lineage.extend(next, this.executor.lastSeq);
-    this.server.setEpoch(next, this.lineage.forks);
+    this.server.setEpoch(next, this.lineage.forks, this.options.arbiter.tokenOf(next));
     this.options.timeline.add('claim-won', `epoch ${next}`);
     this.options.log(`won epoch ${next}; going on alone, unprotected`);
     this.goOnAlone();

@@ -31,7 +31,10 @@ import { startServiceServer, type ServiceServer } from '../http/service-server.j
 import { checkHeaderCompatible, decodeBatch } from '../log/codec.js';
 import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from './claim-deadline.js';
 import { takeEpochData } from './epoch-data.js';
-import { ClaimTimeoutError, LineageChangedError, SharedStorageError } from './errors.js';
+import { ClaimTimeoutError, LineageChangedError, ReplicaError, SharedStorageError } from './errors.js';
+import { FileReplica } from './file-replica.js';
+import { REPLICA_FILES_BYTES_MAX_DEFAULT, unpackFiles } from './files-archive.js';
+import { REPLICA } from '../channel/messages.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
 import { restoreCheckpoint } from '../checkpoint/checkpoint.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
@@ -106,6 +109,10 @@ export class SecondaryNode {
   private epoch = 0;
   /** The lineage of the log we follow, from the last welcome. */
   private lineage = Lineage.startingAt(0);
+  /** The highest fencing token we have followed: a primary welcoming us with a lower one is deposed. */
+  private token = 0;
+  /** Our own copy of the guest's files, when nothing is shared on disk (the etcd arbiter). */
+  private readonly replica: FileReplica | undefined;
   /** The primary's last entry when we attached: we may go live only once we hold it. */
   private catchUpToSeq = Infinity;
   private releasedSeq = 0;
@@ -130,6 +137,7 @@ export class SecondaryNode {
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
     this.failureTimeoutMs = options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT;
     this.timeline = new Timeline((e) => options.onTimeline?.(e.event, e.atMs));
+    this.replica = prepared.replicaFiles ? new FileReplica(options.dir) : undefined;
     this.client = new ChannelClient({
       url: options.primaryUrl,
       secret: prepared.secret,
@@ -139,6 +147,11 @@ export class SecondaryNode {
       replayedSeq: () => this.executor?.lastSeq ?? 0,
       checkpointBytesMax: this.checkpoints.bytesMax,
       onCheckpoint: (seq, bytes) => this.restoreFrom(seq, bytes),
+      token: () => this.token,
+      node: prepared.node,
+      replica: () => (!this.replica ? REPLICA.none : this.replica.state === 'have' ? REPLICA.have : REPLICA.need),
+      onFiles: this.replica ? (archive) => this.filesReceived(archive) : undefined,
+      filesBytesMax: options.replicaBytesMax ?? REPLICA_FILES_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: this.heartbeatIntervalMs,
       failureTimeoutMs: this.failureTimeoutMs,
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT, // undefined would lift the client's limit
@@ -190,13 +203,14 @@ export class SecondaryNode {
    * entry we must hold before we may go live, whatever we held before.
    */
   private welcomed(welcome: Welcome): void {
-    if (welcome.epoch < this.epoch) {
+    if (welcome.epoch < this.epoch || welcome.token < this.token) {
       // A deposed primary (a later epoch has an owner): acking it would let it release beside that owner.
-      return this.client.reconnect(`the primary at ${this.options.primaryUrl} is in epoch ${welcome.epoch}, older than epoch ${this.epoch} we followed`);
+      return this.client.reconnect(`the primary at ${this.options.primaryUrl} is in epoch ${welcome.epoch} (token ${welcome.token}), older than epoch ${this.epoch} (token ${this.token}) we followed`);
     }
     const lineage = Lineage.of(welcome.forks);
     if (!lineage.continues(this.epoch, this.retained.lastSeq, welcome.epoch)) return this.lineageChanged(welcome.epoch);
     this.epoch = welcome.epoch;
+    this.token = welcome.token;
     this.lineage = lineage;
     this.catchUpToSeq = welcome.lastSeq;
     this.log(`following ${this.options.primaryUrl} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
@@ -209,6 +223,7 @@ export class SecondaryNode {
     if (this.options.rejoin === false) return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
     this.log(`${error.message.split(':')[0]}, and that log does not continue ours: dropping what we hold and joining again from the primary's newest state`);
     this.timeline.add('rejoin', `epoch ${epoch}`);
+    this.replica?.invalidate();
     this.generation++;
     this.executor?.dispose();
     this.executor = undefined;
@@ -295,6 +310,19 @@ export class SecondaryNode {
     this.stopWith(1, `refused by the primary: ${message} [${code}]; the refusal is final, so this secondary stops.`);
   }
 
+  /** The primary's guest files (digest checked), as of the state we start from: our replica starts there. */
+  private filesReceived(archive: Uint8Array): void {
+    let files;
+    try {
+      files = unpackFiles(archive);
+    } catch (error) {
+      return this.replayFailed(error);
+    }
+    this.log(`received the primary's guest files (${files.length} files, ${archive.length} bytes); our replica starts from them`);
+    this.timeline.add('files-received', `${files.length} files`);
+    this.replica!.install(files);
+  }
+
   private primaryReleased(seq: number): void {
     this.releasedSeq = Math.max(this.releasedSeq, seq);
     if (this.uncertain.length > 0 && this.uncertain[0].gateSeq <= this.releasedSeq) this.uncertain = this.uncertain.filter((o) => o.gateSeq > this.releasedSeq);
@@ -325,6 +353,8 @@ export class SecondaryNode {
         }
       },
       actions,
+      // Our own disk (nothing shared): every write the log says completed, in log order.
+      onWriteReplayed: this.replica ? (write) => this.replica!.apply(write) : undefined,
     };
   }
 
@@ -450,9 +480,11 @@ export class SecondaryNode {
     this.epoch += 1;
     let dataDir: string;
     try {
+      // Our replica holds every write whose completion we replayed, on disk, before it becomes the epoch's files.
+      await this.replica?.flush();
       dataDir = await takeEpochData(this.options.dir, this.epoch);
     } catch (error) {
-      const storage = error as SharedStorageError;
+      const storage = error as SharedStorageError | ReplicaError;
       return this.stopWith(storage.exitCode ?? 1, `${storage.message} Not going live.`);
     }
     this.host = LiveHost.forExecutor({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole }, executor);
@@ -479,7 +511,7 @@ export class SecondaryNode {
   private async claimNextEpoch(): Promise<boolean> {
     const next = this.epoch + 1;
     try {
-      const result = await claimEpochWithin(this.prepared.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `secondary pid ${process.pid}`);
+      const result = await claimEpochWithin(this.prepared.arbiter, this.options.claimTimeoutMs ?? CLAIM_TIMEOUT_MS_DEFAULT, next, `secondary pid ${process.pid}`, undefined, { asMember: true });
       if (result === 'won') {
         this.timeline.add('claim-won', `epoch ${next}`);
         return true;
@@ -514,6 +546,7 @@ export class SecondaryNode {
         replayBacklogEntriesMax: options.replayBacklogEntriesMax,
         replayBacklogMsMax: options.replayBacklogMsMax,
         checkpoints: this.checkpoints,
+        replicaBytesMax: options.replicaBytesMax,
         outputGate: true,
         timeline: this.timeline,
         onFenced: (why, exitCode) => {
@@ -596,6 +629,9 @@ export class SecondaryNode {
       heartbeatRttMs: stats.rttMs,
       logBytesReceived: stats.bytesReceived,
       events: this.executor?.eventsDelivered ?? 0,
+      token: this.token,
+      arbiter: this.prepared.arbiter.describe(),
+      ...this.replica?.status(),
     };
   }
 }

@@ -11,7 +11,7 @@ import { ChannelClient, type ChannelClientOptions } from '../../src/channel/chan
 import { ChannelServer, type ChannelServerOptions, type DetachReason, type PeerInfo } from '../../src/channel/channel-server.js';
 import type { ChannelError } from '../../src/channel/errors.js';
 import { openSession, TRAILER_BYTES, transcriptHash, type FrameSession } from '../../src/channel/frame-auth.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type ChannelMessage, type Welcome } from '../../src/channel/messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type ChannelMessage, type Welcome } from '../../src/channel/messages.js';
 import { ChannelSecret, newNonce } from '../../src/channel/secret.js';
 import type { LogHeader } from '../../src/log/entries.js';
 
@@ -166,11 +166,57 @@ describe('ChannelServer + ChannelClient', () => {
     await waitFor('refusal', () => clog.refused.length === 1 && log.refused.length === 1);
     expect(clog.refused).toEqual(['LOCKSTEP_CHANNEL_AUTH']);
     expect(log.refused[0]!.code).toBe('LOCKSTEP_CHANNEL_AUTH');
-    expect(log.refused[0]!.message).toMatch(/127\.0\.0\.1:\d+.*same channel\.secret/);
+    expect(log.refused[0]!.message).toMatch(/127\.0\.0\.1:\d+.*same secret/);
     expect(log.attached).toEqual([]);
     await sleep(150);
     expect(client.state).toBe('stopped');
     expect(log.refused.length).toBe(1);
+  });
+
+  it('carries the fencing token on the welcome; a secondary that has followed a higher one is refused, and the primary learns it was deposed', async () => {
+    const deposed: number[] = [];
+    const { port, log } = await startServer({ token: 5, onDeposed: (theirs) => deposed.push(theirs) });
+    const { log: clog } = startClient(port, { token: () => 5 });
+    await waitFor('attached', () => clog.welcomes.length === 1);
+    expect(clog.welcomes[0]!.token).toBe(5);
+    const stale = startClient(port, { token: () => 7 });
+    await waitFor('refused', () => stale.log.refused.length >= 1);
+    expect(stale.log.refused[0]).toBe('LOCKSTEP_CHANNEL_STALE_TOKEN');
+    expect(deposed[0]).toBe(7);
+    expect(log.refused.map((e) => e.code)).toContain('LOCKSTEP_CHANNEL_STALE_TOKEN');
+    expect(stale.client.state).not.toBe('stopped'); // retryable: its silence verdict and the arbiter decide
+  });
+
+  it('sends the guest files after the welcome to a secondary that needs them, checked against their digest, before any batch; and refuses them past the bound', async () => {
+    const archive = Uint8Array.from({ length: 700_000 }, (_, i) => i % 251); // three chunks
+    const { server, port } = await startServer({ filesFor: async () => archive });
+    const received: Uint8Array[] = [];
+    const { log: clog } = startClient(port, { replica: () => REPLICA.need, onFiles: (bytes) => received.push(bytes) });
+    await waitFor('attached', () => clog.welcomes.length === 1);
+    expect(clog.welcomes[0]!.files).toBe(true);
+    await waitFor('files', () => received.length === 1);
+    expect(Buffer.from(received[0]!).equals(Buffer.from(archive))).toBe(true);
+    await waitFor('batches may flow', () => server.sendBatch(1, 1, bytes(1, 1)));
+    await waitFor('batch', () => clog.batches.length === 1);
+    await server.close();
+
+    const small = await startServer({ filesFor: async () => archive });
+    const tooSmall = startClient(small.port, { replica: () => REPLICA.need, onFiles: () => undefined, filesBytesMax: 1000 });
+    await waitFor('error', () => tooSmall.log.errors.length === 1);
+    expect(tooSmall.log.errors[0]!.message).toMatch(/guest files take 700000 bytes, more than this secondary accepts \(--replica-bytes-max 1000\)/);
+  });
+
+  it('does not send files to a secondary that keeps none (a shared --dir) or holds its replica and continues its log', async () => {
+    let packed = 0;
+    const { port } = await startServer({ filesFor: async () => (packed++, new Uint8Array(3)) });
+    const shared = startClient(port, { replica: () => REPLICA.none });
+    await waitFor('attached', () => shared.log.welcomes.length === 1);
+    expect(shared.log.welcomes[0]!.files).toBe(false);
+    await shared.client.stop();
+    const continuing = startClient(port, { replica: () => REPLICA.have, onFiles: () => undefined });
+    await waitFor('attached', () => continuing.log.welcomes.length === 1);
+    expect(continuing.log.welcomes[0]!.files).toBe(false);
+    expect(packed).toBe(0);
   });
 
   it('refuses garbage, text, misshapen and oversized frames, and junk TCP; then accepts a good client', async () => {
@@ -178,7 +224,7 @@ describe('ChannelServer + ChannelClient', () => {
     const garbage = await rawPeer(port);
     garbage.ws.send(Buffer.from([0xc1, 0xff, 0x00, 0x13]));
     const misshapen = await rawPeer(port);
-    misshapen.ws.send(encodeMessage({ type: 'ack', seq: 1, replayedSeq: 0 }));
+    misshapen.ws.send(encodeMessage({ type: 'ack', seq: 1, replayedSeq: 0, token: 0 }));
     const text = await rawPeer(port);
     text.ws.send('hello?');
     const huge = await rawPeer(port);
@@ -382,7 +428,7 @@ async function fakePrimary(serverSecret: ChannelSecret, afterWelcome: (peer: Han
       const m = decodeMessage(bytes, 'client');
       received.push(m);
       if (m.type !== 'auth') return;
-      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] });
+      const welcome = encodeMessage({ type: 'welcome', proof: serverSecret.proof(serverNonce, m.clientNonce, 'server'), header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [], token: 0, files: false });
       ws.send(welcome);
       session = openSession(serverSecret, transcriptHash(hello, bytes, welcome), 'primary', 'client');
       const peer = handPeer(ws, session);
@@ -426,8 +472,8 @@ async function handSecondary(port: number, alteredHaveSeq?: number) {
       if (m.type === 'hello') {
         hello = bytes;
         const proof = secret.proof(m.serverNonce, clientNonce, 'client');
-        auth = encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: 0, replayedSeq: 0 });
-        return ws.send(alteredHaveSeq === undefined ? auth : encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: alteredHaveSeq, replayedSeq: 0 }));
+        auth = encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: 0, replayedSeq: 0, token: 0, replica: 0, node: '' });
+        return ws.send(alteredHaveSeq === undefined ? auth : encodeMessage({ type: 'auth', clientNonce, proof, header, haveSeq: alteredHaveSeq, replayedSeq: 0, token: 0, replica: 0, node: '' }));
       }
       if (m.type !== 'welcome') return reject(new Error(`expected welcome, got ${m.type}`));
       session = openSession(secret, transcriptHash(hello!, auth!, bytes), 'secondary', 'server');
@@ -441,8 +487,8 @@ async function handSecondary(port: number, alteredHaveSeq?: number) {
 
 describe('every frame after the handshake is authenticated', () => {
   it.each([
-    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'ack', seq: 3, replayedSeq: 0 })), /tag does not verify/],
-    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'ack', seq: 3, replayedSeq: 0 })), /too short to carry a counter and tag/],
+    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'ack', seq: 3, replayedSeq: 0, token: 0 })), /tag does not verify/],
+    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'ack', seq: 3, replayedSeq: 0, token: 0 })), /too short to carry a counter and tag/],
     ['replayed (an earlier real frame)', (p: HandPeer) => p.sendRaw(p.sealed[0]!), /expected frame #\d+ but got frame #\d+ again \(a replay\)/],
   ])('the primary refuses a %s ack: no ack reaches the output rule, it is counted, the secondary is dropped', async (_kind, attack, pattern) => {
     const { server, port, log } = await startServer();
@@ -451,7 +497,7 @@ describe('every frame after the handshake is authenticated', () => {
     server.sendBatch(1, 1, bytes(10, 1));
     server.sendBatch(2, 2, bytes(10, 2));
     await waitFor('batches', () => hand.inbox.filter((m) => m.type === 'batch').length === 2);
-    hand.peer.send({ type: 'ack', seq: 1, replayedSeq: 0 }); // a real ack: counted
+    hand.peer.send({ type: 'ack', seq: 1, replayedSeq: 0, token: 0 }); // a real ack: counted
     await waitFor('ack 1', () => log.acks.at(-1) === 1);
     attack(hand.peer); // claims entries up to #3 are held by the secondary (or repeats the ack for #1)
     await waitFor('refused', () => log.forged.length === 1 && log.detached.length === 1);
@@ -468,14 +514,14 @@ describe('every frame after the handshake is authenticated', () => {
   });
 
   it.each([
-    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(3, 6) })), /tag does not verify/],
-    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(30, 6) })), /tag does not verify/],
+    ['forged (random tag)', (p: HandPeer) => p.sendRaw(forgedFrame({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(3, 6), token: 0 })), /tag does not verify/],
+    ['unsealed (protocol 1 style)', (p: HandPeer) => p.sendRaw(encodeMessage({ type: 'batch', firstSeq: 2, count: 1, payload: bytes(30, 6), token: 0 })), /tag does not verify/],
     ['replayed (an earlier real frame)', (p: HandPeer) => p.sendRaw(p.sealed.at(-1)!), /again \(a replay\)/],
     ['text', (p: HandPeer) => p.sendText('{"type":"batch"}'), /a text frame/],
   ])('the secondary refuses a %s batch: nothing delivered or acked, counted, and it reconnects', async (_kind, attack, pattern) => {
     const fake = await fakePrimary(secret, (peer, connection) => {
       if (connection !== 1) return; // the second connection is left alone
-      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1) });
+      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1), token: 0 });
       attack(peer);
     });
     const { client, log } = startClient(fake.port);
@@ -486,7 +532,7 @@ describe('every frame after the handshake is authenticated', () => {
     expect(client.stats.framesRefused).toBe(1);
     await waitFor('refuse frame', () => fake.received.some((m) => m.type === 'refuse'));
     expect(fake.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_FORGED' });
-    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0 }]);
+    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0, token: 0 }]);
     // Tampering on the path is not a broken primary: the client reconnects, with new keys, from #2.
     await waitFor('reconnected', () => fake.connections() === 2 && log.welcomes.length === 2);
     expect(log.disconnects).toBe(1);
@@ -505,12 +551,12 @@ describe('every frame after the handshake is authenticated', () => {
       const serverNonce = new Uint8Array(32).fill(3);
       const hello = encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce });
       ws.on('message', (data, isBinary) => {
-        if (!isBinary || (data as Buffer)[0] !== 0x96) return; // only the auth tuple (6 fields) matters here; later frames are sealed
+        if (!isBinary || (data as Buffer)[0] !== 0x99) return; // only the auth tuple (9 fields) matters here; later frames are sealed
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');
-        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] });
-        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [] })); // altered in transit
+        const meant = encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 0, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [], token: 0, files: false });
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: m.haveSeq + 1, epoch: 7, lastSeq: m.haveSeq, checkpointBytes: 0, forks: [], token: 0, files: false })); // altered in transit
         const session = openSession(secret, transcriptHash(hello, data as Buffer, meant), 'primary', 'client');
         ws.send(session.sealer.seal(encodeMessage({ type: 'heartbeat', sentMs: 1, echoMs: null, heldMs: 0 })));
       });
@@ -534,11 +580,11 @@ describe('every frame after the handshake is authenticated', () => {
       cleanups.push(() => ws.terminate());
       const serverNonce = new Uint8Array(32).fill(4);
       ws.on('message', (data) => {
-        if ((data as Buffer)[0] !== 0x96) return; // only the auth tuple (6 fields) matters here; later frames are sealed
+        if ((data as Buffer)[0] !== 0x99) return; // only the auth tuple (9 fields) matters here; later frames are sealed
         const m = decodeMessage(data as Buffer, 'client');
         if (m.type !== 'auth') return;
         const proof = secret.proof(serverNonce, m.clientNonce, 'server');
-        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: 7, epoch: 0, lastSeq: 6, checkpointBytes: 200 * 1024 * 1024, forks: [] }));
+        ws.send(encodeMessage({ type: 'welcome', proof, header, startSeq: 7, epoch: 0, lastSeq: 6, checkpointBytes: 200 * 1024 * 1024, forks: [], token: 0, files: false }));
         welcomed = true;
       });
       ws.send(encodeMessage({ type: 'hello', protocolVersion: CHANNEL_PROTOCOL_VERSION, serverNonce }));
@@ -661,8 +707,8 @@ describe('ChannelClient against a misbehaving primary', () => {
     ['repeat', 1, /repeat.*expected entry #2 next but got #1/],
   ])('reports a seq %s instead of skipping it', async (_kind, secondSeq, pattern) => {
     const fake = await fakePrimary(secret, (peer) => {
-      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1) });
-      peer.send({ type: 'batch', firstSeq: secondSeq, count: 1, payload: bytes(1, 2) });
+      peer.send({ type: 'batch', firstSeq: 1, count: 1, payload: bytes(1, 1), token: 0 });
+      peer.send({ type: 'batch', firstSeq: secondSeq, count: 1, payload: bytes(1, 2), token: 0 });
     });
     const { client, log } = startClient(fake.port);
     await waitFor('error', () => log.errors.length === 1);
@@ -671,7 +717,7 @@ describe('ChannelClient against a misbehaving primary', () => {
     expect(log.batches.map(([first]) => first)).toEqual([1]);
     await waitFor('refuse frame', () => fake.received.some((m) => m.type === 'refuse'));
     expect(fake.received.find((m) => m.type === 'refuse')).toMatchObject({ code: 'LOCKSTEP_CHANNEL_SEQ' });
-    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0 }]);
+    expect(fake.received.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', seq: 1, replayedSeq: 0, token: 0 }]);
     expect(client.state).toBe('stopped');
   });
 });

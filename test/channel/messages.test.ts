@@ -24,13 +24,16 @@ const b = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
 const samples: ChannelMessage[] = [
   { type: 'hello', protocolVersion: 1, serverNonce: b(32, 1) },
-  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7, replayedSeq: 5 },
-  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 0, forks: [] },
-  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 123456, forks: [{ epoch: 1, forkSeq: 5 }, { epoch: 2, forkSeq: 9 }] },
+  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7, replayedSeq: 5, token: 0, replica: 0, node: '' },
+  { type: 'auth', clientNonce: b(32, 2), proof: b(32, 3), header, haveSeq: 7, replayedSeq: 5, token: 41, replica: 2, node: '0123456789abcdef' },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 0, forks: [], token: 0, files: false },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 123456, forks: [{ epoch: 1, forkSeq: 5 }, { epoch: 2, forkSeq: 9 }], token: 0, files: false },
   { type: 'refuse', code: 'LOCKSTEP_CHANNEL_BUSY', message: 'busy' },
-  { type: 'batch', firstSeq: 8, count: 3, payload: b(100, 5) },
-  { type: 'ack', seq: 10, replayedSeq: 7 },
+  { type: 'batch', firstSeq: 8, count: 3, payload: b(100, 5), token: 0 },
+  { type: 'ack', seq: 10, replayedSeq: 7, token: 0 },
   { type: 'checkpoint', offset: 262144, chunk: b(100, 9) },
+  { type: 'files', offset: 0, total: 100, digest: b(32, 6), chunk: b(100, 7) },
+  { type: 'welcome', proof: b(32, 4), header, startSeq: 8, epoch: 2, lastSeq: 9, checkpointBytes: 0, forks: [], token: 57, files: true },
   { type: 'heartbeat', sentMs: 12.5, echoMs: null, heldMs: 0 },
   { type: 'heartbeat', sentMs: 12.5, echoMs: 3.25, heldMs: 1.5 },
   { type: 'bye', reason: 'planned stop' },
@@ -47,7 +50,9 @@ describe('channel messages', () => {
     const bad = (value: unknown) => () => decodeMessage(packr.pack(value), '10.0.0.1:5');
     expect(bad([5, 0, 1, b(1, 0)])).toThrow(/batch: firstSeq is not an integer >= 1/);
     expect(bad([6, -1])).toThrow(/ack: seq/);
-    expect(bad([6, 1, 2, 3])).toThrow(/extra fields/);
+    expect(bad([6, 1, 2, 3, 4])).toThrow(/extra fields/);
+    expect(bad([11, 0, 4, b(31, 0), b(4, 0)])).toThrow(/files: digest is 31 bytes/);
+    expect(bad([2, b(32, 0), b(32, 0), header, 0, 0, 0, 3, 'n'])).toThrow(/replica is not 0, 1 or 2/);
     expect(bad([10, -5, b(4, 0)])).toThrow(/checkpoint: offset/);
     expect(bad([10, 0, 'not bytes'])).toThrow(/checkpoint: chunk is not binary/);
     expect(bad([1, 1, b(31, 0)])).toThrow(/serverNonce is 31 bytes/);

@@ -57,7 +57,7 @@ describe('the logging channel refuses bad peers; the primary keeps serving', () 
     const { ws, hello, next } = await wsTo(pair.primary.logPort);
     expect(hello.type).toBe('hello');
     const header = makeHeader(await loadProgram(COUNTER), DEFAULT_GUEST_LIMITS);
-    ws.send(encodeMessage({ type: 'auth', clientNonce: randomBytes(NONCE_BYTES), proof: randomBytes(32), header, haveSeq: 0, replayedSeq: 0 }));
+    ws.send(encodeMessage({ type: 'auth', clientNonce: randomBytes(NONCE_BYTES), proof: randomBytes(32), header, haveSeq: 0, replayedSeq: 0, token: 0, replica: 0, node: '' }));
     const reply = await next();
     expect(reply.message).toMatchObject({ type: 'refuse', code: 'LOCKSTEP_CHANNEL_AUTH' });
     await pair.primary.proc.waitFor(/refused a would-be secondary: Channel authentication failed.*\[LOCKSTEP_CHANNEL_AUTH\]/);

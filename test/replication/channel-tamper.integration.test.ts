@@ -181,7 +181,7 @@ describe('a man in the middle of the logging channel', () => {
 
     // What an attacker on the path writes: an ack that covers the waiting answer.
     const injectedAt = performance.now();
-    proxy.inject(wsFrame(encodeMessage({ type: 'ack', seq: waitingSeq, replayedSeq: 0 }), 'client'));
+    proxy.inject(wsFrame(encodeMessage({ type: 'ack', seq: waitingSeq, replayedSeq: 0, token: 0 }), 'client'));
     const refused = /secondary failed \(protocol: Channel frame refused.*\[LOCKSTEP_CHANNEL_FORGED\]\); claiming epoch 1/;
     await Promise.race([primary.proc.waitFor(refused, 20_000).catch(() => undefined), pending]);
     // The forged ack never reached the output rule: the primary's acked position did not move.
@@ -211,7 +211,7 @@ describe('a man in the middle of the logging channel', () => {
   it('a forged batch injected toward the secondary is refused before anything in it is used', async () => {
     const { secondary, proxy } = await pairThroughProxy(2000);
     const next = ((await status(secondary.url))?.receivedSeq as number) + 1;
-    proxy.injectToSecondary(wsFrame(encodeMessage({ type: 'batch', firstSeq: next, count: 1, payload: randomBytes(40) }), 'server'));
+    proxy.injectToSecondary(wsFrame(encodeMessage({ type: 'batch', firstSeq: next, count: 1, payload: randomBytes(40), token: 0 }), 'server'));
     await secondary.proc.waitFor(/refused a frame from the primary: Channel frame refused.*tag does not verify.*\[LOCKSTEP_CHANNEL_FORGED\]/, 20_000);
     expect(secondary.proc.stderr).not.toMatch(/LOCKSTEP_CHANNEL_SEQ|diverged/i);
   });

@@ -126,7 +126,7 @@ describe.skipIf(!up)('the etcd arbiter, on a real etcd', () => {
       body: JSON.stringify({ key: Buffer.from(`${prefix}/claims/epoch-000000000006`).toString('base64') }),
     });
     expect(((await response.json()) as { deleted?: string }).deleted).toBe('1');
-    expect(await arbiter.current()).toEqual({ epoch: 6, record: undefined });
+    expect(await arbiter.current()).toEqual({ epoch: 6, record: undefined, lapsed: true });
     expect(await new EtcdArbiter(url, prefix).claim(6, 'six again')).toBe('lost');
     expect(await new EtcdArbiter(url, prefix).claim(7, 'seven')).toBe('won');
     expect((await arbiter.current()).record?.who).toBe('seven');
