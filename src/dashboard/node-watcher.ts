@@ -30,6 +30,8 @@ export interface NodeView {
   state?: string;
   epoch?: number;
   protection?: string;
+  /** Who decides epochs, as the node's status describes it (kind, endpoints, token, reachable). */
+  arbiter?: Record<string, unknown>;
   peerConnected?: boolean;
   promotedFromSecondary?: boolean;
   lastSeq?: number;
@@ -150,6 +152,7 @@ export class NodeWatcher {
       state: s.state,
       epoch: s.epoch,
       protection: s.protection,
+      arbiter: s.arbiter,
       peerConnected: s.peerConnected,
       promotedFromSecondary: s.promotedFromSecondary,
       history: s.history,

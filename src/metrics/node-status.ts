@@ -24,6 +24,8 @@ export interface NodeStatus {
   peerConnected?: boolean;
   promotedFromSecondary?: boolean;
   logListen?: string;
+  /** Who decides epochs (kind, where, the epoch's token, whether it answers), as the node describes it. */
+  arbiter?: Record<string, unknown>;
   /** Go-live steps of a promoted secondary, wall-clock ms (failure-detected, claim-won, live). */
   timeline: Record<string, number>;
   /** Everything the node says happened to it, with its own times (nodes that report `history`). */
@@ -72,6 +74,7 @@ export function readNodeStatus(raw: unknown): NodeStatus {
     peerConnected,
     promotedFromSecondary: s.promotedFromSecondary === true,
     logListen: str(s.logListen),
+    arbiter: typeof s.arbiter === 'object' && s.arbiter !== null && !Array.isArray(s.arbiter) ? (s.arbiter as Record<string, unknown>) : undefined,
     timeline,
     history,
   };

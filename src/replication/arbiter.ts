@@ -32,6 +32,8 @@ export interface Arbiter {
   releasableUntilMs(): number;
   /** `listener` hears of an epoch this process won and has lost for good (its claim lapsed and a later one was taken). */
   onEpochLost(listener: (epoch: number) => void): void;
+  /** A pair node's arbiter starts here (etcd: its lease and keepalives, reachability logged through `log`). */
+  start(log: (line: string) => void): Promise<void>;
   /** Stops background work (keepalives). */
   close(): void;
 }

@@ -174,5 +174,7 @@ export class FileArbiter implements Arbiter {
 
   onEpochLost(): void {} // a claim file never lapses
 
+  async start(): Promise<void> {}
+
   close(): void {}
 }

@@ -233,15 +233,28 @@ export class EtcdArbiter implements Arbiter {
       const ttlS = await this.gateway.leaseKeepAlive(lease.id);
       if (ttlS > 0 && this.leaseValidUntilMs > 0) {
         this.leaseValidUntilMs = sentMs + ttlS * 1000 * LEASE_RELEASE_FRACTION;
-        this.keepaliveFailures = 0;
       } else {
         await this.replaceLostLease();
       }
-    } catch {
-      this.keepaliveFailures++;
+    } catch (error) {
+      if (this.keepaliveFailures++ === 0) {
+        this.log?.(`etcd does not answer (${error instanceof Error ? error.message.split('. ')[0] : error}): no failover is possible until it does, and alone this node releases nothing past its lease deadline`);
+      }
+      this.scheduleKeepalive();
+      return;
     }
+    if (this.keepaliveFailures > 0) this.log?.(`etcd answers again (after ${this.keepaliveFailures} failed keepalives)`);
+    this.keepaliveFailures = 0;
     this.scheduleKeepalive();
   }
+
+  /** A pair node holds a lease from the start: its reachability shows in status, and a failover claim needs no grant first. */
+  async start(log: (line: string) => void): Promise<void> {
+    this.log = log;
+    await this.ensureLease();
+  }
+
+  private log: ((line: string) => void) | undefined;
 
   /**
    * Our lease expired (etcd was out of reach longer than its TTL): our claims went with it, and we
@@ -256,7 +269,10 @@ export class EtcdArbiter implements Arbiter {
     const granted = await this.gateway.leaseGrant(Math.ceil(this.leaseTtlMs / 1000));
     this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
     const epochs = [...this.won.keys()];
-    if (epochs.length === 0) return;
+    if (epochs.length === 0) {
+      this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION; // nothing was bound to it
+      return;
+    }
     const epoch = Math.max(...epochs);
     const key = this.claimKey(epoch);
     const record: ClaimRecord = { nodeId: NODE_ID, who: 'owner (claim renewed after its lease expired)', pid: process.pid, host: hostname(), atMs: Date.now(), node: this.node, logListen: this.lastLogListen };

@@ -82,6 +82,7 @@ export async function preparePairNode(options: PairOptions) {
   const arbiter = arbiterFor(options, node);
   // Before anything is served: an arbiter that cannot be reached (etcd down, a wrong address) stops the start (exit 11).
   await arbiter.current();
+  await arbiter.start(options.log ?? ((line) => process.stderr.write(`[arbiter] ${line}\n`)));
   // With etcd each node has its own --dir: the secondary keeps its own replica of the guest's files.
   const replicaFiles = arbiter.kind !== 'file';
   return { program, limits, secret, header: makeHeader(program, limits), arbiter, node, replicaFiles };

@@ -307,7 +307,10 @@ export class SecondaryNode {
   /** A refusal the client retries is only logged; a final one stops this secondary (nobody takes it). */
   private refused(code: string, message: string, final: boolean): void {
     if (!final) return this.log(`refused by the primary: ${message} [${code}] (retrying)`);
-    this.stopWith(1, `refused by the primary: ${message} [${code}]; the refusal is final, so this secondary stops.`);
+    // Found through etcd, a "primary" of another program or secret is most likely another pair on the same prefix.
+    const prefix = this.prepared.arbiter.describe().prefix;
+    const hint = prefix !== undefined && (code === 'LOCKSTEP_CHANNEL_INCOMPATIBLE' || code === 'LOCKSTEP_CHANNEL_AUTH') ? ` If that node belongs to another pair, give each pair its own --arbiter-prefix (this one uses '${String(prefix)}').` : '';
+    this.stopWith(1, `refused by the primary: ${message} [${code}]; the refusal is final, so this secondary stops.${hint}`);
   }
 
   /** The primary's guest files (digest checked), as of the state we start from: our replica starts there. */

@@ -81,6 +81,8 @@ describe.skipIf(skipBrowser)('lockstep dashboard in Chromium', () => {
     });
     for (const kind of ['down', 'failure-detected', 'claim-won', 'live']) await page.locator(`#timeline li[data-kind="${kind}"]`).waitFor({ timeout: 10_000 });
     expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true); // no reload
+    // Each live card says who decides epochs (here the file arbiter, in the pair's directory).
+    await expect.poll(() => page.locator('dd[data-field="arbiter"]').last().textContent(), { timeout: 5000 }).toMatch(/^file · \//);
     // The survivor serves, and the page keeps updating.
     await waitUntil(async () => (await increment(pair.secondary.url, 'after')).status === 200, 5000, 'survivor answers');
     await page.waitForTimeout(1000);

@@ -6,7 +6,8 @@
 //      every acknowledged write (a planned stop and a fresh start on that directory still has them);
 //   2. the killed primary, restarted with its original command on its own directory, joins the
 //      survivor, receives the files, and when the survivor is killed goes live with every write too;
-//   3. bad input: a secret file missing, or different on the two nodes, is a clear error and nothing is served.
+//   3. bad input: a secret file missing or different on the two nodes, another pair started on the same
+//      prefix, the guest's files past --replica-bytes-max: each a clear error, nothing served by the newcomer.
 import { randomBytes } from 'node:crypto';
 import { copyFile, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -123,7 +124,7 @@ describe.skipIf(!up)('two nodes with nothing shared on disk (etcd, own --dir, --
     for (const [key, value] of written) expect(await valueOf(again.url, key), key).toBe(value);
   });
 
-  it('a missing secret file, or different ones on the two nodes, is a clear error and nothing is served', { timeout: 60_000 }, async () => {
+  it('a missing or different secret file, another pair on the prefix, files past the bound: clear errors, nothing served by the newcomer', { timeout: 60_000 }, async () => {
     const [dirA, dirB] = [await dirFor('own-bad-a'), await dirFor('own-bad-b')];
     const prefix = `bad-${randomBytes(4).toString('hex')}`;
     const arbiter = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
@@ -142,6 +143,13 @@ describe.skipIf(!up)('two nodes with nothing shared on disk (etcd, own --dir, --
     expect(wrongExit.code).toBe(1);
     expect(wrong.stderr).toMatch(/same secret: the same --secret-file.*LOCKSTEP_CHANNEL_AUTH/s);
     expect((await status(primary.url))?.protection).toBe('unprotected');
+
+    // Another pair (another program) started on the same prefix finds this pair's owner and is refused: a clear error, nothing served.
+    const intruder = new Proc('other-pair', ['primary', join(ROOT, 'guest-programs/counter.js'), '--port', String(await freePort()), '--log-listen', `127.0.0.1:${await freePort()}`, '--dir', await dirFor('own-other'), ...arbiter, '--secret-file', secretA]);
+    expect((await intruder.waitExit(20_000)).code).toBe(1);
+    expect(intruder.stderr).toMatch(/LOCKSTEP_CHANNEL_INCOMPATIBLE.*give each pair its own --arbiter-prefix \(this one uses 'bad-/s);
+    expect(intruder.stderr).not.toMatch(/serving counter\.js/);
+    expect((await status(primary.url))?.role).toBe('primary');
 
     // Past --replica-bytes-max: the attach fails with a message naming the flag; the primary serves on.
     const dirC = await dirFor('own-bound');

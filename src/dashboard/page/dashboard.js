@@ -51,7 +51,7 @@ function makeCard(url, index) {
   head.append(el('span', 'url', `node ${String.fromCharCode(65 + index)} · ${url}`), role);
   const facts = el('dl', 'facts');
   const fields = {};
-  for (const [key, label] of [['epoch', 'epoch'], ['protection', 'protection'], ['events', 'events/s'], ['log', 'log bandwidth'], ['lag', 'lag'], ['waiting', 'outputs waiting'], ['hold', 'output hold (mean)'], ['rtt', 'heartbeat RTT'], ['seq', 'log entries']]) {
+  for (const [key, label] of [['epoch', 'epoch'], ['protection', 'protection'], ['events', 'events/s'], ['log', 'log bandwidth'], ['lag', 'lag'], ['waiting', 'outputs waiting'], ['hold', 'output hold (mean)'], ['rtt', 'heartbeat RTT'], ['seq', 'log entries'], ['arbiter', 'arbiter']]) {
     facts.append(el('dt', '', label));
     fields[key] = el('dd', key === 'protection' ? 'protection' : '');
     fields[key].dataset.field = key;
@@ -111,6 +111,14 @@ function draw(canvas, series, dashed, color) {
   line(series, color, []);
 }
 
+/** The arbiter in one line: the file arbiter's directory, or etcd's endpoints, the epoch's token and whether it answers. */
+function fmtArbiter(a) {
+  if (!a) return '–';
+  if (a.kind !== 'etcd') return `${a.kind}${a.dir ? ' · ' + a.dir : ''}`;
+  const reach = a.reachable === false ? 'UNREACHABLE: no failover possible' : a.reachable === true ? 'reachable' : 'not contacted yet';
+  return `etcd ${a.endpoints} · ${a.prefix}` + (a.token !== undefined ? ` · token ${a.token}` : '') + ` · ${reach}`;
+}
+
 function renderNode(node, index) {
   let c = cards.get(node.url);
   if (!c) cards.set(node.url, (c = makeCard(node.url, index)));
@@ -127,6 +135,8 @@ function renderNode(node, index) {
   f.waiting.textContent = node.up ? fmtNumber(node.outputsWaiting) : '–';
   f.hold.textContent = node.up ? fmtMs(node.holdSecondsMean) : '–';
   f.rtt.textContent = node.up ? fmtMs(node.heartbeatRttSeconds) : '–';
+  f.arbiter.textContent = node.up ? fmtArbiter(node.arbiter) : '–';
+  f.arbiter.className = node.up && node.arbiter && node.arbiter.reachable === false ? 'arbiter-unreachable' : '';
   f.seq.textContent = node.up ? `#${node.lastSeq ?? 0}` + (node.replayedSeq !== undefined && node.role === 'secondary' ? ` (replayed #${node.replayedSeq})` : '') : (node.error || '–');
 
   const up = (v) => (node.up ? v : null);
