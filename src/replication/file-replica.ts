@@ -8,7 +8,7 @@
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { syncDirectory } from '../host/sync-dir.js';
 import { dirname, join } from 'node:path';
-import { writeGuestFile } from '../host/data-dir.js';
+import { HOST_TEMP_DIR, writeGuestFile } from '../host/data-dir.js';
 import type { PendingWrite } from '../engine/executor.js';
 import { pointDataAt } from './epoch-data.js';
 import { ReplicaError } from './errors.js';
@@ -83,6 +83,9 @@ export class FileReplica {
       await mkdir(dirname(target), { recursive: true });
       await writeDurably(target, data);
     }
+    // The host's temp directory exists in every data directory it writes to (a committer makes it
+    // once per path, so a replica replaced under it must come with one).
+    await mkdir(join(fresh, HOST_TEMP_DIR), { recursive: true });
     await syncTree(fresh);
     await rm(this.dataDir, { recursive: true, force: true });
     await rename(fresh, this.dataDir);

@@ -3,8 +3,8 @@
 // secondary wins epoch 1 in etcd and goes live with nothing lost and no answer given twice, and
 // the primary restarted with its original command finds the survivor through etcd and joins it
 // as its secondary; a primary whose secondary is killed wins the next epoch in etcd and goes on.
-// The nodes still share --dir for the guest's files and the channel secret (no
-// claim file is written there: epochs live in etcd).
+// These nodes share one --dir (no claim file is written there: epochs live in etcd); two nodes
+// with nothing shared on disk are own-disk.integration.test.ts.
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdArbiter } from '../../src/replication/etcd-arbiter.js';
