@@ -24,7 +24,8 @@ import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL
 import type { Welcome } from '../channel/messages.js';
 import { EntryQueue } from '../engine/entry-queue.js';
 import { Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
-import { DivergenceError, LockstepError } from '../errors.js';
+import { DivergenceError, LockstepError, UsageError } from '../errors.js';
+import { where } from './ownership.js';
 import { LiveHost } from '../host/live-host.js';
 import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
@@ -109,6 +110,8 @@ export class SecondaryNode {
   private epoch = 0;
   /** The lineage of the log we follow, from the last welcome. */
   private lineage = Lineage.startingAt(0);
+  /** The primary's epoch was found in our arbiter (same etcd, same prefix). */
+  private arbiterChecked = false;
   /** The highest fencing token we have followed: a primary welcoming us with a lower one is deposed. */
   private token = 0;
   /** Our own copy of the guest's files, when nothing is shared on disk (the etcd arbiter). */
@@ -212,9 +215,32 @@ export class SecondaryNode {
     this.epoch = welcome.epoch;
     this.token = welcome.token;
     this.lineage = lineage;
+    if (!this.arbiterChecked) void this.checkSameArbiter(welcome.epoch);
     this.catchUpToSeq = welcome.lastSeq;
     this.log(`following ${this.options.primaryUrl} (epoch ${this.epoch}) from entry #${welcome.startSeq}` + (this.caughtUp ? '' : `, catching up to #${welcome.lastSeq}`));
     this.moveTo(this.caughtUp ? 'following' : 'catching-up');
+  }
+
+  /**
+   * The primary's epoch must be one our arbiter knows: a secondary given another etcd or another
+   * --arbiter-prefix than its primary could never win a claim there (it is no member), so it says so
+   * at once instead of at the failover.
+   */
+  private async checkSameArbiter(epoch: number): Promise<void> {
+    this.arbiterChecked = true;
+    let current: number;
+    try {
+      current = (await this.prepared.arbiter.current()).epoch;
+    } catch {
+      this.arbiterChecked = false; // unreachable now: checked at the next welcome
+      return;
+    }
+    if (current >= epoch) return;
+    const error = new UsageError(
+      `The primary at ${this.options.primaryUrl} is in epoch ${epoch}, but ${where(this.prepared.arbiter)} knows epochs up to ${current} only: ` +
+        'this secondary could never take over there. Give both nodes the same --arbiter and --arbiter-prefix.',
+    );
+    this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
   }
 
   /** What we hold came from another owner's log: continuing from it could splice two runs. */

@@ -7,7 +7,7 @@
 //   2. the killed primary, restarted with its original command on its own directory, joins the
 //      survivor, receives the files, and when the survivor is killed goes live with every write too;
 //   3. bad input: a secret file missing or different on the two nodes, another pair started on the same
-//      prefix, the guest's files past --replica-bytes-max: each a clear error, nothing served by the newcomer.
+//      prefix, a secondary on another prefix than its primary, the guest's files past --replica-bytes-max: each a clear error, nothing served by the newcomer.
 import { randomBytes } from 'node:crypto';
 import { copyFile, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -124,7 +124,7 @@ describe.skipIf(!up)('two nodes with nothing shared on disk (etcd, own --dir, --
     for (const [key, value] of written) expect(await valueOf(again.url, key), key).toBe(value);
   });
 
-  it('a missing or different secret file, another pair on the prefix, files past the bound: clear errors, nothing served by the newcomer', { timeout: 60_000 }, async () => {
+  it('a missing or different secret file, another pair on the prefix, a secondary on another prefix, files past the bound: clear errors, nothing served by the newcomer', { timeout: 60_000 }, async () => {
     const [dirA, dirB] = [await dirFor('own-bad-a'), await dirFor('own-bad-b')];
     const prefix = `bad-${randomBytes(4).toString('hex')}`;
     const arbiter = ['--arbiter', up!.url, '--arbiter-prefix', prefix];
@@ -150,6 +150,11 @@ describe.skipIf(!up)('two nodes with nothing shared on disk (etcd, own --dir, --
     expect(intruder.stderr).toMatch(/LOCKSTEP_CHANNEL_INCOMPATIBLE.*give each pair its own --arbiter-prefix \(this one uses 'bad-/s);
     expect(intruder.stderr).not.toMatch(/serving counter\.js/);
     expect((await status(primary.url))?.role).toBe('primary');
+
+    // A secondary given another prefix than its primary could never take over: it says so at once.
+    const elsewhere = new Proc('wrong-prefix', ['secondary', KV, '--port', String(await freePort()), '--dir', await dirFor('own-prefix'), '--primary', `ws://127.0.0.1:${logPort}`, '--arbiter', up!.url, '--arbiter-prefix', `${prefix}-elsewhere`, '--secret-file', secretA]);
+    expect((await elsewhere.waitExit(20_000)).code).toBe(2);
+    expect(elsewhere.stderr).toMatch(/is in epoch 0, but etcd .* knows epochs up to -1 only.*same --arbiter and --arbiter-prefix/);
 
     // Past --replica-bytes-max: the attach fails with a message naming the flag; the primary serves on.
     const dirC = await dirFor('own-bound');
