@@ -13,7 +13,7 @@ import {
 } from './errors.js';
 import { openSession, TRAILER_BYTES, transcriptHash } from './frame-auth.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Auth, type ChannelMessage } from './messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, type Answers, type Auth, type ChannelMessage, type Switchover } from './messages.js';
 import { newNonce, type ChannelSecret } from './secret.js';
 import type { Fork } from '../replication/lineage.js';
 import { listenError } from '../errors.js';
@@ -95,6 +95,10 @@ export interface ChannelServerOptions {
   onRefused?: (error: ChannelError) => void;
   /** A frame from the attached secondary failed its tag or counter check; it is dropped (onDetach 'protocol' follows). */
   onFrameRefused?: (error: ChannelForgedError) => void;
+  /** Takes a connection for another server (a shadow's, on /shadow: replication/shadow-feed.ts); true if it took it. */
+  divert?: (ws: WebSocket, req: IncomingMessage) => boolean;
+  /** A switchover frame from the attached peer (only a shadow sends them); without this option it is a protocol violation. */
+  onSwitchover?: (message: Switchover) => void;
 }
 
 export interface ChannelServerStats {
@@ -133,7 +137,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor'>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor' | 'divert'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -183,7 +187,7 @@ export class ChannelServer {
       socket.destroy();
     });
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.opts.frameBytesMax });
-    wss.on('connection', (ws, req) => this.accept(ws, req));
+    wss.on('connection', (ws, req) => (this.opts.divert?.(ws, req) ? undefined : this.accept(ws, req)));
     // ws re-emits the HTTP server's errors; a failed listen is reported by listen()'s promise below.
     wss.on('error', () => {});
     this.http = http;
@@ -226,6 +230,16 @@ export class ChannelServer {
     });
     this.detach(a, 'bye', `bye sent: ${reason}`);
     a.ws.close(1000, 'bye');
+  }
+
+  /** A connection accepted by another server's listener (see `divert`): handled as if it had come to this one. */
+  adopt(ws: WebSocket, req: IncomingMessage): void {
+    this.accept(ws, req);
+  }
+
+  /** Sends a message that is neither a batch nor a bye to the attached peer (false if none is attached, or it was not sent). */
+  sendToPeer(message: Answers | Switchover): boolean {
+    return this.live ? this.live.link.send(message) : false;
   }
 
   /** Tells the secondary which outputs have certainly left (best effort; false if none attached). */
@@ -473,6 +487,9 @@ export class ChannelServer {
       case 'refuse':
         this.detach(a, 'refused-by-peer', `${message.code}: ${message.message}`);
         return;
+      case 'switchover':
+        if (this.opts.onSwitchover) return this.opts.onSwitchover(message);
+        return this.violation(a, new ChannelProtocolError('a switchover frame from a secondary that is not a shadow', a.peer.address));
       default:
         return this.violation(a, new ChannelProtocolError(`unexpected ${message.type} from a secondary`, a.peer.address));
     }

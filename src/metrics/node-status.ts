@@ -23,6 +23,8 @@ export interface NodeStatus {
   /** The secondary is connected to its primary, or the primary has a secondary attached. */
   peerConnected?: boolean;
   promotedFromSecondary?: boolean;
+  /** A shadow: answers or inputs of its program that differed from the primary's (it follows on after an answer's). */
+  shadowDivergences?: number;
   logListen?: string;
   /** Go-live steps of a promoted secondary, wall-clock ms (failure-detected, claim-won, live). */
   timeline: Record<string, number>;
@@ -71,6 +73,7 @@ export function readNodeStatus(raw: unknown): NodeStatus {
     logBytesReceived: num(s.logBytesReceived),
     peerConnected,
     promotedFromSecondary: s.promotedFromSecondary === true,
+    shadowDivergences: num(s.divergences),
     logListen: str(s.logListen),
     timeline,
     history,

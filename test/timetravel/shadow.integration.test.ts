@@ -1,0 +1,102 @@
+// A shadow secondary on real processes: it follows a protected pair under another program, reports
+// the answers that differ (status, metric, timeline) and an input divergence (it stops following,
+// status stays up), never changes the pair's protection or answers, and is refused with a clear
+// error where the primary no longer holds the history from entry #1.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { runLoad } from '../../src/client/load-client.js';
+import { makeWorkload } from '../../src/client/workloads.js';
+import { count, freePort, increment, Proc, ROOT, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+
+const FIXTURES = join(ROOT, 'test/fixtures/timetravel');
+const resources = testResources();
+
+async function startShadow(program: string, dir: string, logPort: number): Promise<StartedNode> {
+  const port = await freePort();
+  const proc = new Proc(`shadow ${program}`, [
+    'secondary', join(FIXTURES, program), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', dir,
+    '--heartbeat-ms', '50', '--failure-timeout-ms', '1000',
+  ]);
+  await proc.waitFor(/shadow of .* on http/, 15_000);
+  return resources.track({ proc, port, host: '127.0.0.1', logPort: 0, url: `http://127.0.0.1:${port}` });
+}
+
+describe('lockstep secondary --shadow', () => {
+  it('reports every differing answer with the entry and both answers, and never affects the pair', async () => {
+    const dir = await resources.dirFor('shadow');
+    const pair = await startPair(dir, { failureTimeoutMs: 1000 });
+    resources.track(pair.primary);
+    resources.track(pair.secondary);
+    const shadow = await startShadow('counter-changed.js', dir, pair.primary.logPort);
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'shadow attached');
+    const protection: string[] = [];
+    const sampling = setInterval(() => void status(pair.primary.url).then((s) => s && protection.push(s.protection)), 50);
+    const load = await runLoad({ targets: [pair.primary.url, pair.secondary.url], rate: 80, durationMs: 2500, concurrency: 4, workload: makeWorkload('counter'), seed: 23 });
+    await waitUntil(async () => ((await status(shadow.url))?.answersCompared ?? 0) >= load.answered, 15_000, 'shadow compared every answer');
+    const s = (await status(shadow.url))!;
+    // counter-changed.js adds "milestone" from the 5th count on: every answer from there differs.
+    expect(s.role).toBe('shadow');
+    expect(s.state).toBe('following');
+    expect(s.divergences).toBe(load.answered - 4);
+    expect(s.firstDivergence.kind).toBe('answer');
+    expect(s.firstDivergence.recorded.body).toBe('{"count":5}');
+    expect(s.firstDivergence.produced.body).toBe('{"count":5,"milestone":true}');
+    expect(s.firstDivergence.line).toMatch(/^entry #\d+ POST \/increment: primary 200 \{"count":5\} \| new program 200/);
+    expect(s.history.some((e: { event: string }) => e.event === 'shadow-divergence')).toBe(true);
+    const metrics = await (await fetch(`${shadow.url}/_lockstep/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^lockstep_shadow_divergences_total ${s.divergences}$`, 'm'));
+    // The pair: protected all along, nothing lost or answered twice, the count is the keys answered.
+    expect(load.lost).toBe(0);
+    expect(load.duplicates).toBe(0);
+    expect(new Set(protection)).toEqual(new Set(['protected']));
+    expect(await count(pair.primary.url)).toBe(load.answered);
+    // Killing the shadow changes nothing for the pair.
+    await shadow.proc.kill();
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow === null, 10_000, 'shadow detached');
+    const after = (await status(pair.primary.url))!;
+    expect(after.protection).toBe('protected');
+    expect((await increment(pair.primary.url, 'after-shadow')).status).toBe(200);
+    expect(await count(pair.primary.url)).toBe(load.answered + 1);
+    clearInterval(sampling);
+    expect(new Set(protection)).toEqual(new Set(['protected']));
+  }, 60_000);
+
+  it('stops following at an input divergence (an extra clock read) with a clear status, not a crash', async () => {
+    const dir = await resources.dirFor('shadow-input');
+    const pair = await startPair(dir, { failureTimeoutMs: 1000 });
+    resources.track(pair.primary);
+    resources.track(pair.secondary);
+    const shadow = await startShadow('counter-clock.js', dir, pair.primary.logPort);
+    for (let i = 0; i < 5; i++) await increment(pair.primary.url, `k${i}`);
+    await fetch(`${pair.primary.url}/count`); // counter-clock.js reads the clock once more here
+    await waitUntil(async () => (await status(shadow.url))?.state === 'diverged-input', 15_000, 'input divergence');
+    const s = (await status(shadow.url))!;
+    expect(s.canGoOn).toBe(false);
+    expect(s.divergences).toBe(1);
+    expect(s.firstDivergence).toMatchObject({ kind: 'input', canGoOn: false, programAsked: 'value now (a clock read)' });
+    expect(s.firstDivergence.seq).toBeGreaterThan(1);
+    expect(s.firstDivergence.request).toMatchObject({ method: 'GET', path: '/count' });
+    expect(s.stoppedReason).toMatch(/cannot replay past a consumption mismatch/);
+    expect(shadow.proc.exit).toBeUndefined(); // still answering status
+    // The pair goes on, protected.
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow === null, 10_000, 'shadow gone from the primary');
+    expect((await status(pair.primary.url))!.protection).toBe('protected');
+    expect((await increment(pair.primary.url, 'k-after')).status).toBe(200);
+  }, 60_000);
+
+  it('is refused with LOCKSTEP_SHADOW_NO_HISTORY (exit 4) once the primary keeps its log only from a checkpoint', async () => {
+    const dir = await resources.dirFor('shadow-history');
+    const pair = await startPair(dir, { failureTimeoutMs: 1000, primaryExtra: ['--checkpoint-every-entries', '10'], secondaryExtra: ['--checkpoint-every-entries', '10'] });
+    resources.track(pair.primary);
+    resources.track(pair.secondary);
+    for (let i = 0; i < 12; i++) await increment(pair.primary.url, `h${i}`);
+    await waitUntil(async () => ((await status(pair.primary.url))?.retainedFrom ?? 1) > 1, 10_000, 'log cut at a checkpoint');
+    const port = await freePort();
+    const proc = resources.track({ proc: new Proc('shadow', ['secondary', join(FIXTURES, 'counter-refactor.js'), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]), port, host: '', logPort: 0, url: '' }).proc;
+    const exit = await proc.exited;
+    expect(exit.code).toBe(4);
+    expect(proc.stderr).toMatch(/LOCKSTEP_SHADOW_NO_HISTORY/);
+    expect(proc.stderr).toMatch(/before the primary's first checkpoint/);
+    expect((await status(pair.primary.url))!.protection).toBe('protected');
+  }, 60_000);
+});
