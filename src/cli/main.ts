@@ -135,6 +135,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('--primary <url>', 'the primary logging channel, e.g. ws://127.0.0.1:7070')
     .option('--log-listen <host:port>', 'logging channel to serve once live, for a fresh secondary', '127.0.0.1:0')
     .option('--shadow', "follow the primary under this (new) program and compare its answers with the primary's, without ever protecting it; divergences are counted in status")
+    .option('--from-recording <file>', "with --shadow: replay this recording of the pair's log first (a shadow's --record), when the primary no longer keeps its log from entry #1")
+    .option('--record <file>', "with --shadow: record the log followed and the answers the primary released (<file>.answers), for upgrade-check or a later --from-recording")
     .action(async (file, opts) => setExit(await secondaryCommand(file, opts)));
 
   program

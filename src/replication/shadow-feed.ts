@@ -114,8 +114,8 @@ export class ShadowFeed {
     const from = peer.haveSeq === 0 ? 'entry #1' : `entry #${peer.haveSeq + 1} (after its recording)`;
     return new ShadowHistoryError(
       `it must replay from ${from}, but this primary keeps its log only from #${retained.retainedFrom} (the rest is covered by a checkpoint, ` +
-        "which another program cannot start from). Attach the shadow before the primary's first checkpoint (start the pair with a larger " +
-        '--checkpoint-every-entries/-bytes/-ms); starting a shadow from a recording of the pair\'s log is not available yet',
+        "which another program cannot start from). Start the shadow with --from-recording FILE, a recording of this pair's log that " +
+        `reaches at least #${retained.retainedFrom - 1} (what a shadow started with --record FILE wrote), or attach a shadow before the primary's first checkpoint`,
       peer.address,
     );
   }

@@ -31,6 +31,7 @@ import { takeEpochData } from '../replication/epoch-data.js';
 import { Lineage } from '../replication/lineage.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from '../replication/pair-node.js';
 import { PrimaryRole } from '../replication/primary-role.js';
+import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from '../replication/retained-log.js';
 import { checkShadowCompatible, SHADOW_PATH } from '../replication/shadow-feed.js';
 import { Timeline } from '../replication/timeline.js';
@@ -39,6 +40,7 @@ import { answerOf } from './answers-file.js';
 import { AnswerMatcher, divergenceJson, divergenceLine, type ShadowDivergence } from './shadow-compare.js';
 import { orphanEvent, type RequestSummary } from './upgrade-check.js';
 import { ShadowRefusedError } from './errors.js';
+import { readStartingRecording, ShadowRecorder, ShadowRecordingError, type StartingRecording } from './shadow-recording.js';
 
 export const SWITCHOVER_PATH = '/_lockstep/switchover';
 /** How long `POST /_lockstep/switchover` waits for the handover to end (live or abandoned). */
@@ -51,6 +53,10 @@ const SWITCHOVER_BODY_BYTES_MAX = 4096;
 export interface ShadowOptions extends PairOptions {
   /** ws://HOST:PORT of the primary's logging channel (the shadow connects to its /shadow). */
   primaryUrl: string;
+  /** A recording of the pair's log to replay first (the primary may no longer keep its log from #1). */
+  fromRecording?: string;
+  /** Record the log followed and the answers the primary released here (FILE and FILE.answers). */
+  record?: string;
   /** Where this node serves its own logging channel once live (after a switchover). */
   logListen: { host: string; port: number };
 }
@@ -85,6 +91,7 @@ export class ShadowNode {
   private switchoverWaiter: SwitchoverWaiter | undefined;
   private switchoverTimer: NodeJS.Timeout | undefined;
   private readonly nonces: string[] = [];
+  private recorder: ShadowRecorder | undefined;
   private readonly startedMs = Date.now();
   private finish!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.finish = resolve));
@@ -93,6 +100,7 @@ export class ShadowNode {
     private readonly options: ShadowOptions,
     private readonly prepared: Prepared,
     private readonly log: (line: string) => void,
+    private readonly starting: StartingRecording | undefined,
   ) {
     this.retained = new RetainedLog(RETAINED_ENTRIES_MAX, options.retainedBytesMax ?? RETAINED_BYTES_MAX);
     this.timeline = new Timeline();
@@ -120,6 +128,21 @@ export class ShadowNode {
       onRefused: (code, message, final) => (final ? this.refused(code, message) : this.log(`refused by the primary: ${message} [${code}] (retrying)`)),
       onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
     });
+    if (starting) this.startFrom(starting);
+  }
+
+  /** The recording's history is held and replayed first, and its answers compared, as if received. */
+  private startFrom(starting: StartingRecording): void {
+    try {
+      checkShadowCompatible(this.prepared.header, starting.header);
+    } catch (error) {
+      throw new ShadowRecordingError(`${starting.path} cannot be replayed here: ${(error as Error).message}`);
+    }
+    starting.entries.forEach((entry, i) => this.retained.append(i + 1, entry));
+    this.queue.push(1, starting.entries);
+    const answers = starting.answers?.answers;
+    for (const seq of answers?.seqs() ?? []) this.matcher.release(seq, answers!.get(seq)!);
+    this.log(`starting from ${starting.path}: entries #1..#${starting.entries.length} and ${answers?.size ?? 0} recorded answers`);
   }
 
   async start(): Promise<void> {
@@ -150,6 +173,15 @@ export class ShadowNode {
   // ---- following ----------------------------------------------------------------------------
 
   private welcomed(welcome: Welcome): void {
+    if (this.starting && welcome.header.programHash !== this.starting.header.programHash) {
+      const error = new ShadowRecordingError(`${this.starting.path} was recorded with ${this.starting.header.programName}, but the primary runs ${welcome.header.programName} (another program): it is not this pair's history.`);
+      return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
+    }
+    if (this.options.record && !this.recorder) {
+      this.recorder = new ShadowRecorder(this.options.record, welcome.header, this.retained.lastSeq, (seq) => this.retained.get(seq), this.log);
+      const recorded = this.starting?.answers?.answers;
+      for (const seq of recorded?.seqs() ?? []) this.recorder.answer(seq, recorded!.get(seq)!);
+    }
     this.epoch = welcome.epoch;
     this.lineage = Lineage.of(welcome.forks);
     this.attachSeq ??= welcome.lastSeq;
@@ -167,11 +199,15 @@ export class ShadowNode {
     const batch = decodeBatch(payload);
     for (let i = 0; i < count; i++) this.retained.append(firstSeq + i, batch.entries[i]!);
     this.queue.push(firstSeq, batch.entries);
+    this.recorder?.entries(batch.entries);
     this.scheduleReplay();
   }
 
   private answersReleased(answers: ReleasedAnswer[]): void {
-    for (const { seq, ...answer } of answers) this.matcher.release(seq, answer);
+    for (const { seq, ...answer } of answers) {
+      this.matcher.release(seq, answer);
+      this.recorder?.answer(seq, answer);
+    }
   }
 
   private requestOf(seq: number): RequestSummary | undefined {
@@ -245,7 +281,8 @@ export class ShadowNode {
   /** Replays while `more()` and entries remain; false once the replay stopped (an input divergence) or the node went live. */
   private replay(more: () => boolean): boolean {
     const executor = this.executor!;
-    const next = { peek: (): Entry | undefined => (executor.lastSeq < this.retained.lastSeq ? this.retained.get(executor.lastSeq + 1) : undefined), nextSeq: () => executor.lastSeq + 1 };
+    const held = (seq: number) => seq >= this.retained.retainedFrom && seq <= this.retained.lastSeq;
+    const next = { peek: (): Entry | undefined => (held(executor.lastSeq + 1) ? this.retained.get(executor.lastSeq + 1) : undefined), nextSeq: () => executor.lastSeq + 1 };
     try {
       for (;;) {
         const orphan = orphanEvent(executor, next, (seq) => this.requestOf(seq));
@@ -422,7 +459,12 @@ export class ShadowNode {
       this.timeline.add('claim-won', `epoch ${next}`);
       const dataDir = await takeEpochData(this.options.dir, next);
       this.host = LiveHost.forExecutor({ dir: this.options.dir, dataDir, onConsole: this.options.onConsole }, executor);
-      this.role = this.newRole(executor, this.host);
+      const checkpoints = nodeCheckpoints(this.options, this.prepared, () => this.retained, this.log);
+      // The log so far holds the old program's digests, which a secondary of the new program cannot verify:
+      // a fresh one starts from this checkpoint of the new program's state instead.
+      checkpoints.afterReplayedCheckpoint(executor);
+      this.role = this.newRole(executor, this.host, checkpoints);
+      void this.closeRecording();
     } catch (error) {
       const why = error instanceof LockstepError ? `${error.message} [${error.code}]` : String(error);
       this.endSwitchover(409, { ok: false, code: 'LOCKSTEP_SWITCHOVER_CLAIM_FAILED', message: why });
@@ -443,7 +485,7 @@ export class ShadowNode {
     this.endSwitchover(200, { ok: true, epoch: next, stopSeq, followedEntries: this.followedEntries, answersCompared: this.matcher.compared, program: this.prepared.program.name, logListen });
   }
 
-  private newRole(executor: Executor, host: LiveHost): PrimaryRole {
+  private newRole(executor: Executor, host: LiveHost, checkpoints: NodeCheckpoints): PrimaryRole {
     const { options, prepared } = this;
     return new PrimaryRole(
       {
@@ -456,7 +498,7 @@ export class ShadowNode {
         lineage: this.lineage.extend(this.epoch, executor.lastSeq),
         heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
         failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
-        checkpoints: nodeCheckpoints(options, prepared, () => this.retained, this.log),
+        checkpoints,
         outputGate: true,
         timeline: this.timeline,
         onFenced: (why, exitCode) => this.stopWith(exitCode ?? FENCED_EXIT_CODE, `FENCED: ${why}. This node stops now and releases nothing more.`),
@@ -477,11 +519,17 @@ export class ShadowNode {
     this.state = 'stopped';
     this.endSwitchover(409, { ok: false, code: 'LOCKSTEP_SWITCHOVER_ABANDONED', message });
     this.host?.stop();
-    void Promise.allSettled([this.client.stop(), this.service?.close(), this.role?.server.close()]).then(() => {
+    void Promise.allSettled([this.client.stop(), this.service?.close(), this.role?.server.close(), this.closeRecording()]).then(() => {
       this.executor?.dispose();
       this.executor = undefined;
       this.finish(code);
     });
+  }
+
+  private async closeRecording(): Promise<void> {
+    const recorder = this.recorder;
+    this.recorder = undefined;
+    await recorder?.close(this.retained.lastSeq).catch((error: unknown) => this.log(`closing the recording ${recorder.path} failed: ${error instanceof Error ? error.message : error}`));
   }
 
   async stop(reason: string): Promise<void> {
@@ -533,7 +581,8 @@ export class ShadowNode {
 
 export async function startShadow(options: ShadowOptions): Promise<RunningNode> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[shadow] ${line}\n`));
-  const node = new ShadowNode(options, await preparePairNode(options), log);
+  const starting = options.fromRecording === undefined ? undefined : await readStartingRecording(options.fromRecording);
+  const node = new ShadowNode(options, await preparePairNode(options), log, starting);
   await node.start();
   return { port: node.port, done: node.done, status: () => node.status(), stop: (reason) => node.stop(reason) };
 }

@@ -11,11 +11,11 @@ import { count, freePort, increment, Proc, ROOT, startPair, status, testResource
 const FIXTURES = join(ROOT, 'test/fixtures/timetravel');
 const resources = testResources();
 
-async function startShadow(program: string, dir: string, logPort: number): Promise<StartedNode> {
+async function startShadow(program: string, dir: string, logPort: number, extra: string[] = []): Promise<StartedNode> {
   const port = await freePort();
   const proc = new Proc(`shadow ${program}`, [
     'secondary', join(FIXTURES, program), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', dir,
-    '--heartbeat-ms', '50', '--failure-timeout-ms', '1000',
+    '--heartbeat-ms', '50', '--failure-timeout-ms', '1000', ...extra,
   ]);
   await proc.waitFor(/shadow of .* on http/, 15_000);
   return resources.track({ proc, port, host: '127.0.0.1', logPort: 0, url: `http://127.0.0.1:${port}` });
@@ -84,19 +84,38 @@ describe('lockstep secondary --shadow', () => {
     expect((await increment(pair.primary.url, 'k-after')).status).toBe(200);
   }, 60_000);
 
-  it('is refused with LOCKSTEP_SHADOW_NO_HISTORY (exit 4) once the primary keeps its log only from a checkpoint', async () => {
+  it('is refused (LOCKSTEP_SHADOW_NO_HISTORY, exit 4) once the log starts at a checkpoint, and starts from a recording a shadow made', async () => {
     const dir = await resources.dirFor('shadow-history');
-    const pair = await startPair(dir, { failureTimeoutMs: 1000, primaryExtra: ['--checkpoint-every-entries', '10'], secondaryExtra: ['--checkpoint-every-entries', '10'] });
+    const pair = await startPair(dir, { failureTimeoutMs: 1000, primaryExtra: ['--checkpoint-every-entries', '25'], secondaryExtra: ['--checkpoint-every-entries', '25'] });
     resources.track(pair.primary);
     resources.track(pair.secondary);
+    const recording = join(dir, 'shadow.log');
+    const recorder = await startShadow('counter-refactor.js', dir, pair.primary.logPort, ['--record', recording]);
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'recording shadow attached');
     for (let i = 0; i < 12; i++) await increment(pair.primary.url, `h${i}`);
+    await waitUntil(async () => (await status(recorder.url))?.answersCompared === 12, 10_000, 'recorder compared 12 answers');
+    recorder.proc.child.kill('SIGTERM');
+    expect((await recorder.proc.exited).code).toBe(0);
+    // The recording is the pair's history with the answers the primary released: upgrade-check reads it.
+    const same = new Proc('upgrade-check', ['upgrade-check', recording, join(FIXTURES, 'counter-refactor.js')]);
+    expect((await same.exited).code).toBe(0);
+    expect(same.stdout).toMatch(/12 answers compared .* OK/);
+    const changed = new Proc('upgrade-check', ['upgrade-check', recording, join(FIXTURES, 'counter-changed.js')]);
+    expect((await changed.exited).code).toBe(3);
+
+    await fetch(`${pair.primary.url}/count`); // an event after the shadow left: the log the checkpoint covers is dropped
     await waitUntil(async () => ((await status(pair.primary.url))?.retainedFrom ?? 1) > 1, 10_000, 'log cut at a checkpoint');
     const port = await freePort();
-    const proc = resources.track({ proc: new Proc('shadow', ['secondary', join(FIXTURES, 'counter-refactor.js'), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]), port, host: '', logPort: 0, url: '' }).proc;
-    const exit = await proc.exited;
-    expect(exit.code).toBe(4);
-    expect(proc.stderr).toMatch(/LOCKSTEP_SHADOW_NO_HISTORY/);
-    expect(proc.stderr).toMatch(/before the primary's first checkpoint/);
+    const refusedProc = new Proc('shadow', ['secondary', join(FIXTURES, 'counter-refactor.js'), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]);
+    resources.track({ proc: refusedProc, port, host: '', logPort: 0, url: '' });
+    expect((await refusedProc.exited).code).toBe(4);
+    expect(refusedProc.stderr).toMatch(/LOCKSTEP_SHADOW_NO_HISTORY/);
+    expect(refusedProc.stderr).toMatch(/--from-recording/);
+
+    const resumed = await startShadow('counter-refactor.js', dir, pair.primary.logPort, ['--from-recording', recording]);
+    for (let i = 12; i < 15; i++) await increment(pair.primary.url, `h${i}`);
+    await waitUntil(async () => (await status(resumed.url))?.answersCompared === 15, 10_000, 'recorded and live answers compared');
+    expect((await status(resumed.url))!).toMatchObject({ state: 'following', divergences: 0 });
     expect((await status(pair.primary.url))!.protection).toBe('protected');
-  }, 60_000);
+  }, 90_000);
 });
