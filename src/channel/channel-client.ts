@@ -79,6 +79,8 @@ export interface ChannelClientOptions {
   onError?: (error: ChannelError) => void;
   /** A frame from the primary failed its tag or counter check: the connection is dropped and retried (onDisconnected follows). */
   onFrameRefused?: (error: ChannelForgedError) => void;
+  /** The role this side proves the secret as: 'client' (a secondary; default) or 'shadow'. */
+  proofRole?: 'client' | 'shadow';
   /** A shadow: the answers the primary released. Without this option an answers frame is a protocol violation. */
   onAnswers?: (answers: ReleasedAnswer[]) => void;
   /** A shadow: a switchover frame from the primary. Without this option it is a protocol violation. */
@@ -140,6 +142,7 @@ export class ChannelClient {
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
+      proofRole: 'client',
       ...options,
     };
   }
@@ -230,7 +233,7 @@ export class ChannelClient {
         }
         serverNonce = m.serverNonce;
         haveSeq = this.opts.haveSeq();
-        const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
+        const proof = this.opts.secret.proof(serverNonce, clientNonce, this.opts.proofRole);
         transcript.hello = bytes;
         transcript.auth = encodeMessage({ type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq, replayedSeq: Math.min(this.opts.replayedSeq?.() ?? 0, haveSeq) });
         ws.send(transcript.auth);

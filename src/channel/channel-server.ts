@@ -95,6 +95,8 @@ export interface ChannelServerOptions {
   onRefused?: (error: ChannelError) => void;
   /** A frame from the attached secondary failed its tag or counter check; it is dropped (onDetach 'protocol' follows). */
   onFrameRefused?: (error: ChannelForgedError) => void;
+  /** The role a peer proves the secret as: 'client' (a secondary; default) or 'shadow' (shadow-feed.ts), so neither attaches as the other. */
+  peerProofRole?: 'client' | 'shadow';
   /** Takes a connection for another server (a shadow's, on /shadow: replication/shadow-feed.ts); true if it took it. */
   divert?: (ws: WebSocket, req: IncomingMessage) => boolean;
   /** A switchover frame from the attached peer (only a shadow sends them); without this option it is a protocol violation. */
@@ -157,6 +159,7 @@ export class ChannelServer {
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
       handshakesMax: HANDSHAKES_MAX_DEFAULT,
+      peerProofRole: 'client',
       ...options,
     };
     assert(this.opts.failureTimeoutMs > this.opts.heartbeatIntervalMs, 'failureTimeoutMs must exceed heartbeatIntervalMs');
@@ -371,7 +374,7 @@ export class ChannelServer {
 
   /** Checks in the order that leaks least: proof first, so strangers learn nothing about us. */
   private authenticate(ws: WebSocket, peer: string, sent: { hello: Uint8Array; auth: Uint8Array }, serverNonce: Uint8Array, auth: Auth): Attachment | null {
-    if (!this.opts.secret.verify(auth.proof, serverNonce, auth.clientNonce, 'client')) {
+    if (!this.opts.secret.verify(auth.proof, serverNonce, auth.clientNonce, this.opts.peerProofRole)) {
       this.refuse(ws, new ChannelAuthError('its proof does not match our secret', peer));
       return null;
     }

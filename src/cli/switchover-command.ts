@@ -54,7 +54,7 @@ export async function switchoverCommand(flags: SwitchoverFlags, out: (line: stri
   const challenge = await getJson(`${target}${SWITCHOVER_PATH}`);
   if (typeof challenge?.nonce !== 'string') throw new SwitchoverTargetError(`${target} gave no switchover nonce: is it a shadow of this Lockstep version?`);
   const clientNonce = newNonce();
-  const proof = secret.proof(Buffer.from(challenge.nonce, 'hex'), clientNonce, 'client');
+  const proof = secret.proof(Buffer.from(challenge.nonce, 'hex'), clientNonce, 'switchover');
   out(`switchover: asking the shadow at ${target} (followed ${followed} entries, 0 divergences) to take over...`);
   const response = await fetch(`${target}${SWITCHOVER_PATH}`, {
     method: 'POST',

@@ -84,6 +84,7 @@ export class ShadowFeed {
       secret: options.secret,
       header: options.header,
       compatible: checkShadowCompatible,
+      peerProofRole: 'shadow',
       epoch: options.epoch,
       forks: options.forks,
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,

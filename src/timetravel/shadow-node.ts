@@ -113,6 +113,7 @@ export class ShadowNode {
       secret: prepared.secret,
       header: prepared.header,
       compatible: checkShadowCompatible,
+      proofRole: 'shadow',
       haveSeq: () => this.retained.lastSeq,
       replayedSeq: () => this.executor?.lastSeq ?? 0,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
@@ -374,7 +375,7 @@ export class ShadowNode {
     }
     const used = typeof body.nonce === 'string' ? this.nonces.indexOf(body.nonce) : -1;
     const hex = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]+$/.test(v) ? Buffer.from(v, 'hex') : Buffer.alloc(0));
-    const proved = used >= 0 && hex(body.clientNonce).length === NONCE_BYTES && this.prepared.secret.verify(hex(body.proof), hex(body.nonce), hex(body.clientNonce), 'client');
+    const proved = used >= 0 && hex(body.clientNonce).length === NONCE_BYTES && this.prepared.secret.verify(hex(body.proof), hex(body.nonce), hex(body.clientNonce), 'switchover');
     if (used >= 0) this.nonces.splice(used, 1);
     if (!proved) return reply(403, { ok: false, code: 'LOCKSTEP_SWITCHOVER_AUTH', message: "the request is not proved with the pair's channel secret (give `lockstep switchover` the pair's --dir)" });
     const afterEntries = typeof body.afterEntries === 'number' && Number.isSafeInteger(body.afterEntries) && body.afterEntries >= 0 ? body.afterEntries : undefined;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { runLoad } from '../../src/client/load-client.js';
 import { makeWorkload } from '../../src/client/workloads.js';
-import { count, freePort, increment, Proc, ROOT, sleep, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+import { count, freePort, increment, Proc, ROOT, sleep, startPair, startSecondary, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/timetravel');
 const resources = testResources();
@@ -53,6 +53,14 @@ describe('lockstep switchover', () => {
     expect((await pair.secondary.proc.exited).code).toBe(0);
     expect(pair.primary.proc.stderr).toMatch(/handed over to the shadow/);
     expect(pair.secondary.proc.stderr).toMatch(/stopped on purpose .*not going live/);
+    // A fresh secondary of the new program protects the new primary (from its go-live checkpoint: the
+    // log before it holds the old program's digests).
+    await waitUntil(async () => (await status(shadow.url))?.checkpointSeq != null, 10_000, 'go-live checkpoint');
+    const fresh = resources.track(await startSecondary({ dir, program: join(FIXTURES, 'counter-refactor.js'), primaryUrl: `ws://${live.logListen}`, failureTimeoutMs: 1000 }));
+    await waitUntil(async () => (await status(shadow.url))?.protection === 'protected', 15_000, 'the new primary protected');
+    expect((await increment(shadow.url, 'after-switchover')).status).toBe(200);
+    await waitUntil(async () => ((await status(fresh.url))?.replayedSeq ?? 0) >= (await status(shadow.url))!.lastSeq, 10_000, 'fresh secondary replayed');
+    expect((await status(fresh.url))!).toMatchObject({ state: 'following', restoredFromSeq: (await status(shadow.url))!.checkpointSeq });
   }, 90_000);
 
   it('refuses a target that is not a shadow (2), a shadow that saw a divergence (3), and K not reached (4)', async () => {
