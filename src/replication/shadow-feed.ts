@@ -18,6 +18,7 @@ import type { LogHeader } from '../log/entries.js';
 import type { Fork } from './lineage.js';
 import type { RetainedLog } from './retained-log.js';
 import type { Timeline } from './timeline.js';
+import { Coalesced } from './coalesced.js';
 
 /** The path a shadow connects to on the primary's logging channel. */
 export const SHADOW_PATH = '/shadow';
@@ -69,9 +70,9 @@ export class ShadowFeed {
   readonly server: ChannelServer;
   private peer: string | null = null;
   private sentThrough = 0;
-  private pumpScheduled = false;
+  private readonly pumpSoon = new Coalesced(() => this.pump(), queueMicrotask);
   private answers: ReleasedAnswer[] = [];
-  private answersScheduled = false;
+  private readonly answersSoon = new Coalesced(() => this.flushAnswers(), queueMicrotask);
   private answersSent = 0;
   private answersTooLarge = 0;
   private attaches = 0;
@@ -156,12 +157,7 @@ export class ShadowFeed {
 
   /** A new entry was logged: sent at the next event boundary (a microtask), as to the secondary. */
   entryLogged(): void {
-    if (this.peer === null || this.pumpScheduled) return;
-    this.pumpScheduled = true;
-    queueMicrotask(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
+    if (this.peer !== null) this.pumpSoon.request();
   }
 
   private pump(): void {
@@ -196,12 +192,7 @@ export class ShadowFeed {
       return;
     }
     this.answers.push({ seq: effect.requestId, status: effect.status, headers: effect.headers, body });
-    if (this.answersScheduled) return;
-    this.answersScheduled = true;
-    queueMicrotask(() => {
-      this.answersScheduled = false;
-      this.flushAnswers();
-    });
+    this.answersSoon.request();
   }
 
   private flushAnswers(): void {

@@ -35,6 +35,7 @@ import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from '../replication/retained-log.js';
 import { checkShadowCompatible, SHADOW_PATH } from '../replication/shadow-feed.js';
 import { Timeline } from '../replication/timeline.js';
+import { Coalesced } from '../replication/coalesced.js';
 import { REPLAY_SLICE_MS, REPLAY_REPORT_ENTRIES } from '../replication/secondary-node.js';
 import { answerOf } from './answers-file.js';
 import { AnswerMatcher, divergenceJson, divergenceLine, type ShadowDivergence } from './shadow-compare.js';
@@ -75,7 +76,7 @@ export class ShadowNode {
   private readonly matcher: AnswerMatcher;
   private executor: Executor | undefined;
   private booting: Promise<void> | undefined;
-  private replayScheduled = false;
+  private readonly replaySoon = new Coalesced(() => this.replaySlice(), setImmediate);
   private reportedReplayedSeq = 0;
   private service: ServiceServer | undefined;
   private host: LiveHost | undefined;
@@ -201,7 +202,7 @@ export class ShadowNode {
     for (let i = 0; i < count; i++) this.retained.append(firstSeq + i, batch.entries[i]!);
     this.queue.push(firstSeq, batch.entries);
     this.recorder?.entries(batch.entries);
-    this.scheduleReplay();
+    this.replaySoon.request();
   }
 
   private answersReleased(answers: ReleasedAnswer[]): void {
@@ -245,15 +246,6 @@ export class ShadowNode {
     };
   }
 
-  private scheduleReplay(): void {
-    if (this.replayScheduled) return;
-    this.replayScheduled = true;
-    setImmediate(() => {
-      this.replayScheduled = false;
-      this.replaySlice();
-    });
-  }
-
   private replaySlice(): void {
     if (this.state !== 'following' && this.state !== 'switching-over') return;
     if (!this.executor) return this.boot();
@@ -265,7 +257,7 @@ export class ShadowNode {
       this.client.reportReplayed();
     }
     this.confirmIfPrepared();
-    if (this.queue.pending > 0) this.scheduleReplay();
+    if (this.queue.pending > 0) this.replaySoon.request();
   }
 
   private boot(): void {
@@ -273,7 +265,7 @@ export class ShadowNode {
     this.booting = Executor.bootReplay(this.executorOptions(), this.queue).then(
       (executor) => {
         this.executor = executor;
-        this.scheduleReplay();
+        this.replaySoon.request();
       },
       (error) => this.replayFailed(error),
     );
@@ -432,7 +424,7 @@ export class ShadowNode {
     this.log(`switchover abandoned: ${reason}; following on`);
     this.timeline.add('switchover-abandoned', reason);
     this.endSwitchover(409, { ok: false, code: 'LOCKSTEP_SWITCHOVER_ABANDONED', message: reason });
-    this.scheduleReplay();
+    this.replaySoon.request();
   }
 
   private endSwitchover(status: number, body: Record<string, unknown>): void {

@@ -4,22 +4,14 @@
 // error where the primary no longer holds the history from entry #1.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { FIXTURES, startShadow as startShadowProc } from './shadow-helpers.js';
 import { runLoad } from '../../src/client/load-client.js';
 import { makeWorkload } from '../../src/client/workloads.js';
-import { count, freePort, increment, Proc, ROOT, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+import { count, freePort, increment, Proc, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
-const FIXTURES = join(ROOT, 'test/fixtures/timetravel');
 const resources = testResources();
 
-async function startShadow(program: string, dir: string, logPort: number, extra: string[] = []): Promise<StartedNode> {
-  const port = await freePort();
-  const proc = new Proc(`shadow ${program}`, [
-    'secondary', join(FIXTURES, program), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', dir,
-    '--heartbeat-ms', '50', '--failure-timeout-ms', '1000', ...extra,
-  ]);
-  await proc.waitFor(/shadow of .* on http/, 15_000);
-  return resources.track({ proc, port, host: '127.0.0.1', logPort: 0, url: `http://127.0.0.1:${port}` });
-}
+const startShadow = async (...args: Parameters<typeof startShadowProc>): Promise<StartedNode> => resources.track(await startShadowProc(...args));
 
 describe('lockstep secondary --shadow', () => {
   it('reports every differing answer with the entry and both answers, and never affects the pair', async () => {

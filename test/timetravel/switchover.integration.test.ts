@@ -3,22 +3,14 @@
 // the keys answered, and the old nodes stop. Bad inputs are clear errors with their own exit codes.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { FIXTURES, startShadow as startShadowProc } from './shadow-helpers.js';
 import { runLoad } from '../../src/client/load-client.js';
 import { makeWorkload } from '../../src/client/workloads.js';
-import { count, freePort, increment, Proc, ROOT, sleep, startPair, startSecondary, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+import { count, increment, Proc, sleep, startPair, startSecondary, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
-const FIXTURES = join(ROOT, 'test/fixtures/timetravel');
 const resources = testResources();
 
-async function startShadow(program: string, dir: string, logPort: number): Promise<StartedNode> {
-  const port = await freePort();
-  const proc = new Proc(`shadow ${program}`, [
-    'secondary', join(FIXTURES, program), '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${logPort}`, '--dir', dir,
-    '--heartbeat-ms', '50', '--failure-timeout-ms', '1000',
-  ]);
-  await proc.waitFor(/shadow of .* on http/, 15_000);
-  return resources.track({ proc, port, host: '127.0.0.1', logPort: 0, url: `http://127.0.0.1:${port}` });
-}
+const startShadow = async (...args: Parameters<typeof startShadowProc>): Promise<StartedNode> => resources.track(await startShadowProc(...args));
 
 async function switchover(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = new Proc('switchover', ['switchover', ...args]);
