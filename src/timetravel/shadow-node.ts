@@ -179,6 +179,11 @@ export class ShadowNode {
       const error = new ShadowRecordingError(`${this.starting.path} was recorded with ${this.starting.header.programName}, but the primary runs ${welcome.header.programName} (another program): it is not this pair's history.`);
       return this.stopWith(error.exitCode, `${error.message} [${error.code}]`);
     }
+    // A reconnect to a primary whose log left ours (another run on that address, or a later epoch that
+    // forked before what we replayed): continuing would splice two histories.
+    if (this.attachSeq !== undefined && !Lineage.of(welcome.forks).continues(this.epoch, this.retained.lastSeq, welcome.epoch)) {
+      return this.stopWith(1, `the primary at ${this.options.primaryUrl} (epoch ${welcome.epoch}) does not continue the log this shadow replayed (epoch ${this.epoch}, up to #${this.retained.lastSeq}); a shadow cannot follow it. Start a new shadow.`);
+    }
     if (this.options.record && !this.recorder) {
       this.recorder = new ShadowRecorder(this.options.record, welcome.header, this.retained.lastSeq, (seq) => this.retained.get(seq), this.log);
       const recorded = this.starting?.answers?.answers;

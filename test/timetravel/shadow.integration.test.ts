@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FIXTURES, startShadow as startShadowProc } from './shadow-helpers.js';
 import { runLoad } from '../../src/client/load-client.js';
 import { makeWorkload } from '../../src/client/workloads.js';
-import { count, freePort, increment, Proc, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+import { count, freePort, increment, Proc, ROOT, startPair, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
 const resources = testResources();
 
@@ -52,6 +52,38 @@ describe('lockstep secondary --shadow', () => {
     clearInterval(sampling);
     expect(new Set(protection)).toEqual(new Set(['protected']));
   }, 60_000);
+
+  it('the pair answers the same, and is protected the same, with a shadow as without', async () => {
+    const kv = join(ROOT, 'guest-programs/kv.js');
+    const runs = [];
+    for (const withShadow of [true, false]) {
+      const dir = await resources.dirFor(withShadow ? 'with-shadow' : 'without-shadow');
+      const pair = await startPair(dir, { failureTimeoutMs: 1000, program: kv });
+      resources.track(pair.primary);
+      resources.track(pair.secondary);
+      // The same program: a shadow of the same version (no divergence expected either).
+      if (withShadow) {
+        const port = await freePort();
+        const proc = new Proc('shadow kv', ['secondary', kv, '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]);
+        resources.track({ proc, port, host: '', logPort: 0, url: '' });
+        await proc.waitFor(/shadow of .* on http/, 15_000);
+        await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'shadow attached');
+      }
+      const protection = new Set<string>();
+      const sampling = setInterval(() => void status(pair.primary.url).then((s) => s && protection.add(s.protection)), 50);
+      // One request at a time, same seed and keys: the answers depend only on the requests.
+      const load = await runLoad({ targets: [pair.primary.url], rate: 100, durationMs: 1500, concurrency: 1, workload: makeWorkload('kv'), seed: 7, runId: 'same' });
+      clearInterval(sampling);
+      runs.push({ answers: [...load.answers.values()].sort((a, b) => a.index - b.index).map((a) => [a.index, a.status, a.body]), protection, lost: load.lost });
+    }
+    const [withShadow, without] = runs;
+    const common = Math.min(withShadow.answers.length, without.answers.length);
+    expect(common).toBeGreaterThan(20);
+    expect(withShadow.answers.slice(0, common)).toEqual(without.answers.slice(0, common));
+    expect(withShadow.protection).toEqual(new Set(['protected']));
+    expect(without.protection).toEqual(new Set(['protected']));
+    expect([withShadow.lost, without.lost]).toEqual([0, 0]);
+  }, 90_000);
 
   it('stops following at an input divergence (an extra clock read) with a clear status, not a crash', async () => {
     const dir = await resources.dirFor('shadow-input');
