@@ -29,6 +29,7 @@ import { describeEntry, type Entry } from '../log/entries.js';
 import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from '../replication/claim-deadline.js';
 import { takeEpochData } from '../replication/epoch-data.js';
 import { Lineage } from '../replication/lineage.js';
+import { findLiveOwner } from '../replication/ownership.js';
 import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from '../replication/pair-node.js';
 import { PrimaryRole } from '../replication/primary-role.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
@@ -44,6 +45,8 @@ import { ShadowRefusedError } from './errors.js';
 import { readStartingRecording, ShadowRecorder, ShadowRecordingError, type StartingRecording } from './shadow-recording.js';
 
 export const SWITCHOVER_PATH = '/_lockstep/switchover';
+/** How long a shadow whose primary went silent looks for the epoch's next owner, per try (it tries again at the next silence verdict). */
+const OWNER_LOOKUP_MS = 1000;
 /** How long `POST /_lockstep/switchover` waits for the handover to end (live or abandoned). */
 export const SWITCHOVER_ANSWER_MS = 60_000;
 /** Switchover nonces handed out and not yet used, at most (each is good for one request). */
@@ -71,7 +74,11 @@ export class ShadowNode {
   state: ShadowState = 'connecting';
   private readonly retained: RetainedLog;
   private readonly queue = new EntryQueue();
-  private readonly client: ChannelClient;
+  private client: ChannelClient;
+  /** The primary followed now: the one given, or the node that owns the epoch after it failed. */
+  private primaryUrl: string;
+  private lookingForPrimary = false;
+  private silenceLogged = false;
   private readonly timeline: Timeline;
   private readonly matcher: AnswerMatcher;
   private executor: Executor | undefined;
@@ -109,27 +116,8 @@ export class ShadowNode {
       (seq) => this.requestOf(seq),
       (d) => this.diverged(d),
     );
-    this.client = new ChannelClient({
-      url: new URL(SHADOW_PATH, options.primaryUrl).href,
-      secret: prepared.secret,
-      header: prepared.header,
-      compatible: checkShadowCompatible,
-      proofRole: 'shadow',
-      haveSeq: () => this.retained.lastSeq,
-      replayedSeq: () => this.executor?.lastSeq ?? 0,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
-      failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
-      frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
-      onConnected: (welcome) => this.welcomed(welcome),
-      onBatch: (firstSeq, count, payload) => this.received(firstSeq, count, payload),
-      onAnswers: (answers) => this.answersReleased(answers),
-      onSwitchover: (message) => this.switchoverFrame(message),
-      onBye: (reason) => this.stopWith(0, `the primary stopped on purpose (${reason}); a shadow never goes live on a stop, so it stops too`),
-      onPeerSilent: () => this.log(`the primary is silent (failed?); a shadow never takes over: it keeps trying ${options.primaryUrl}`),
-      onDisconnected: () => this.log('the logging connection closed; reconnecting'),
-      onRefused: (code, message, final) => (final ? this.refused(code, message) : this.log(`refused by the primary: ${message} [${code}] (retrying)`)),
-      onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
-    });
+    this.primaryUrl = options.primaryUrl;
+    this.client = this.newClient(this.primaryUrl);
     if (starting) this.startFrom(starting);
   }
 
@@ -145,6 +133,58 @@ export class ShadowNode {
     const answers = starting.answers?.answers;
     for (const seq of answers?.seqs() ?? []) this.matcher.release(seq, answers!.get(seq)!);
     this.log(`starting from ${starting.path}: entries #1..#${starting.entries.length} and ${answers?.size ?? 0} recorded answers`);
+  }
+
+  private newClient(primaryUrl: string): ChannelClient {
+    const { options, prepared } = this;
+    return new ChannelClient({
+      url: new URL(SHADOW_PATH, primaryUrl).href,
+      secret: prepared.secret,
+      header: prepared.header,
+      compatible: checkShadowCompatible,
+      proofRole: 'shadow',
+      haveSeq: () => this.retained.lastSeq,
+      replayedSeq: () => this.executor?.lastSeq ?? 0,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+      failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
+      frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
+      onConnected: (welcome) => this.welcomed(welcome),
+      onBatch: (firstSeq, count, payload) => this.received(firstSeq, count, payload),
+      onAnswers: (answers) => this.answersReleased(answers),
+      onSwitchover: (message) => this.switchoverFrame(message),
+      onBye: (reason) => this.stopWith(0, `the primary stopped on purpose (${reason}); a shadow never goes live on a stop, so it stops too`),
+      onPeerSilent: () => void this.primarySilent(),
+      onDisconnected: () => this.log('the logging connection closed; reconnecting'),
+      onRefused: (code, message, final) => (final ? this.refused(code, message) : this.log(`refused by the primary: ${message} [${code}] (retrying)`)),
+      onError: (error) => this.stopWith(error.exitCode, `logging channel failed: ${error.message} [${error.code}]`),
+    });
+  }
+
+  /**
+   * The primary is silent (failed?). A shadow never takes over; if another node owns the epoch now
+   * (the secondary went live), it follows that node, whose log continues the one it replayed
+   * (checked at the welcome: a log that forked before what it replayed stops it).
+   */
+  private async primarySilent(): Promise<void> {
+    if (this.state === 'switching-over') this.abortSwitchover('the primary went silent');
+    if (this.lookingForPrimary || (this.state !== 'following' && this.state !== 'connecting')) return;
+    this.lookingForPrimary = true;
+    try {
+      const owner = await findLiveOwner(this.prepared.arbiter, OWNER_LOOKUP_MS).catch(() => undefined);
+      if ((this.state !== 'following' && this.state !== 'connecting') || !owner || owner.primaryUrl === this.primaryUrl) {
+        if (!this.silenceLogged) this.log(`the primary at ${this.primaryUrl} is silent (failed?); a shadow never takes over: it keeps trying it, and follows whichever node owns the epoch next`);
+        this.silenceLogged = true;
+        return;
+      }
+      this.log(`the primary at ${this.primaryUrl} is silent; epoch ${owner.epoch} is owned by the node at ${owner.primaryUrl}: following it`);
+      this.timeline.add('follow-new-primary', `${owner.primaryUrl}, epoch ${owner.epoch}`);
+      this.client.fence();
+      this.primaryUrl = owner.primaryUrl;
+      this.client = this.newClient(owner.primaryUrl);
+      this.client.start();
+    } finally {
+      this.lookingForPrimary = false;
+    }
   }
 
   async start(): Promise<void> {
@@ -165,7 +205,7 @@ export class ShadowNode {
       },
     );
     this.client.start();
-    this.log(`shadow of ${options.primaryUrl} running ${this.prepared.program.name} on http://${options.host ?? '127.0.0.1'}:${this.service.port}: comparing its answers with the primary's (never protection)`);
+    this.log(`shadow of ${this.primaryUrl} running ${this.prepared.program.name} on http://${options.host ?? '127.0.0.1'}:${this.service.port}: comparing its answers with the primary's (never protection)`);
   }
 
   get port(): number {
@@ -182,7 +222,7 @@ export class ShadowNode {
     // A reconnect to a primary whose log left ours (another run on that address, or a later epoch that
     // forked before what we replayed): continuing would splice two histories.
     if (this.attachSeq !== undefined && !Lineage.of(welcome.forks).continues(this.epoch, this.retained.lastSeq, welcome.epoch)) {
-      return this.stopWith(1, `the primary at ${this.options.primaryUrl} (epoch ${welcome.epoch}) does not continue the log this shadow replayed (epoch ${this.epoch}, up to #${this.retained.lastSeq}); a shadow cannot follow it. Start a new shadow.`);
+      return this.stopWith(1, `the primary at ${this.primaryUrl} (epoch ${welcome.epoch}) does not continue the log this shadow replayed (epoch ${this.epoch}, up to #${this.retained.lastSeq}); a shadow cannot follow it. Start a new shadow.`);
     }
     if (this.options.record && !this.recorder) {
       this.recorder = new ShadowRecorder(this.options.record, welcome.header, this.retained.lastSeq, (seq) => this.retained.get(seq), this.log);
@@ -192,8 +232,9 @@ export class ShadowNode {
     this.epoch = welcome.epoch;
     this.lineage = Lineage.of(welcome.forks);
     this.attachSeq ??= welcome.lastSeq;
+    this.silenceLogged = false;
     if (this.state === 'connecting') this.state = 'following';
-    this.log(`following ${this.options.primaryUrl} (epoch ${welcome.epoch}) from entry #${welcome.startSeq}; the primary is at #${welcome.lastSeq}`);
+    this.log(`following ${this.primaryUrl} (epoch ${welcome.epoch}) from entry #${welcome.startSeq}; the primary is at #${welcome.lastSeq}`);
     this.timeline.add('following', `epoch ${welcome.epoch}`);
   }
 
@@ -544,7 +585,7 @@ export class ShadowNode {
 
   status(): Record<string, unknown> {
     const comparison = {
-      shadowOf: this.options.primaryUrl,
+      shadowOf: this.primaryUrl,
       followedEntries: this.followedEntries,
       answersCompared: this.matcher.compared,
       answersUnchecked: this.matcher.unchecked,
@@ -563,7 +604,7 @@ export class ShadowNode {
       canGoOn: this.state !== 'diverged-input' && this.state !== 'stopped',
       stoppedReason: this.stoppedReason ?? null,
       epoch: this.epoch,
-      primary: this.options.primaryUrl,
+      primary: this.primaryUrl,
       connected: this.client.state === 'connected',
       attachSeq: this.attachSeq ?? null,
       receivedSeq: this.retained.lastSeq,

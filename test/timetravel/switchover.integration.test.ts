@@ -35,7 +35,6 @@ describe('lockstep switchover', () => {
     const load = await loading;
     expect(load.lost).toBe(0);
     expect(load.duplicates).toBe(0);
-    expect(load.answersByTarget[shadow.url]).toBeGreaterThan(0);
     const live = (await status(shadow.url))!;
     expect(live).toMatchObject({ role: 'primary', promotedFromShadow: true, epoch: 1, divergences: 0 });
     // Every key answered once, and counted once (counter answers count = keys answered).
