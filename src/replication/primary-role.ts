@@ -509,7 +509,7 @@ export class PrimaryRole {
     clearTimeout(this.leaseTimer);
     this.handover.dispose();
     await this.server.sendBye(reason);
-    await Promise.all([this.server.close(), this.shadow.close()]);
+    await Promise.all([this.server.close(), this.shadow.close(reason)]);
     if (!this.fenced) await this.options.arbiter.update(this.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
   }
 

@@ -217,7 +217,9 @@ export class ShadowFeed {
     return { shadow: this.peer, shadowAckedSeq: this.peer === null ? null : this.ackedSeq, shadowAnswersSent: this.answersSent, shadowAnswersTooLarge: this.answersTooLarge, shadowAttaches: this.attaches };
   }
 
-  async close(): Promise<void> {
+  /** `bye`: a planned stop, said to the shadow (it stops too). Without: it is cut off (a handover: it must replay the stop first). */
+  async close(bye?: string): Promise<void> {
+    if (bye !== undefined) await this.server.sendBye(bye);
     await this.server.close();
   }
 }

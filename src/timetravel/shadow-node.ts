@@ -166,7 +166,8 @@ export class ShadowNode {
    * (checked at the welcome: a log that forked before what it replayed stops it).
    */
   private async primarySilent(): Promise<void> {
-    if (this.state === 'switching-over') this.abortSwitchover('the primary went silent');
+    // Once it confirmed (ready), only the primary decides: its stop may still come, from it or from the log.
+    if (this.state === 'switching-over' && this.readySeq === undefined) this.abortSwitchover('the primary went silent');
     if (this.lookingForPrimary || (this.state !== 'following' && this.state !== 'connecting')) return;
     this.lookingForPrimary = true;
     try {
@@ -425,7 +426,10 @@ export class ShadowNode {
     }
     this.state = 'switching-over';
     this.switchoverWaiter = reply;
-    this.switchoverTimer = setTimeout(() => this.abortSwitchover(`no outcome within ${SWITCHOVER_ANSWER_MS} ms`), SWITCHOVER_ANSWER_MS);
+    this.switchoverTimer = setTimeout(() => {
+      if (this.readySeq === undefined) return this.abortSwitchover(`no outcome within ${SWITCHOVER_ANSWER_MS} ms`);
+      this.endSwitchover(409, { ok: false, code: 'LOCKSTEP_SWITCHOVER_NO_OUTCOME', message: `the shadow confirmed #${this.readySeq}, and the primary has not logged its stop within ${SWITCHOVER_ANSWER_MS} ms; see the status of both` });
+    }, SWITCHOVER_ANSWER_MS);
     this.timeline.add('switchover-requested', `after ${this.followedEntries} entries followed`);
     this.log(`switchover requested (followed ${this.followedEntries} entries, ${this.matcher.divergences} divergences): asking the primary to hand over`);
   }

@@ -103,6 +103,10 @@ describe('lockstep secondary --shadow', () => {
     await waitUntil(async () => (await status(shadow.url))?.answersCompared === 8, 10_000, 'answers of the new primary compared');
     expect((await status(shadow.url))!).toMatchObject({ role: 'shadow', state: 'following', divergences: 0, epoch: 1 });
     expect((await status(pair.secondary.url))!.shadow).not.toBeNull();
+    // A planned stop of its primary: the shadow is told, and stops too (it never goes live on a stop).
+    pair.secondary.proc.child.kill('SIGTERM');
+    expect((await shadow.proc.exited).code).toBe(0);
+    expect(shadow.proc.stderr).toMatch(/the primary stopped on purpose .* a shadow never goes live on a stop/);
   }, 60_000);
 
   it('stops following at an input divergence (an extra clock read) with a clear status, not a crash', async () => {
