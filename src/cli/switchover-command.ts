@@ -75,7 +75,7 @@ export async function switchoverCommand(flags: SwitchoverFlags, out: (line: stri
   if (flags.json) out(JSON.stringify({ to: target, ...result }));
   else {
     out(`switched over: ${target} runs ${String(result.program)} as the primary of epoch ${String(result.epoch)}`);
-    out(`  the old primary logged a planned stop at #${String(result.stopSeq)}; the shadow replayed it all (${String(result.answersCompared)} answers compared, 0 divergences)`);
+    out(`  the old primary logged a planned stop at #${String(result.stopSeq)}; the shadow replayed it all (${String(result.answersCompared)} answer${result.answersCompared === 1 ? '' : 's'} compared, 0 divergences)`);
     out(`  its logging channel: ${String(result.logListen ?? 'not listening')} (start a secondary of the new program there to protect it)`);
   }
   return 0;

@@ -172,6 +172,7 @@ export class PrimaryRole {
       refusal: () => (this.fenced ? 'this primary was fenced' : this.protection === 'arbitrating' ? 'this primary is arbitrating after its secondary failed' : undefined),
       logStop: (reason) => {
         const seq = this.executor.logControl({ kind: 'stop', reason });
+        this.host.stop(); // nothing more is logged after the stop (a timer, a disk completion) nor released
         this.pump();
         return seq;
       },

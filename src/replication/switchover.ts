@@ -47,7 +47,7 @@ export interface HandoverPrimary {
   quiet(): boolean;
   /** May a switchover start now (a serving, unfenced primary that is not arbitrating)? Why not, otherwise. */
   refusal(): string | undefined;
-  /** Logs the planned stop (synchronously) and ships it; returns its seq. */
+  /** Logs the planned stop (synchronously), after which nothing more is logged or released, and ships it; returns its seq. */
   logStop(reason: string): number;
   /** Highest entry the shadow holds; the secondary's (null when there is none). */
   shadowAcked(): number;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FIXTURES, startShadow as startShadowProc } from './shadow-helpers.js';
 import { runLoad } from '../../src/client/load-client.js';
 import { makeWorkload } from '../../src/client/workloads.js';
-import { count, increment, Proc, sleep, startPair, startSecondary, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
+import { count, increment, Proc, request, ROOT, sleep, startPair, startSecondary, status, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
 const resources = testResources();
 
@@ -52,6 +52,26 @@ describe('lockstep switchover', () => {
     expect((await increment(shadow.url, 'after-switchover')).status).toBe(200);
     await waitUntil(async () => ((await status(fresh.url))?.replayedSeq ?? 0) >= (await status(shadow.url))!.lastSeq, 10_000, 'fresh secondary replayed');
     expect((await status(fresh.url))!).toMatchObject({ state: 'following', restoredFromSeq: (await status(shadow.url))!.checkpointSeq });
+  }, 90_000);
+
+  it('hands over a guest whose timers keep logging (the prepared entry is confirmed again until nothing was logged since)', async () => {
+    const dir = await resources.dirFor('switchover-cron');
+    const cron = join(ROOT, 'guest-programs/cron.js');
+    const pair = await startPair(dir, { failureTimeoutMs: 1000, program: cron });
+    resources.track(pair.primary);
+    resources.track(pair.secondary);
+    const shadow = await startShadow(cron, dir, pair.primary.logPort);
+    await waitUntil(async () => ((await status(shadow.url))?.followedEntries ?? 0) >= 20, 15_000, 'shadow followed 20 entries');
+    const before = JSON.parse((await request(pair.primary.url, { path: '/ticks' })).body) as { ticks: number };
+    const result = await switchover(['--to', shadow.url, '--after-entries', '20', '--dir', dir]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect((await pair.primary.proc.exited).code).toBe(0);
+    // The timer goes on in the new primary, from where the old one stopped.
+    const ticks = async () => (JSON.parse((await request(shadow.url, { path: '/ticks' })).body) as { ticks: number }).ticks;
+    const first = await ticks();
+    expect(first).toBeGreaterThanOrEqual(before.ticks);
+    await waitUntil(async () => (await ticks()) > first, 10_000, 'ticks go on');
   }, 90_000);
 
   it('refuses a target that is not a shadow (2), a shadow that saw a divergence (3), and K not reached (4)', async () => {
