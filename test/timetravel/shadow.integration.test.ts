@@ -62,9 +62,10 @@ describe('lockstep secondary --shadow', () => {
       resources.track(pair.primary);
       resources.track(pair.secondary);
       // The same program: a shadow of the same version (no divergence expected either).
+      let shadowProc: Proc | undefined;
       if (withShadow) {
         const port = await freePort();
-        const proc = new Proc('shadow kv', ['secondary', kv, '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]);
+        const proc = (shadowProc = new Proc('shadow kv', ['secondary', kv, '--shadow', '--port', String(port), '--primary', `ws://127.0.0.1:${pair.primary.logPort}`, '--dir', dir]));
         resources.track({ proc, port, host: '', logPort: 0, url: '' });
         await proc.waitFor(/shadow of .* on http/, 15_000);
         await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'shadow attached');
@@ -80,6 +81,12 @@ describe('lockstep secondary --shadow', () => {
       }
       clearInterval(sampling);
       runs.push({ answers, protection });
+      if (withShadow) {
+        // A planned stop of its primary: the shadow is told, and stops too (it never goes live on a stop).
+        pair.primary.proc.child.kill('SIGTERM');
+        expect((await shadowProc!.exited).code).toBe(0);
+        expect(shadowProc!.stderr).toMatch(/the primary stopped on purpose .* a shadow never goes live on a stop/);
+      }
     }
     const [withShadow, without] = runs;
     expect(withShadow.answers).toEqual(without.answers);
@@ -103,10 +110,13 @@ describe('lockstep secondary --shadow', () => {
     await waitUntil(async () => (await status(shadow.url))?.answersCompared === 8, 10_000, 'answers of the new primary compared');
     expect((await status(shadow.url))!).toMatchObject({ role: 'shadow', state: 'following', divergences: 0, epoch: 1 });
     expect((await status(pair.secondary.url))!.shadow).not.toBeNull();
-    // A planned stop of its primary: the shadow is told, and stops too (it never goes live on a stop).
-    pair.secondary.proc.child.kill('SIGTERM');
-    expect((await shadow.proc.exited).code).toBe(0);
-    expect(shadow.proc.stderr).toMatch(/the primary stopped on purpose .* a shadow never goes live on a stop/);
+    // A switchover from the promoted secondary: it hands over too, and stops (exit 0).
+    const switched = new Proc('switchover', ['switchover', '--to', shadow.url, '--after-entries', '1', '--dir', dir]);
+    expect((await switched.exited).code).toBe(0);
+    expect((await pair.secondary.proc.exited).code).toBe(0);
+    expect(pair.secondary.proc.stderr).toMatch(/handed over to the shadow .*: this node stops \(exit 0\)/);
+    expect((await status(shadow.url))!).toMatchObject({ role: 'primary', epoch: 2 });
+    expect(await count(shadow.url)).toBe(8);
   }, 60_000);
 
   it('stops following at an input divergence (an extra clock read) with a clear status, not a crash', async () => {
@@ -161,6 +171,7 @@ describe('lockstep secondary --shadow', () => {
     expect(refusedProc.stderr).toMatch(/--from-recording/);
 
     const resumed = await startShadow('counter-refactor.js', dir, pair.primary.logPort, ['--from-recording', recording]);
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'resumed shadow attached'); // answers released before are not sent to it
     for (let i = 12; i < 15; i++) await increment(pair.primary.url, `h${i}`);
     await waitUntil(async () => (await status(resumed.url))?.answersCompared === 15, 10_000, 'recorded and live answers compared');
     expect((await status(resumed.url))!).toMatchObject({ state: 'following', divergences: 0 });

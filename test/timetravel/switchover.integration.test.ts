@@ -97,6 +97,7 @@ describe('lockstep switchover', () => {
     await good.proc.kill();
     await waitUntil(async () => (await status(pair.primary.url))?.shadow === null, 10_000, 'first shadow gone');
     const changed = await startShadow('counter-changed.js', dir, pair.primary.logPort);
+    await waitUntil(async () => (await status(pair.primary.url))?.shadow != null, 10_000, 'second shadow attached');
     for (let i = 3; i < 7; i++) await increment(pair.primary.url, `b${i}`);
     await waitUntil(async () => ((await status(changed.url))?.divergences ?? 0) > 0, 10_000, 'divergence seen');
     const diverged = await switchover(['--to', changed.url, '--after-entries', '0', '--dir', dir]);
