@@ -91,7 +91,7 @@ export class ShadowFeed {
       frameBytesMax: options.frameBytesMax ?? FRAME_BYTES_MAX_DEFAULT,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       failureTimeoutMs: options.failureTimeoutMs,
-      canAttach: (peer) => options.attachRefusal(peer) ?? this.historyRefusal(peer),
+      canAttach: (peer) => this.historyRefusal(peer) ?? options.attachRefusal(peer), // its own history rule first: the secondaries' names a checkpoint it cannot use
       onAttach: (peer) => this.attached(peer),
       onConfirmed: () => this.pump(),
       onAck: () => this.pump(),
