@@ -15,7 +15,7 @@ import {
 import { openSession, transcriptHash } from './frame-auth.js';
 import { AUTH_TIMEOUT_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from './channel-server.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type ChannelMessage, type FilesChunk, type ReplicaState, type Welcome } from './messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type ChannelMessage, type FilesChunk, type ReleasedAnswer, type ReplicaState, type Switchover, type Welcome } from './messages.js';
 import { filesDigest, REPLICA_FILES_BYTES_MAX_DEFAULT } from '../replication/files-archive.js';
 import { newNonce, type ChannelSecret } from './secret.js';
 
@@ -91,6 +91,12 @@ export interface ChannelClientOptions {
   onError?: (error: ChannelError) => void;
   /** A frame from the primary failed its tag or counter check: the connection is dropped and retried (onDisconnected follows). */
   onFrameRefused?: (error: ChannelForgedError) => void;
+  /** The role this side proves the secret as: 'client' (a secondary; default) or 'shadow'. */
+  proofRole?: 'client' | 'shadow';
+  /** A shadow: the answers the primary released. Without this option an answers frame is a protocol violation. */
+  onAnswers?: (answers: ReleasedAnswer[]) => void;
+  /** A shadow: a switchover frame from the primary. Without this option it is a protocol violation. */
+  onSwitchover?: (message: Switchover) => void;
 }
 
 export interface ChannelClientStats {
@@ -153,6 +159,7 @@ export class ChannelClient {
       authTimeoutMs: AUTH_TIMEOUT_MS_DEFAULT,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
+      proofRole: 'client',
       ...options,
     };
   }
@@ -243,7 +250,7 @@ export class ChannelClient {
         }
         serverNonce = m.serverNonce;
         haveSeq = this.opts.haveSeq();
-        const proof = this.opts.secret.proof(serverNonce, clientNonce, 'client');
+        const proof = this.opts.secret.proof(serverNonce, clientNonce, this.opts.proofRole);
         transcript.hello = bytes;
         transcript.auth = encodeMessage({
           type: 'auth', clientNonce, proof, header: this.opts.header, haveSeq, replayedSeq: Math.min(this.opts.replayedSeq?.() ?? 0, haveSeq),
@@ -378,6 +385,14 @@ export class ChannelClient {
       case 'released':
         this.opts.onReleased?.(m.seq);
         return;
+      case 'answers':
+        if (!this.opts.onAnswers) break;
+        this.opts.onAnswers(m.answers);
+        return;
+      case 'switchover':
+        if (!this.opts.onSwitchover) break;
+        this.opts.onSwitchover(m);
+        return;
       case 'refuse':
         return this.onRefuse(ws, m.code, m.message, true);
       case 'bye':
@@ -386,8 +401,14 @@ export class ChannelClient {
         ws.close(1000, 'bye');
         return;
       default:
-        return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
+        break;
     }
+    return this.drop(ws, new ChannelProtocolError(`unexpected ${m.type} from a primary`, this.opts.url), 'final');
+  }
+
+  /** A shadow's switchover frame to the primary; false if not connected. */
+  sendSwitchover(message: Switchover): boolean {
+    return this.link !== undefined && this.confirmed && this.stateNow === 'connected' ? this.link.send(message) : false;
   }
 
   /** A chunk of the announced checkpoint; once all of it is here, it is handed over and acks wait for its restore. */

@@ -13,7 +13,7 @@ import {
 } from './errors.js';
 import { openSession, TRAILER_BYTES, transcriptHash } from './frame-auth.js';
 import { frameBytes, Link, refuseAndClose } from './link.js';
-import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type Auth, type ChannelMessage, type ReplicaState } from './messages.js';
+import { CHANNEL_PROTOCOL_VERSION, decodeMessage, encodeMessage, REPLICA, type Answers, type Auth, type ChannelMessage, type ReplicaState, type Switchover } from './messages.js';
 import { filesDigest } from '../replication/files-archive.js';
 import { newNonce, type ChannelSecret } from './secret.js';
 import type { Fork } from '../replication/lineage.js';
@@ -109,6 +109,12 @@ export interface ChannelServerOptions {
   onRefused?: (error: ChannelError) => void;
   /** A frame from the attached secondary failed its tag or counter check; it is dropped (onDetach 'protocol' follows). */
   onFrameRefused?: (error: ChannelForgedError) => void;
+  /** The role a peer proves the secret as: 'client' (a secondary; default) or 'shadow' (shadow-feed.ts), so neither attaches as the other. */
+  peerProofRole?: 'client' | 'shadow';
+  /** Takes a connection for another server (a shadow's, on /shadow: replication/shadow-feed.ts); true if it took it. */
+  divert?: (ws: WebSocket, req: IncomingMessage) => boolean;
+  /** A switchover frame from the attached peer (only a shadow sends them); without this option it is a protocol violation. */
+  onSwitchover?: (message: Switchover) => void;
 }
 
 export interface ChannelServerStats {
@@ -151,7 +157,7 @@ interface Attachment {
 }
 
 export class ChannelServer {
-  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor' | 'filesFor'>> & ChannelServerOptions;
+  private readonly opts: Required<Omit<ChannelServerOptions, `on${string}` | 'canAttach' | 'checkpointFor' | 'filesFor' | 'divert'>> & ChannelServerOptions;
   private http: Server | undefined;
   private wss: WebSocketServer | undefined;
   private attached: Attachment | null = null;
@@ -172,6 +178,7 @@ export class ChannelServer {
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS_DEFAULT,
       failureTimeoutMs: FAILURE_TIMEOUT_MS_DEFAULT,
       handshakesMax: HANDSHAKES_MAX_DEFAULT,
+      peerProofRole: 'client',
       ...options,
     };
     assert(this.opts.failureTimeoutMs > this.opts.heartbeatIntervalMs, 'failureTimeoutMs must exceed heartbeatIntervalMs');
@@ -202,7 +209,7 @@ export class ChannelServer {
       socket.destroy();
     });
     const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: this.opts.frameBytesMax });
-    wss.on('connection', (ws, req) => this.accept(ws, req));
+    wss.on('connection', (ws, req) => (this.opts.divert?.(ws, req) ? undefined : this.accept(ws, req)));
     // ws re-emits the HTTP server's errors; a failed listen is reported by listen()'s promise below.
     wss.on('error', () => {});
     this.http = http;
@@ -245,6 +252,16 @@ export class ChannelServer {
     });
     this.detach(a, 'bye', `bye sent: ${reason}`);
     a.ws.close(1000, 'bye');
+  }
+
+  /** A connection accepted by another server's listener (see `divert`): handled as if it had come to this one. */
+  adopt(ws: WebSocket, req: IncomingMessage): void {
+    this.accept(ws, req);
+  }
+
+  /** Sends a message that is neither a batch nor a bye to the attached peer (false if none is attached, or it was not sent). */
+  sendToPeer(message: Answers | Switchover): boolean {
+    return this.live ? this.live.link.send(message) : false;
   }
 
   /** Tells the secondary which outputs have certainly left (best effort; false if none attached). */
@@ -377,7 +394,7 @@ export class ChannelServer {
 
   /** Checks in the order that leaks least: proof first, so strangers learn nothing about us. */
   private authenticate(ws: WebSocket, peer: string, sent: { hello: Uint8Array; auth: Uint8Array }, serverNonce: Uint8Array, auth: Auth): Attachment | null {
-    if (!this.opts.secret.verify(auth.proof, serverNonce, auth.clientNonce, 'client')) {
+    if (!this.opts.secret.verify(auth.proof, serverNonce, auth.clientNonce, this.opts.peerProofRole)) {
       this.refuse(ws, new ChannelAuthError('its proof does not match our secret', peer));
       return null;
     }
@@ -537,6 +554,9 @@ export class ChannelServer {
       case 'refuse':
         this.detach(a, 'refused-by-peer', `${message.code}: ${message.message}`);
         return;
+      case 'switchover':
+        if (this.opts.onSwitchover) return this.opts.onSwitchover(message);
+        return this.violation(a, new ChannelProtocolError('a switchover frame from a secondary that is not a shadow', a.peer.address));
       default:
         return this.violation(a, new ChannelProtocolError(`unexpected ${message.type} from a secondary`, a.peer.address));
     }

@@ -13,7 +13,8 @@ import { NONCE_BYTES } from './secret.js';
  * after the handshake is sealed; 4: a welcome may announce a checkpoint, sent in `checkpoint` frames
  * before the batches; acks carry how far the secondary has replayed; 5: welcome carries the primary's
  * lineage, its fork points; auth carries replayedSeq; 6: fencing tokens on auth, welcome, batches and acks;
- * a welcome may announce the guest's files, sent in `files` frames after the checkpoint; auth names the node).
+ * a welcome may announce the guest's files, sent in `files` frames after the checkpoint; auth names the node;
+ * a shadow (a connection on /shadow) is told the answers the primary released, and may ask for a switchover).
  */
 export const CHANNEL_PROTOCOL_VERSION = 6;
 /** Refuse/bye texts are for people; a bound keeps a hostile peer from making us log megabytes. */
@@ -32,6 +33,8 @@ export const MessageType = {
   released: 9,
   checkpoint: 10,
   files: 11,
+  answers: 12,
+  switchover: 13,
 } as const;
 
 /** What a secondary keeps of the guest's files: nothing (a shared --dir), a replica it holds, or one it needs given whole. */
@@ -79,7 +82,20 @@ export interface CheckpointChunk { type: 'checkpoint'; offset: number; chunk: Ui
  * are contiguous and make `total` bytes whose SHA-256 is `digest`: the guest's files (replication/files-archive.ts).
  */
 export interface FilesChunk { type: 'files'; offset: number; total: number; digest: Uint8Array; chunk: Uint8Array }
-export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released | CheckpointChunk | FilesChunk;
+/** One answer the primary released: to request #seq (its entry), as the client received it. */
+export interface ReleasedAnswer { seq: number; status: number; headers: Record<string, string>; body: Uint8Array }
+/** server -> shadow: [12, [seq, status, [name, value, ...], body]...]; answers released since the last such frame. */
+export interface Answers { type: 'answers'; answers: ReleasedAnswer[] }
+/** Phases of a planned switchover to a shadow (replication/switchover.ts). */
+export type SwitchoverPhase = 'request' | 'prepared' | 'ready' | 'abort';
+/** either way between a primary and its shadow: [13, phase, seq, reason] (see replication/switchover.ts for what seq is in each phase). */
+export interface Switchover { type: 'switchover'; phase: SwitchoverPhase; seq: number; reason: string }
+export type ChannelMessage = Hello | Auth | Welcome | Refuse | Batch | Ack | Heartbeat | Bye | Released | CheckpointChunk | FilesChunk | Answers | Switchover;
+const SWITCHOVER_PHASES: readonly SwitchoverPhase[] = ['request', 'prepared', 'ready', 'abort'];
+/** A released answer's header name or value, at most, in chars (a guest's headers are its own; this only bounds garbage). */
+const ANSWER_HEADER_CHARS_MAX = 64 * 1024;
+/** Answers in one frame, at most (the frame limit bounds their bytes). */
+export const ANSWERS_PER_FRAME_MAX = 4096;
 
 const packr = new Packr({ useRecords: false });
 
@@ -111,6 +127,10 @@ function toTuple(m: ChannelMessage): unknown[] {
       return [MessageType.checkpoint, m.offset, m.chunk];
     case 'files':
       return [MessageType.files, m.offset, m.total, m.digest, m.chunk];
+    case 'answers':
+      return [MessageType.answers, m.answers.map((a) => [a.seq, a.status, Object.entries(a.headers).flat(), a.body])];
+    case 'switchover':
+      return [MessageType.switchover, m.phase, m.seq, m.reason.slice(0, TEXT_CHARS_MAX)];
     default: {
       const never: never = m;
       throw new Error(`unknown channel message ${JSON.stringify(never)}`);
@@ -194,6 +214,15 @@ class Fields {
       case MessageType.files:
         this.name = 'files';
         return { type: 'files', offset: this.int('offset'), total: this.int('total'), digest: this.bytes('digest', FILES_DIGEST_BYTES), chunk: this.bytes('chunk') };
+      case MessageType.answers:
+        this.name = 'answers';
+        return { type: 'answers', answers: this.answers() };
+      case MessageType.switchover: {
+        this.name = 'switchover';
+        const phase = this.text('phase') as SwitchoverPhase;
+        if (!SWITCHOVER_PHASES.includes(phase)) this.fail(`phase ${shown(phase)} is not one of ${SWITCHOVER_PHASES.join(', ')}`);
+        return { type: 'switchover', phase, seq: this.int('seq'), reason: this.text('reason') };
+      }
       default:
         return this.fail(`unknown message type ${shown(this.tuple[0])}`);
     }
@@ -255,6 +284,20 @@ class Fields {
     if (!ok) this.fail(`forks is not a list of at most ${LINEAGE_FORKS_MAX} (epoch, seq) pairs`);
     const flat = v as number[];
     return Array.from({ length: flat.length / 2 }, (_, i) => ({ epoch: flat[2 * i]!, forkSeq: flat[2 * i + 1]! }));
+  }
+
+  private answers(): ReleasedAnswer[] {
+    const v = this.next('answers');
+    if (!Array.isArray(v) || v.length > ANSWERS_PER_FRAME_MAX) this.fail(`answers is not a list of at most ${ANSWERS_PER_FRAME_MAX}`);
+    return v.map((a: unknown, i) => {
+      const ok = Array.isArray(a) && a.length === 4 && Number.isSafeInteger(a[0]) && a[0] >= 1 && Number.isSafeInteger(a[1]) && a[1] >= 100 && a[1] <= 999 &&
+        Array.isArray(a[2]) && a[2].length % 2 === 0 && a[2].every((x: unknown) => typeof x === 'string' && x.length <= ANSWER_HEADER_CHARS_MAX) && a[3] instanceof Uint8Array;
+      if (!ok) this.fail(`answer ${i} is not [seq, status, headers, body]`);
+      const [seq, status, flat, body] = a as [number, number, string[], Uint8Array];
+      const headers: Record<string, string> = {};
+      for (let k = 0; k < flat.length; k += 2) headers[flat[k]!] = flat[k + 1]!;
+      return { seq, status, headers, body };
+    });
   }
 
   private header(): LogHeader {

@@ -16,7 +16,8 @@ export const NONCE_BYTES = 32;
 /** Per-direction session keys: as long as an HMAC-SHA256 key can usefully be. */
 export const SESSION_KEY_BYTES = 32;
 
-export type ProofRole = 'client' | 'server';
+/** Who proves: a secondary ('client'), a shadow (its proof cannot attach it as a secondary), the primary, or `lockstep switchover`. */
+export type ProofRole = 'client' | 'shadow' | 'server' | 'switchover';
 
 export class ChannelSecret {
   readonly #key: Buffer;

@@ -15,6 +15,7 @@ import { benchCommand } from '../bench/bench-command.js';
 import { REPLICATION_WORKLOADS } from '../bench/workloads.js';
 import { parseInteger } from './options.js';
 import { primaryCommand, secondaryCommand, secretCommand, statusCommand } from './pair-commands.js';
+import { SWITCHOVER_HELP, switchoverCommand } from './switchover-command.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -136,6 +137,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
   pairOptions(program.command('secondary <program>').description('run as secondary; go live when the primary dies'))
     .requiredOption('--primary <url>', 'the primary logging channel, e.g. ws://127.0.0.1:7070')
     .option('--log-listen <host:port>', 'logging channel to serve once live, for a fresh secondary', '127.0.0.1:0')
+    .option('--shadow', "follow the primary under this (new) program and compare its answers with the primary's, without ever protecting it; divergences are counted in status")
+    .option('--from-recording <file>', "with --shadow: replay this recording of the pair's log first (a shadow's --record), when the primary no longer keeps its log from entry #1")
+    .option('--record <file>', "with --shadow: record the log followed and the answers the primary released (<file>.answers), for upgrade-check or a later --from-recording")
     .action(async (file, opts) => setExit(await secondaryCommand(file, opts)));
 
   program
@@ -143,6 +147,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('print a new channel secret (hex) for --secret-file; with --out, write it to a file of mode 600')
     .option('--out <path>', 'write it here (refuses an existing file)')
     .action(async (opts) => setExit(await secretCommand(opts, out)));
+
+  program
+    .command('switchover')
+    .description('hand the primary role to a shadow running a new program once it has followed K entries with no divergence')
+    .requiredOption('--to <url>', "the shadow's service URL, e.g. http://127.0.0.1:8082")
+    .requiredOption('--after-entries <k>', 'entries the shadow must have followed (since it attached) with no divergence')
+    .option('--dir <dir>', "the pair's shared directory (its channel secret proves the request)")
+    .option('--secret-file <path>', 'two hosts: the pair\'s --secret-file instead of --dir')
+    .option('--json', 'print the outcome as JSON')
+    .addHelpText('after', SWITCHOVER_HELP)
+    .action(async (opts) => setExit(await switchoverCommand(opts, out)));
 
   program
     .command('status <url>')

@@ -2,6 +2,7 @@
 // start a node, stop it cleanly on SIGTERM/SIGINT (a planned stop), and return its exit code.
 import { startPrimary, type RunningNode } from '../replication/primary-node.js';
 import { startSecondary } from '../replication/secondary-node.js';
+import { startShadow } from '../timetravel/shadow-node.js';
 import { withRejoin } from '../replication/rejoin.js';
 import { arbiterFor } from '../replication/pair-node.js';
 import { UsageError } from '../errors.js';
@@ -115,9 +116,12 @@ export async function primaryCommand(program: string, flags: PairFlags & { outpu
   return untilDone(healing(node, program, flags, logListen));
 }
 
-export async function secondaryCommand(program: string, flags: PairFlags & { primary: string }): Promise<number> {
+export async function secondaryCommand(program: string, flags: PairFlags & { primary: string; shadow?: boolean; fromRecording?: string; record?: string }): Promise<number> {
   if (!/^wss?:\/\/.+/.test(flags.primary)) throw new UsageError(`--primary: '${flags.primary}' is not a ws:// URL (e.g. ws://127.0.0.1:7070).`);
   const logListen = parseHostPort(flags.logListen ?? '127.0.0.1:0', '--log-listen');
+  // A shadow never rejoins anyone: it follows one primary, and goes live only by a switchover.
+  if (!flags.shadow && (flags.fromRecording !== undefined || flags.record !== undefined)) throw new UsageError('--from-recording and --record are for a shadow: add --shadow.');
+  if (flags.shadow) return untilDone(await startShadow({ ...pairOptions(program, flags), primaryUrl: flags.primary, logListen, fromRecording: flags.fromRecording, record: flags.record }));
   const node = await startSecondary({ ...pairOptions(program, flags), rejoin: flags.rejoin !== false, primaryUrl: flags.primary, logListen });
   return untilDone(healing(node, program, flags, logListen));
 }

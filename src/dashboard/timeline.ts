@@ -31,6 +31,8 @@ export type TimelineKind =
   | 'restarted'
   | 'following'
   | 'cannot-take-over'
+  | 'shadow-divergence'
+  | 'switchover'
   | 'other';
 
 export interface TimelineEvent {
@@ -64,6 +66,11 @@ const NODE_EVENTS: Record<string, [TimelineKind, string]> = {
   fenced: ['fenced', 'lost arbitration: serves nothing'],
   diverged: ['divergence', 'replay diverged from the log: this node never goes live'],
   'cannot-take-over': ['cannot-take-over', 'cannot take over: it does not hold the whole log'],
+  'shadow-divergence': ['shadow-divergence', 'shadow: the new program differs from the primary'],
+  'switchover-begin': ['switchover', 'switchover: no longer admitting requests, handing over to the shadow'],
+  'switchover-stop': ['switchover', 'switchover: planned stop logged'],
+  'switchover-abandoned': ['switchover', 'switchover abandoned'],
+  'handed-over': ['switchover', 'handed the primary role over'],
 };
 
 const historyKey = (e: NodeEvent) => `${e.event}@${e.atMs}@${e.detail ?? ''}`;

@@ -22,6 +22,8 @@ export interface LiveHostOptions {
   onEntry?: (seq: number, entry: Entry) => void;
   /** After each event (an event boundary): lets a primary ship its log during a long burst of events. */
   afterEvent?: () => void;
+  /** Every output the gate let out (a primary tells its shadow the answers it released). */
+  onReleased?: (output: Output) => void;
   fileBytesMax?: number;
 }
 
@@ -86,6 +88,10 @@ export class LiveHost implements WorldActions {
     this.options.afterEvent = afterEvent;
   }
 
+  setOnReleased(onReleased: (output: Output) => void): void {
+    this.options.onReleased = onReleased;
+  }
+
   private get live(): Executor {
     assert(this.executor.mode === 'live', 'the live host needs a live executor');
     return this.executor;
@@ -142,6 +148,7 @@ export class LiveHost implements WorldActions {
     this.gate.hold(output.gateSeq, () => {
       recordMetrics.outputReleased(output.effect.type, heldSinceMs);
       this.release(output);
+      if (!this.stopped) this.options.onReleased?.(output);
     });
   }
 

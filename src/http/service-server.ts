@@ -28,6 +28,8 @@ export interface ServiceHandler {
   status(): unknown;
   /** The epoch this node serves in (x-lockstep-epoch on every answer); undefined when unreplicated. Cheap: read per answer. */
   epoch(): number | undefined;
+  /** Other `/_lockstep/...` paths of the node itself (a shadow's switchover): true if it answered the request. */
+  control?(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 export interface ServiceServerOptions {
@@ -109,6 +111,7 @@ export async function startServiceServer(options: ServiceServerOptions, handler:
       );
       return;
     }
+    if (handler.control && req.url?.startsWith('/_lockstep/') && handler.control(req, res)) return;
     if (role === 'secondary' || role === 'fenced') {
       jsonError(res, 503, role, role === 'secondary' ? 'not_live' : 'fenced', role === 'secondary' ? 'this node is the secondary; send requests to the primary' : 'this node lost arbitration and serves nothing');
       req.resume();

@@ -107,6 +107,7 @@ export class NodeMetrics {
     counter('lockstep_log_received_bytes_total', 'Log bytes received from the primary', (x) => x.logBytesReceived);
     counter('lockstep_failovers_total', 'Times this node went live in place of a failed primary', (x) => (x.timeline.live !== undefined ? 1 : 0));
     counter('lockstep_divergences_total', 'Replay divergences detected by this node (it stops replaying)', (x) => (x.role === 'diverged' ? 1 : 0));
+    counter('lockstep_shadow_divergences_total', "A shadow's answers (or inputs asked for) that differed from what the primary released", (x) => x.shadowDivergences);
   }
 }
 

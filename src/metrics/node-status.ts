@@ -23,6 +23,8 @@ export interface NodeStatus {
   /** The secondary is connected to its primary, or the primary has a secondary attached. */
   peerConnected?: boolean;
   promotedFromSecondary?: boolean;
+  /** A shadow: answers or inputs of its program that differed from the primary's (it follows on after an answer's). */
+  shadowDivergences?: number;
   logListen?: string;
   /** Who decides epochs (kind, where, the epoch's token, whether it answers), as the node describes it. */
   arbiter?: Record<string, unknown>;
@@ -73,6 +75,7 @@ export function readNodeStatus(raw: unknown): NodeStatus {
     logBytesReceived: num(s.logBytesReceived),
     peerConnected,
     promotedFromSecondary: s.promotedFromSecondary === true,
+    shadowDivergences: num(s.divergences),
     logListen: str(s.logListen),
     arbiter: typeof s.arbiter === 'object' && s.arbiter !== null && !Array.isArray(s.arbiter) ? (s.arbiter as Record<string, unknown>) : undefined,
     timeline,

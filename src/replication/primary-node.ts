@@ -87,6 +87,13 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
           finish(exitCode ?? FENCED_EXIT_CODE);
         });
       },
+      onHandedOver: (reason) => {
+        log(`${reason}: this node stops (exit 0). It runs the old program, so it cannot follow the new primary; start a secondary of the new program to protect it.`);
+        void Promise.allSettled([service?.close()]).then(() => {
+          executor.dispose();
+          finish(0);
+        });
+      },
       log,
     },
     executor,

@@ -22,6 +22,8 @@ import type { Lineage } from './lineage.js';
 import { recordMetrics } from '../metrics/record.js';
 import { assert } from '../assert.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
+import { ShadowFeed } from './shadow-feed.js';
+import { Handover, SwitchingOverError } from './switchover.js';
 
 export const UNACKED_BYTES_MAX = 8 * 1024 * 1024;
 /** Requests held back by flow control, at most, in bytes (body, path, headers): past it a request is refused at once (503). */
@@ -84,6 +86,8 @@ export interface PrimaryRoleOptions {
   replicaBytesMax?: number;
   /** Called when this side lost the claim: it must stop at once and release nothing more. */
   onFenced(reason: string, exitCode?: number): void;
+  /** A planned switchover handed the primary role to the shadow: this node has stopped (default: onFenced with exit code 0). */
+  onHandedOver?(reason: string): void;
   log(line: string): void;
   timeline: Timeline;
 }
@@ -97,6 +101,9 @@ export class PrimaryRole {
     () => this.releaseUnderLease(),
   );
   readonly server: ChannelServer;
+  /** A shadow running another program follows the log here; it never counts as protection (shadow-feed.ts). */
+  readonly shadow: ShadowFeed;
+  private readonly handover: Handover;
   epoch: number;
   private lineage: Lineage;
   protection: Protection = 'unprotected';
@@ -169,7 +176,34 @@ export class PrimaryRole {
       onAck: (seq) => this.acked(seq),
       onDetach: (reason, detail) => void this.secondaryGone(reason, detail),
       onRefused: (error) => options.log(`refused a would-be secondary: ${error.message} [${error.code}]`),
+      divert: (ws, req) => this.shadow.divert(ws, req),
     });
+    this.handover = new Handover({
+      lastSeq: () => this.executor.lastSeq,
+      quiet: () => this.host.pendingAnswers === 0 && this.gate.waiting === 0,
+      refusal: () => (this.fenced ? 'this primary was fenced' : this.protection === 'arbitrating' ? 'this primary is arbitrating after its secondary failed' : undefined),
+      logStop: (reason) => {
+        const seq = this.executor.logControl({ kind: 'stop', reason });
+        this.host.stop(); // nothing more is logged after the stop (a timer, a disk completion) nor released
+        this.pump();
+        return seq;
+      },
+      shadowAcked: () => this.shadow.ackedSeq,
+      secondaryAcked: () => (this.gatingOnAcks() ? this.ackedSeq : null),
+      send: (message) => this.shadow.sendSwitchover(message),
+      finish: (reason) => this.handedOver(reason),
+      log: options.log,
+      timeline: (event, detail) => options.timeline.add(event, detail),
+    });
+    this.shadow = new ShadowFeed({
+      ...options,
+      forks: this.lineage.forks,
+      retained,
+      attachRefusal: (peer) => this.attachRefusal(peer),
+      onSwitchover: (message, peer) => this.handover.onMessage(message, peer),
+      onShadowGone: (reason) => this.handover.shadowGone(reason),
+    });
+    host.setOnReleased((output) => this.shadow.released(output));
   }
 
   /** Listens on the logging channel and records the address in our claim, so restarted nodes find us. */
@@ -187,6 +221,7 @@ export class PrimaryRole {
   /** A secondary may attach only to a primary alone, and only if its log is a prefix of ours. */
   private attachRefusal(peer: PeerInfo): ChannelError | undefined {
     if (this.fenced) return new ChannelNotReadyError('this node was fenced and is stopping', peer.address);
+    if (this.handover.refusingRequests) return new ChannelNotReadyError('it is handing its role over to its shadow', peer.address);
     if (this.protection === 'arbitrating') return new ChannelNotReadyError('it is arbitrating after its previous secondary failed', peer.address);
     if (peer.haveSeq > this.retained.lastSeq) {
       return new ChannelHistoryError(`it holds entries up to #${peer.haveSeq} but this primary's log ends at #${this.retained.lastSeq} (another run's log)`, peer.address);
@@ -213,6 +248,7 @@ export class PrimaryRole {
     const newest = this.options.checkpoints?.newest;
     if (!newest || newest.seq < this.retained.retainedFrom) return;
     if (this.gatingOnAcks() && this.sentThrough < newest.seq) return;
+    if ((this.shadow.neededFrom ?? Infinity) <= newest.seq) return; // the shadow cannot use the checkpoint: keep its log (bounded by the retained log's own limits)
     this.retained.dropThrough(newest.seq);
   }
 
@@ -318,6 +354,7 @@ export class PrimaryRole {
   onEntry(seq: number, entry: Entry): void {
     recordMetrics.entryLogged();
     this.retained.append(seq, entry);
+    this.shadow.entryLogged();
     this.replayCost.entryLogged();
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
@@ -415,6 +452,7 @@ export class PrimaryRole {
    * Throws AdmissionFullError when the requests already waiting hold `admissionWaitingBytesMax`.
    */
   admission(requestBytes: number): Promise<void> | undefined {
+    if (this.handover.refusingRequests) throw new SwitchingOverError();
     if (this.unackedLogBytes <= this.unackedBytesMax) return undefined;
     const boundBytes = this.options.admissionWaitingBytesMax ?? ADMISSION_WAITING_BYTES_MAX;
     if (this.admissionWaitingBytes + requestBytes > boundBytes) throw new AdmissionFullError(this.admissionWaitingBytes, boundBytes);
@@ -460,6 +498,7 @@ export class PrimaryRole {
     this.epoch = next;
     this.lineage = this.lineage.extend(next, this.executor.lastSeq);
     this.server.setEpoch(next, this.lineage.forks, this.options.arbiter.tokenOf(next));
+    this.shadow.setEpoch(next, this.lineage.forks, this.options.arbiter.tokenOf(next));
     this.options.timeline.add('claim-won', `epoch ${next}`);
     this.options.log(`won epoch ${next}; going on alone, unprotected`);
     this.goOnAlone();
@@ -471,7 +510,22 @@ export class PrimaryRole {
     this.admit();
   }
 
+  /** The switchover is complete: the shadow holds the stop and goes live; this node releases nothing more and ends. */
+  private async handedOver(reason: string): Promise<void> {
+    this.fenced = true;
+    clearTimeout(this.releasedTimer);
+    clearTimeout(this.leaseTimer);
+    await this.server.sendBye(reason);
+    await Promise.all([this.server.close(), this.shadow.close()]);
+    this.host.stop();
+    this.options.timeline.add('handed-over', reason);
+    if (this.options.onHandedOver) this.options.onHandedOver(reason);
+    else this.options.onFenced(reason, 0);
+  }
+
   private fence(reason: string, exitCode?: number): void {
+    this.handover.dispose();
+    void this.shadow.close();
     this.fenced = true;
     clearTimeout(this.releasedTimer);
     clearTimeout(this.leaseTimer);
@@ -494,8 +548,9 @@ export class PrimaryRole {
     }
     clearTimeout(this.releasedTimer);
     clearTimeout(this.leaseTimer);
+    this.handover.dispose();
     await this.server.sendBye(reason);
-    await this.server.close();
+    await Promise.all([this.server.close(), this.shadow.close(reason)]);
     if (!this.fenced) await this.options.arbiter.update(this.epoch, { releasedAtMs: Date.now() }).catch(() => undefined);
   }
 
@@ -530,6 +585,8 @@ export class PrimaryRole {
       retainedFrom: this.retained.retainedFrom,
       retainedBytes: this.retained.retainedBytes,
       ...this.options.checkpoints?.status(),
+      ...this.shadow.status(),
+      switchover: this.handover.state,
       timeline: this.options.timeline.firstTimes(),
       history: this.options.timeline.events(),
     };

@@ -582,6 +582,7 @@ export class SecondaryNode {
           this.transition('fenced');
           this.stopWith(exitCode ?? FENCED_EXIT_CODE, `FENCED: ${why}. This node stops now and releases nothing more.`);
         },
+        onHandedOver: (why) => this.stopWith(0, `${why}: this node stops (exit 0); it runs the old program, so it cannot follow the new primary.`),
         log: this.log,
       },
       executor,

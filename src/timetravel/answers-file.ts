@@ -68,8 +68,13 @@ export class AnswersWriter {
 
   /** Any output may be passed: only answers are kept. */
   record(effect: OutputEffect): void {
-    if (effect.type !== 'respond' || this.cut) return;
-    this.pending.push(lineOf(effect.requestId, answerOf(effect)));
+    if (effect.type === 'respond') this.recordAnswer(effect.requestId, answerOf(effect));
+  }
+
+  /** The answer to request #seq as it was released (a shadow records the answers its primary released). */
+  recordAnswer(seq: number, answer: Answer): void {
+    if (this.cut) return;
+    this.pending.push(lineOf(seq, answer));
     this.schedule();
   }
 

@@ -86,3 +86,43 @@ export class LogUnreadableError extends LockstepError {
     super(`Cannot read the log ${logPath} (${cause}). Check the path: a log is the file \`lockstep run --record FILE\` wrote.`);
   }
 }
+
+/** The primary refused this shadow for good (it lacks the history from entry #1, another runtime or limits, a wrong secret). */
+export class ShadowRefusedError extends LockstepError {
+  readonly code: string;
+  override readonly exitCode: number;
+  constructor(refusalCode: string, message: string) {
+    super(`The primary refused this shadow for good (${refusalCode}): ${message}`);
+    this.code = refusalCode === 'LOCKSTEP_SHADOW_NO_HISTORY' ? refusalCode : 'LOCKSTEP_SHADOW_REFUSED';
+    this.exitCode = refusalCode === 'LOCKSTEP_SHADOW_NO_HISTORY' ? 4 : 1;
+  }
+}
+
+/** `lockstep switchover --to URL` names a node that cannot be reached, or that is not a shadow. */
+export class SwitchoverTargetError extends LockstepError {
+  readonly code = 'LOCKSTEP_SWITCHOVER_NOT_SHADOW';
+  override readonly exitCode = 2;
+}
+
+/** The shadow has seen a divergence: its program does not answer as the primary's does, so it must not take over. */
+export class SwitchoverDivergedError extends LockstepError {
+  readonly code = 'LOCKSTEP_SWITCHOVER_DIVERGED';
+  override readonly exitCode = 3;
+}
+
+/** The shadow has not followed the K entries asked for yet. */
+export class SwitchoverTooEarlyError extends LockstepError {
+  readonly code = 'LOCKSTEP_SWITCHOVER_TOO_EARLY';
+  override readonly exitCode = 4;
+}
+
+/** The switchover was refused or abandoned on the way (not following, the primary refused, a claim lost): nothing was handed over unless it says so. */
+export class SwitchoverFailedError extends LockstepError {
+  override readonly exitCode = 5;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -141,7 +141,7 @@ async function readAnswers(logPath: string): Promise<RecordedAnswers> {
   return recorded;
 }
 
-function answerDifference(seq: number, recorded: Answer | null, produced: Answer | null, request: RequestSummary | undefined): UpgradeDifference {
+export function answerDifference(seq: number, recorded: Answer | null, produced: Answer | null, request: RequestSummary | undefined): UpgradeDifference {
   return { kind: 'answer', seq, request, recorded, produced, diff: sideBySide(answerLines(recorded), answerLines(produced)) };
 }
 
@@ -149,7 +149,7 @@ function answerDifference(seq: number, recorded: Answer | null, produced: Answer
  * The next entry completes a timer, read or write the new program never started: the log holds an
  * input it did not ask for (a missing file read, a timer it no longer arms).
  */
-function orphanEvent(executor: Executor, cursor: LogCursor, requestOf: (seq: number) => RequestSummary | undefined): UpgradeDifference | undefined {
+export function orphanEvent(executor: Executor, cursor: Pick<LogCursor, 'peek' | 'nextSeq'>, requestOf: (seq: number) => RequestSummary | undefined): UpgradeDifference | undefined {
   const next: Entry | undefined = cursor.peek();
   if (!next) return undefined;
   const asked =

@@ -70,7 +70,7 @@ export function toJson(outcome: UpgradeCheckOutcome): Record<string, unknown> {
   return { ...outcome, difference: { ...d, recorded: answerJson(d.recorded), produced: answerJson(d.produced) } };
 }
 
-function answerJson(answer: Answer | null): Record<string, unknown> | null {
+export function answerJson(answer: Answer | null): Record<string, unknown> | null {
   if (answer === null) return null;
   const bytes = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.length);
   return { status: answer.status, headers: answer.headers, ...(isUtf8(bytes) ? { body: bytes.toString('utf8') } : { bodyBase64: bytes.toString('base64') }) };

@@ -250,6 +250,23 @@ describe('ChannelServer + ChannelClient', () => {
     expect(() => server.sendBatch(2, 1, bytes(2000, 7))).toThrow(/frameBytesMax 1024/);
   });
 
+  it('a shadow proves the secret as a shadow: it attaches only on the path a server diverts to a shadow server, a secondary never there', async () => {
+    const shadowLog: PeerInfo[] = [];
+    const shadows = new ChannelServer({ host: '127.0.0.1', port: 0, secret, header, compatible, heartbeatIntervalMs: 50, failureTimeoutMs: 400, authTimeoutMs: 500, peerProofRole: 'shadow', onConfirmed: (peer) => shadowLog.push(peer) });
+    cleanups.push(() => shadows.close());
+    const { port, log } = await startServer({ divert: (ws, req) => (req.url === '/shadow' ? (shadows.adopt(ws, req), true) : false) });
+    // A shadow on the secondaries' path, and a secondary on the shadows' path: refused (proof), for good.
+    const strayShadow = startClient(port, { proofRole: 'shadow' });
+    const straySecondary = startClient(port, { url: `ws://127.0.0.1:${port}/shadow` });
+    await waitFor('both refused', () => strayShadow.log.refused.length === 1 && straySecondary.log.refused.length === 1);
+    expect([...strayShadow.log.refused, ...straySecondary.log.refused]).toEqual(['LOCKSTEP_CHANNEL_AUTH', 'LOCKSTEP_CHANNEL_AUTH']);
+    // Each on its own path attaches, to its own server: the secondary's place is not taken by the shadow.
+    const shadow = startClient(port, { url: `ws://127.0.0.1:${port}/shadow`, proofRole: 'shadow' });
+    const secondary = startClient(port);
+    await waitFor('both attached', () => shadowLog.length === 1 && log.attached.length === 1 && shadow.log.welcomes.length === 1 && secondary.log.welcomes.length === 1);
+    expect(shadows.sendToPeer({ type: 'switchover', phase: 'prepared', seq: 0, reason: '' })).toBe(true);
+  });
+
   it('refuses a second secondary BUSY while the first keeps working', async () => {
     const { server, port, log } = await startServer();
     const first = startClient(port);

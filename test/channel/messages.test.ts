@@ -37,6 +37,10 @@ const samples: ChannelMessage[] = [
   { type: 'heartbeat', sentMs: 12.5, echoMs: null, heldMs: 0 },
   { type: 'heartbeat', sentMs: 12.5, echoMs: 3.25, heldMs: 1.5 },
   { type: 'bye', reason: 'planned stop' },
+  { type: 'answers', answers: [{ seq: 3, status: 200, headers: { 'content-type': 'application/json' }, body: b(5, 7) }, { seq: 9, status: 404, headers: {}, body: b(0, 0) }] },
+  { type: 'answers', answers: [] },
+  { type: 'switchover', phase: 'request', seq: 40, reason: '' },
+  { type: 'switchover', phase: 'abort', seq: 0, reason: 'the shadow diverged' },
 ];
 
 describe('channel messages', () => {
@@ -58,6 +62,9 @@ describe('channel messages', () => {
     expect(bad([1, 1, b(31, 0)])).toThrow(/serverNonce is 31 bytes/);
     expect(bad([2, b(32, 0), b(32, 0), { ...header, limits: null }, 0])).toThrow(/header is not a log header/);
     expect(bad([99])).toThrow(/unknown message type/);
+    expect(bad([12, [[0, 200, [], b(1, 0)]]])).toThrow(/answers: answer 0 is not \[seq, status, headers, body\]/);
+    expect(bad([12, [[1, 200, ['only-a-name'], b(1, 0)]]])).toThrow(/answer 0/);
+    expect(bad([13, 'commit', 1, ''])).toThrow(/switchover: phase commit is not one of/);
     expect(bad({ a: 1 })).toThrow(ChannelProtocolError);
     expect(bad('text')).toThrow(/10\.0\.0\.1:5/);
   });

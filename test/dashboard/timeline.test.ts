@@ -44,6 +44,21 @@ describe('Timeline', () => {
     expect(t.events.map((e) => e.kind)).toEqual(['seen', 'protected', 'arbitrating', 'claim-won', 'seen', 'divergence', 'fenced']);
   });
 
+  it("shows a shadow's divergences with the entry and both answers, and a switchover", () => {
+    const t = new Timeline();
+    const base = Date.now() - 5_000;
+    const line = 'entry #17 POST /increment: primary 200 {"count":5} | new program 200 {"count":5,"milestone":true}';
+    t.observe(view(B, { role: 'shadow', history: [{ event: 'following', atMs: base }, { event: 'shadow-divergence', atMs: base + 1, detail: line }] }));
+    t.observe(view(A, { role: 'primary', protection: 'protected', history: [{ event: 'switchover-begin', atMs: base + 2, detail: 'to shadow 127.0.0.1:9' }, { event: 'handed-over', atMs: base + 3 }] }));
+    const divergence = t.events.find((e) => e.kind === 'shadow-divergence')!;
+    expect(divergence.url).toBe(B);
+    expect(divergence.text).toBe(`shadow: the new program differs from the primary (${line})`);
+    expect(t.events.filter((e) => e.kind === 'switchover').map((e) => e.text)).toEqual([
+      'switchover: no longer admitting requests, handing over to the shadow (to shadow 127.0.0.1:9)',
+      'handed the primary role over',
+    ]);
+  });
+
   it("takes a node's own history at its word, with its times, once", () => {
     const t = new Timeline();
     const base = Date.now() - 10_000;
