@@ -211,6 +211,17 @@ export class ChannelClient {
     if (this.ws) this.drop(this.ws, new ChannelNotReadyError(reason, this.opts.url), 'retry');
   }
 
+  /** Where it connects. */
+  get url(): string {
+    return this.opts.url;
+  }
+
+  /** From the next connection on, follow the primary at `url` (the arbiter names another owner); drops a connection not yet attached. */
+  retarget(url: string): void {
+    this.opts.url = url;
+    if (this.ws && this.stateNow !== 'connected') this.ws.terminate(); // the close handler retries, at the new URL
+  }
+
   /** Test hook: the secondary stops heartbeating, as if hung. */
   pauseHeartbeats(): void {
     this.link?.pauseHeartbeats();

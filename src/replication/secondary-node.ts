@@ -25,7 +25,7 @@ import type { Welcome } from '../channel/messages.js';
 import { EntryQueue } from '../engine/entry-queue.js';
 import { Executor, type ExecutorHooks, type Output, type WorldActions } from '../engine/executor.js';
 import { DivergenceError, LockstepError, UsageError } from '../errors.js';
-import { where } from './ownership.js';
+import { findLiveOwner, where } from './ownership.js';
 import { LiveHost } from '../host/live-host.js';
 import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
@@ -67,6 +67,9 @@ const TRANSITIONS: Record<SecondaryState, readonly SecondaryState[]> = {
   diverged: [],
   stopped: [],
 };
+
+/** How often a secondary without a primary asks the arbiter who owns the current epoch. */
+export const OWNER_LOOKUP_MS = 2000;
 
 /** Console lines whose release the primary had not confirmed are re-released at go-live; bounded. */
 export const UNCERTAIN_OUTPUTS_MAX = 100_000;
@@ -110,6 +113,9 @@ export class SecondaryNode {
   private epoch = 0;
   /** The lineage of the log we follow, from the last welcome. */
   private lineage = Lineage.startingAt(0);
+  /** Looks up the arbiter's current owner while this node has no primary (see followOwnerIfElsewhere). */
+  private ownerLookup: NodeJS.Timeout | undefined;
+  private lookingForOwner = false;
   /** The primary's epoch was found in our arbiter (same etcd, same prefix). */
   private arbiterChecked = false;
   /** The highest fencing token we have followed: a primary welcoming us with a lower one is deposed. */
@@ -193,6 +199,28 @@ export class SecondaryNode {
     );
     this.client.start();
     this.log(`secondary of ${this.prepared.program.name} on http://${options.host ?? '127.0.0.1'}:${this.service.port}, following ${options.primaryUrl}`);
+    this.ownerLookup = setInterval(() => void this.followOwnerIfElsewhere(), OWNER_LOOKUP_MS);
+    this.ownerLookup.unref();
+  }
+
+  /**
+   * While it has no primary (at start, or after its primary failed while it could not take over),
+   * a secondary follows whichever node owns the current epoch in the arbiter, if that is not the
+   * one it tries: its --primary may be dead for good, or a secondary itself by now (a restarted
+   * node's command names the primary of its first life). Safe: a welcome from another lineage makes it start afresh.
+   */
+  private async followOwnerIfElsewhere(): Promise<void> {
+    if (this.state !== 'connecting' || this.stopping || this.lookingForOwner) return;
+    this.lookingForOwner = true;
+    try {
+      const owner = await findLiveOwner(this.prepared.arbiter, 0).catch(() => undefined);
+      if (!owner || owner.primaryUrl === this.client.url || this.state !== 'connecting') return;
+      this.log(`${where(this.prepared.arbiter)} names the node at ${owner.primaryUrl} owner of epoch ${owner.epoch}, and ${this.client.url} does not take us: following it`);
+      this.timeline.add('follow-owner', owner.primaryUrl);
+      this.client.retarget(owner.primaryUrl);
+    } finally {
+      this.lookingForOwner = false;
+    }
   }
 
   get port(): number {
@@ -603,6 +631,7 @@ export class SecondaryNode {
   private stopWith(code: number, message: string): void {
     if (this.state === 'stopped' || this.stopping) return;
     this.stopping = true;
+    clearInterval(this.ownerLookup);
     this.log(message);
     if (this.state !== 'fenced' && this.state !== 'diverged') this.transition('stopped');
     this.host?.stop();
@@ -617,6 +646,7 @@ export class SecondaryNode {
 
   /** Planned stop (SIGTERM): a live node logs a stop entry and releases its epoch; a follower says bye. */
   async stop(reason: string): Promise<void> {
+    clearInterval(this.ownerLookup);
     if (this.state === 'live' && this.role) {
       await this.service?.close();
       await this.role.stop(reason);
