@@ -23,6 +23,8 @@ export interface LiveHostOptions {
   /** After each event (an event boundary): lets a primary ship its log during a long burst of events. */
   afterEvent?: () => void;
   fileBytesMax?: number;
+  /** The write journal's bound in bytes (host/write-journal.ts; default JOURNAL_BYTES_MAX_DEFAULT). */
+  journalBytesMax?: number;
 }
 
 type Waiter = { resolve: (answer: StoredAnswer) => void; reject: (error: Error) => void };
@@ -168,7 +170,7 @@ export class LiveHost implements WorldActions {
   }
 
   performWrite(opId: number, path: string, data: string): void {
-    writeGuestFile(this.dataDir, path, data, this.options.fileBytesMax ?? FILE_BYTES_MAX).then(
+    writeGuestFile(this.dataDir, path, data, this.options.fileBytesMax ?? FILE_BYTES_MAX, this.options.journalBytesMax).then(
       () => this.deliver({ kind: 'write', opId, ok: true }),
       (error) => this.deliver({ kind: 'write', opId, ok: false, error: this.cleanError(error) }),
     );
