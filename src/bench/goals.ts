@@ -16,7 +16,8 @@ function atMost(goal: string, measured: number, target: number, unit: string, di
   const met = measured <= target;
   const over = measured - target;
   const times = target > 0 ? ` (${f(measured / target, 2)}x the target)` : '';
-  return { goal, target: `<= ${f(target, digits)}${unit ? ` ${unit}` : ''}`, measured, unit, met, margin: `${met ? 'met' : 'not met'}: ${f(measured, digits)} ${unit} is ${f(Math.abs(over), digits)} ${unit} ${over <= 0 ? 'under' : 'over'}${times}` };
+  const u = unit ? ` ${unit}` : '';
+  return { goal, target: `<= ${f(target, digits)}${u}`, measured, unit, met, margin: `${met ? 'met' : 'not met'}: ${f(measured, digits)}${u} is ${f(Math.abs(over), digits)}${u} ${over <= 0 ? 'under' : 'over'}${times}` };
 }
 
 /** `lockstep run` of bench-write.js before group commit (issue 10: 300-320 req/s); the goal is 10x. */

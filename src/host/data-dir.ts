@@ -182,8 +182,7 @@ export async function recoverJournal(dataDir: string): Promise<number> {
     await open.compactNow();
     return 0;
   }
-  await mkdir(dataDir, { recursive: true });
-  return (await recoverJournalFile(new DataDirStore(dataDir), join(dataDir, HOST_JOURNAL_FILE))).records;
+  return (await recoverJournalFile(new DataDirStore(dataDir), join(dataDir, HOST_JOURNAL_FILE), 'apply')).records;
 }
 
 /** A clean stop: every journaled file made durable in place and the journal emptied. */

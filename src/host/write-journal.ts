@@ -380,12 +380,18 @@ async function writeFully(handle: FileHandle, buffer: Buffer, at: number): Promi
  * new generation in it (or makes a fresh journal, durably). A torn or damaged tail is dropped.
  * Returns the generation it is left in, its length, and how many records it held.
  */
-export async function recoverJournalFile(files: CommitStore, path: string): Promise<{ generation: number; allocated: number; records: number }> {
+export async function recoverJournalFile(
+  files: CommitStore,
+  path: string,
+  /** 'open': the journal is used next (made if missing, always a new generation); 'apply': only bring the files up to date (nothing is written unless it holds records: a full disk must not stop a go-live). */
+  mode: 'open' | 'apply' = 'open',
+): Promise<{ generation: number; allocated: number; records: number }> {
   let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDWR);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (mode === 'apply') return { generation: 0, allocated: 0, records: 0 };
     // A fresh journal: its directory entry must be durable before a write may depend on the file.
     const dir = join(path, '..');
     const firstMade = await mkdir(dir, { recursive: true });
@@ -409,6 +415,7 @@ export async function recoverJournalFile(files: CommitStore, path: string): Prom
       read += bytesRead;
     }
     const { generation, records } = decodeRecords(bytes.subarray(0, read));
+    if (mode === 'apply' && records.length === 0) return { generation: generation ?? 0, allocated: size, records: 0 };
     const newest = new Map<string, string>();
     for (const r of records) newest.set(r.path, r.data);
     const committer = new GroupCommitter(files);
