@@ -167,7 +167,7 @@ export class WriteJournal {
     assert(this.bytesMax > JOURNAL_HEADER_BYTES, `journalBytesMax must be more than the journal's header (${JOURNAL_HEADER_BYTES} bytes)`);
     this.idleCompactMs = options.idleCompactMs ?? JOURNAL_IDLE_COMPACT_MS;
     this.opened = this.open();
-    this.opened.catch(() => {}); // reported to every read that waits on it, and retried by the next round
+    this.opened.catch(() => {}); // reported to the writes of the next round, which retries it
     this.chain = this.opened.catch(() => {});
   }
 
@@ -198,7 +198,8 @@ export class WriteJournal {
 
   /** The newest data written to `guestPath` that its file may not hold yet (undefined: read the file). */
   async pending(guestPath: string): Promise<string | undefined> {
-    await this.opened;
+    // A journal that could not be opened (a full disk) holds nothing: the read goes to the file, as before the journal.
+    await this.opened.catch(() => undefined);
     return this.journaled.get(guestPath)?.data;
   }
 
