@@ -114,13 +114,14 @@ export function formatReplication(r: BenchResults): string[] {
     out.push('CPU per request (utime+stime from /proc/<pid>/stat over the throughput phase, warm-up included):');
     out.push(
       ...table(
-        ['workload', 'unrepl node us', 'primary us', 'secondary us', 'primary/node'],
+        ['workload', 'unrepl node us', 'primary us', 'secondary us', 'primary/node', 'secondary/primary'],
         rep.workloads.map((w) => [
           w.workload,
           formatSpread(mul(w.unreplicated.nodeCpuMsPerRequest, 1000)),
           formatSpread(mul(w.replicated.primaryCpuMsPerRequest, 1000)),
           formatSpread(mul(w.replicated.secondaryCpuMsPerRequest, 1000)),
           formatNumber(w.replicated.primaryCpuMsPerRequest.median / w.unreplicated.nodeCpuMsPerRequest.median, 2),
+          formatNumber(w.replicated.secondaryCpuMsPerRequest.median / w.replicated.primaryCpuMsPerRequest.median, 2),
         ]),
       ),
     );

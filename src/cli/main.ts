@@ -49,6 +49,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--checkpoint-every-entries <n>', 'with --record: a checkpoint (in <file>.checkpoints/) every n log entries')
       .option('--checkpoints-kept <n>', 'checkpoint files kept beside the log, the newest (default 3)')
       .option('--record-bytes-max <n>', 'with checkpoints: past this size the log is cut at the newest checkpoint, keeping the last stretch (default 1 GiB)')
+      .option('--journal-bytes-max <n>', 'write journal of the guest files, in bytes at most: past half of it the files are made durable and it starts empty (default 64 MiB)')
       .option('--body-bytes-max <n>', 'largest request body accepted (413 past it)', String(1024 * 1024)),
   ).action(async (file, opts) => setExit(await runCommand(file, opts)));
 

@@ -13,6 +13,7 @@ export interface RunFlags extends LimitFlags {
   checkpointEveryEntries?: string;
   checkpointsKept?: string;
   recordBytesMax?: string;
+  journalBytesMax?: string;
 }
 
 export async function runCommand(program: string, flags: RunFlags): Promise<number> {
@@ -33,6 +34,7 @@ export async function runCommand(program: string, flags: RunFlags): Promise<numb
     checkpointEveryEntries: parseInteger(flags.checkpointEveryEntries, '--checkpoint-every-entries', 1, Number.MAX_SAFE_INTEGER),
     checkpointsKept: parseInteger(flags.checkpointsKept, '--checkpoints-kept', 1, 1_000_000),
     recordBytesMax: parseInteger(flags.recordBytesMax, '--record-bytes-max', 4096, Number.MAX_SAFE_INTEGER),
+    journalBytesMax: parseInteger(flags.journalBytesMax, '--journal-bytes-max', 4096, Number.MAX_SAFE_INTEGER),
   });
   process.stderr.write(`lockstep run: serving ${program} on http://${flags.host}:${node.port}${flags.record ? `, recording to ${flags.record}` : ''}\n`);
   await new Promise<void>((resolve) => {

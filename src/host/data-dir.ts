@@ -1,9 +1,10 @@
 // The guest's files live in <dir>/data. Guest paths arrive normalized by the prelude (no '..');
 // here the host also refuses symlinks that lead outside, and bounds file sizes.
-import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { GroupCommitter, type CommitStore, type Prepared } from './group-commit.js';
+import type { Prepared } from './group-commit.js';
 import { syncDirectory } from './sync-dir.js';
+import { JOURNAL_BYTES_MAX_DEFAULT, recoverJournalFile, WriteJournal, type JournalFiles } from './write-journal.js';
 
 /** Files larger than this are refused to the guest (it would blow its memory limit anyway). */
 export const FILE_BYTES_MAX = 8 * 1024 * 1024;
@@ -16,6 +17,8 @@ export const FILE_BYTES_MAX = 8 * 1024 * 1024;
 export const HOST_DIR = '.lockstep';
 /** Temp files of writes in flight (renamed over their target when complete); never carried into a new epoch. */
 export const HOST_TEMP_DIR = join(HOST_DIR, 'tmp');
+/** The write-ahead journal of guest file writes (host/write-journal.ts); recovered, never copied, into a new epoch. */
+export const HOST_JOURNAL_FILE = join(HOST_DIR, 'journal');
 
 export function dataDirOf(dir: string): string {
   return join(dir, 'data');
@@ -42,9 +45,14 @@ async function confined(dataDir: string, guestPath: string, realRoot?: string): 
   }
 }
 
-/** Reads a guest file. Errors are short and stable (they go into the log and to the guest). */
+/** Reads a guest file (its newest data, which may still be only in the journal). Errors are short and stable (they go into the log and to the guest). */
 export async function readGuestFile(dataDir: string, guestPath: string, bytesMax = FILE_BYTES_MAX): Promise<string> {
   const { path } = await confined(dataDir, guestPath);
+  const journaled = await journals.get(dataDir)?.pending(guestPath);
+  if (journaled !== undefined) {
+    if (Buffer.byteLength(journaled) > bytesMax) throw new Error(`EFBIG: ${guestPath} is ${Buffer.byteLength(journaled)} bytes, more than the ${bytesMax} allowed`);
+    return journaled;
+  }
   const info = await stat(path).catch((error) => {
     throw new Error(`${(error as NodeJS.ErrnoException).code ?? 'EIO'}: cannot read ${guestPath}`);
   });
@@ -72,10 +80,12 @@ async function tempPath(root: string, made: { done?: boolean }): Promise<string>
 }
 
 /** The real disk: temp file + fsync, rename, directory fsync. Paths are confined to the data directory. */
-class DataDirStore implements CommitStore {
+class DataDirStore implements JournalFiles {
   /** The data directory's real path, resolved once (it does not move while the node runs). */
   private root: string | undefined;
   private readonly tempDirMade: { done?: boolean } = {};
+  /** Directories found to resolve inside the data directory (the guest cannot make symlinks or remove directories). */
+  private readonly confinedDirs = new Set<string>();
 
   constructor(private readonly dataDir: string) {}
 
@@ -96,6 +106,39 @@ class DataDirStore implements CommitStore {
     }
     await handle.close();
     return { file: path, temp, directories };
+  }
+
+  async check(guestPath: string): Promise<void> {
+    this.root ??= await realpath(this.dataDir);
+    if (this.confinedDirs.has(dirname(join(this.root, guestPath)))) {
+      // A directory already resolved inside: one lstat tells a file (or none) from a directory; a symlink gets the whole check.
+      const info = await lstat(join(this.root, guestPath)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (!info || info.isFile()) return;
+      if (info.isDirectory()) throw new Error(`EISDIR: ${guestPath} is a directory`);
+    }
+    const { path, existing } = await confined(this.dataDir, guestPath, this.root);
+    if (existing === path) {
+      if ((await stat(path)).isDirectory()) throw new Error(`EISDIR: ${guestPath} is a directory`);
+    } else if (existing !== dirname(path)) {
+      await makeParents(dirname(path)); // fails (ENOTDIR, EEXIST) where the write would; made durable with the file at compaction
+    }
+    this.confinedDirs.add(dirname(path));
+  }
+
+  async place(guestPath: string, data: string): Promise<void> {
+    this.root ??= await realpath(this.dataDir);
+    const { path } = await confined(this.dataDir, guestPath, this.root);
+    const temp = await tempPath(this.root, this.tempDirMade);
+    try {
+      await writeFile(temp, data);
+      await rename(temp, path);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
   }
 
   async publish(prepared: Prepared): Promise<void> {
@@ -119,22 +162,43 @@ async function makeParents(dir: string): Promise<string[]> {
   return [...new Set(changed)];
 }
 
-/** One committer per data directory (a process normally has one). */
-const committers = new Map<string, GroupCommitter>();
+/** One journal per data directory (a process normally has one); its counters show rounds and compactions. */
+const journals = new Map<string, WriteJournal>();
 
-/** The group committer of a data directory (its counters show how much was coalesced). */
-export function committerOf(dataDir: string): GroupCommitter {
-  let committer = committers.get(dataDir);
-  if (!committer) committers.set(dataDir, (committer = new GroupCommitter(new DataDirStore(dataDir))));
-  return committer;
+/** The write journal of a data directory, made (and its old contents recovered) on first use. */
+export function journalOf(dataDir: string, journalBytesMax = JOURNAL_BYTES_MAX_DEFAULT): WriteJournal {
+  let journal = journals.get(dataDir);
+  if (!journal) journals.set(dataDir, (journal = new WriteJournal(new DataDirStore(dataDir), { path: join(dataDir, HOST_JOURNAL_FILE), journalBytesMax })));
+  return journal;
 }
 
 /**
- * Writes a guest file atomically (temp file + rename), durably (file and directory fsync'd) before
- * it resolves. Writes complete in issue order, so the file ends with the last; writes queued behind
- * an in-flight write of the same file are coalesced, and files written together share a round.
+ * Brings a data directory's files up to date from its journal (durably) and empties it: at start,
+ * and before its files are copied into a new epoch. Returns the number of records it held.
  */
-export function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX): Promise<void> {
+export async function recoverJournal(dataDir: string): Promise<number> {
+  const open = journals.get(dataDir);
+  if (open) {
+    await open.compactNow();
+    return 0;
+  }
+  return (await recoverJournalFile(new DataDirStore(dataDir), join(dataDir, HOST_JOURNAL_FILE), 'apply')).records;
+}
+
+/** A clean stop: every journaled file made durable in place and the journal emptied. */
+export async function closeJournal(dataDir: string): Promise<void> {
+  const journal = journals.get(dataDir);
+  if (!journal) return;
+  journals.delete(dataDir);
+  await journal.close();
+}
+
+/**
+ * Writes a guest file durably before it resolves: a record in the data directory's write journal
+ * (host/write-journal.ts), one append and one fdatasync for every write of the round; the file
+ * itself is replaced whole (temp file + rename) behind it. Writes complete in issue order.
+ */
+export function writeGuestFile(dataDir: string, guestPath: string, data: string, bytesMax = FILE_BYTES_MAX, journalBytesMax = JOURNAL_BYTES_MAX_DEFAULT): Promise<void> {
   const refusal = Buffer.byteLength(data) > bytesMax ? new Error(`EFBIG: writing ${guestPath} would exceed the ${bytesMax} bytes allowed`) : undefined;
-  return committerOf(dataDir).write(guestPath, data, refusal);
+  return journalOf(dataDir, journalBytesMax).write(guestPath, data, refusal);
 }

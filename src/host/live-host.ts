@@ -25,6 +25,8 @@ export interface LiveHostOptions {
   /** Every output the gate let out (a primary tells its shadow the answers it released). */
   onReleased?: (output: Output) => void;
   fileBytesMax?: number;
+  /** The write journal's bound in bytes (host/write-journal.ts; default JOURNAL_BYTES_MAX_DEFAULT). */
+  journalBytesMax?: number;
 }
 
 type Waiter = { resolve: (answer: StoredAnswer) => void; reject: (error: Error) => void };
@@ -175,7 +177,7 @@ export class LiveHost implements WorldActions {
   }
 
   performWrite(opId: number, path: string, data: string): void {
-    writeGuestFile(this.dataDir, path, data, this.options.fileBytesMax ?? FILE_BYTES_MAX).then(
+    writeGuestFile(this.dataDir, path, data, this.options.fileBytesMax ?? FILE_BYTES_MAX, this.options.journalBytesMax).then(
       () => this.deliver({ kind: 'write', opId, ok: true }),
       (error) => this.deliver({ kind: 'write', opId, ok: false, error: this.cleanError(error) }),
     );

@@ -8,7 +8,7 @@ import type { Entry, GuestLimits } from '../log/entries.js';
 import { LogWriter } from '../log/log-file.js';
 import { DEFAULT_GUEST_LIMITS } from '../sandbox/guest.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
-import { dataDirOf } from './data-dir.js';
+import { closeJournal, dataDirOf, recoverJournal } from './data-dir.js';
 import { LiveHost } from './live-host.js';
 import { refuseIfOwned } from '../replication/ownership.js';
 import { identityOf } from '../checkpoint/checkpoint.js';
@@ -31,6 +31,8 @@ export interface StandaloneOptions {
   /** With checkpoints: past this many bytes the log is cut at the newest checkpoint. */
   recordBytesMax?: number;
   onConsole?: (level: string, text: string) => void;
+  /** The guest files' write journal, in bytes at most (default JOURNAL_BYTES_MAX_DEFAULT). */
+  journalBytesMax?: number;
 }
 
 export interface Standalone {
@@ -62,6 +64,8 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   const program = await loadProgram(options.program);
   const limits: GuestLimits = { ...DEFAULT_GUEST_LIMITS, ...options.limits };
   await mkdir(dataDirOf(options.dir), { recursive: true });
+  // Writes that completed before a crash may be only in the journal: into their files before anything reads them.
+  await recoverJournal(dataDirOf(options.dir));
   // A new recording starts without the checkpoint files of an older one at the same path.
   if (options.record) await clearCheckpointFiles(options.record);
   const recorder = options.record ? new Recorder(await LogWriter.create(options.record, makeHeader(program, limits))) : undefined;
@@ -69,7 +73,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   const answers = options.record ? await AnswersWriter.create(options.record, program.name, program.hash) : undefined;
   // The gate is open: an output is released as it is produced.
   const host = await LiveHost.boot(
-    { dir: options.dir, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined },
+    { dir: options.dir, journalBytesMax: options.journalBytesMax, onConsole: options.onConsole, onEntry: recorder ? (seq, entry) => recorder.append(seq, entry) : undefined },
     { source: program.source, programName: program.name, limits },
     (hooks) => (answers ? answers.wrapHooks(hooks) : hooks),
   );
@@ -127,6 +131,8 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       (stopping ??= (async () => {
         await server.close();
         host.stop();
+        // A clean stop leaves the files up to date and the journal empty.
+        await closeJournal(dataDirOf(options.dir)).catch(() => {});
         await checkpoints?.close();
         // A final check lets a replay confirm every output up to the very end.
         if (recorder) executor.logCheck();

@@ -6,7 +6,7 @@
 // <dir>/data is a symlink to the current epoch's directory, for people and tools.
 import { link, lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { dataDirOf, HOST_TEMP_DIR } from '../host/data-dir.js';
+import { dataDirOf, HOST_JOURNAL_FILE, HOST_TEMP_DIR, recoverJournal } from '../host/data-dir.js';
 import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
 import { SharedStorageError } from './errors.js';
 
@@ -33,14 +33,15 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
 
 /**
  * Hard-links every file of `from` into `to` (same tree), skipping the host's temp files of writes in
- * flight: they live in their own directory (HOST_TEMP_DIR), which no guest path can name.
+ * flight (their own directory, HOST_TEMP_DIR, which no guest path can name) and the write journal
+ * (recovered into the files just before: the new owner starts its own).
  */
-async function linkTree(from: string, to: string, skip = join(from, HOST_TEMP_DIR)): Promise<void> {
+async function linkTree(from: string, to: string, skip: readonly string[] = [join(from, HOST_TEMP_DIR), join(from, HOST_JOURNAL_FILE)]): Promise<void> {
   await syncMadeDirectories(to, await mkdir(to, { recursive: true }));
   for (const entry of await readdir(from, { withFileTypes: true })) {
     const source = join(from, entry.name);
     const target = join(to, entry.name);
-    if (source === skip) continue;
+    if (skip.includes(source)) continue;
     if (entry.isDirectory()) await linkTree(source, target, skip);
     else if (entry.isFile()) await link(source, target);
   }
@@ -56,7 +57,11 @@ export async function takeEpochData(dir: string, epoch: number): Promise<string>
   try {
     const source = await currentDataDir(dir);
     await rm(target, { recursive: true, force: true }); // a half-made copy of an earlier attempt
-    if (source) await linkTree(source, target);
+    if (source) {
+      // Writes the previous owner completed may be only in its journal: into its files first.
+      await recoverJournal(source);
+      await linkTree(source, target);
+    }
     else await syncMadeDirectories(target, await mkdir(target, { recursive: true }));
     await pointDataAt(dir, target);
     await removeOldEpochs(dir, epoch);

@@ -8,7 +8,7 @@
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { syncDirectory } from '../host/sync-dir.js';
 import { dirname, join } from 'node:path';
-import { HOST_TEMP_DIR, writeGuestFile } from '../host/data-dir.js';
+import { closeJournal, HOST_TEMP_DIR, writeGuestFile } from '../host/data-dir.js';
 import type { PendingWrite } from '../engine/executor.js';
 import { pointDataAt } from './epoch-data.js';
 import { ReplicaError } from './errors.js';
@@ -53,6 +53,7 @@ export class FileReplica {
     await this.settled();
     if (this.state !== 'have') throw new ReplicaError('this secondary never received the guest\'s files from the primary');
     if (this.failure) throw this.failure;
+    await closeJournal(this.dataDir); // every journaled write into its file, durably: the epoch's copy links the files
   }
 
   status(): Record<string, unknown> {
@@ -65,8 +66,8 @@ export class FileReplica {
 
   private track(work: Promise<void>, what: string): Promise<void> {
     const tracked = work.catch((error: unknown) => {
-      const code = (error as NodeJS.ErrnoException).code;
-      this.failure ??= new ReplicaError(`The secondary's copy of the guest's files in ${this.dataDir}: ${what} (${code ?? String(error)}). It cannot take over with them; free the disk and restart it.`);
+      const why = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+      this.failure ??= new ReplicaError(`The secondary's copy of the guest's files in ${this.dataDir}: ${what} (${why}). It cannot take over with them; free the disk (or remove what is in the way) and restart it.`);
     });
     this.outstanding.add(tracked);
     void tracked.finally(() => this.outstanding.delete(tracked));
@@ -87,6 +88,7 @@ export class FileReplica {
     // once per path, so a replica replaced under it must come with one).
     await mkdir(join(fresh, HOST_TEMP_DIR), { recursive: true });
     await syncTree(fresh);
+    await closeJournal(this.dataDir); // the old replica's journal goes with it
     await rm(this.dataDir, { recursive: true, force: true });
     await rename(fresh, this.dataDir);
     await pointDataAt(this.dir, this.dataDir); // fsyncs <dir>, where the rename happened too

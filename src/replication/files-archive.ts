@@ -2,12 +2,13 @@
 // nothing shared on disk): the primary packs its data directory when a fresh secondary attaches and
 // streams it after the checkpoint; the secondary checks its digest and unpacks it into its replica.
 // The archive is [[guest path, bytes], ...] in msgpack. The host's temp files of writes in flight
-// are never packed: a write whose completion is not logged yet is re-issued or replayed anyway.
+// are never packed (a write whose completion is not logged yet is re-issued or replayed anyway), nor
+// its write journal: the files are brought up to date from it first.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { HOST_TEMP_DIR } from '../host/data-dir.js';
+import { HOST_JOURNAL_FILE, HOST_TEMP_DIR, recoverJournal } from '../host/data-dir.js';
 import { pathProblem } from '../sandbox/effects.js';
 import { ReplicaError } from './errors.js';
 
@@ -24,6 +25,8 @@ export function filesDigest(archive: Uint8Array): Buffer {
 
 /** Packs every file under `dataDir` (its guest paths, sorted). Throws ReplicaError past `bytesMax`. */
 export async function packDataDir(dataDir: string, bytesMax: number): Promise<Uint8Array> {
+  // Writes whose completion is logged may still be only in the write journal: into their files first.
+  await recoverJournal(dataDir);
   const files: FileEntry[] = [];
   let bytes = 0;
   for (const path of await listFiles(dataDir, '')) {
@@ -47,7 +50,7 @@ async function listFiles(root: string, under: string): Promise<string[]> {
   const paths: string[] = [];
   for (const entry of entries) {
     const path = under ? `${under}/${entry.name}` : entry.name;
-    if (path === HOST_TEMP_DIR) continue;
+    if (path === HOST_TEMP_DIR || path === HOST_JOURNAL_FILE) continue; // in flight, or this node's own journal
     if (entry.isDirectory()) paths.push(...(await listFiles(root, path)));
     else if (entry.isFile()) paths.push(path);
   }

@@ -24,9 +24,12 @@ async function expectBootEffects(node: StartedNode, dir: string, consoleBy: Star
   const now = await seen(node);
   expect(now).toMatchObject({ later: 'fired', readBack: 'sync', storage: ['stored-sync', 'stored-async'] });
   expect(now.seed).toMatch(/^error: ENOENT/);
-  expect(await readFile(join(dir, 'data/boot/sync.txt'), 'utf8')).toBe('sync');
-  expect(await readFile(join(dir, 'data/boot/async.txt'), 'utf8')).toBe('async');
-  expect(await readFile(join(dir, 'data/.lockstep/storage.json'), 'utf8')).toMatch(/stored-async/);
+  // Durable in the write journal when the guest saw them complete; the files follow it within ~50 ms.
+  const onDisk = async (path: string) => readFile(join(dir, 'data', path), 'utf8').catch(() => '');
+  await waitUntil(async () => (await onDisk('boot/async.txt')) === 'async' && /stored-async/.test(await onDisk('.lockstep/storage.json')), 5000, 'the files are brought up to date');
+  expect(await onDisk('boot/sync.txt')).toBe('sync');
+  expect(await onDisk('boot/async.txt')).toBe('async');
+  expect(await onDisk('.lockstep/storage.json')).toMatch(/stored-async/);
   await consoleBy.proc.waitFor(/\[guest log\] boot: sync/);
   await consoleBy.proc.waitFor(/\[guest log\] boot: after await/);
   return now;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, request, ROOT, startRun, testResources, type StartedNode } from '../replication/helpers.js';
+import { BIN, request, ROOT, startRun, testResources, waitUntil, type StartedNode } from '../replication/helpers.js';
 
 const { dirFor, track } = testResources();
 const STORE = join(ROOT, 'test/fixtures/guests/store.js');
@@ -29,6 +29,8 @@ describe('a failed env.storage change', () => {
     const recording = join(dir, 'store.log');
     const node = track(await startRun({ program: STORE, dir, extra: ['--record', recording] }));
     expect(await put(node, 'k', 'v1')).toEqual({ status: 200, body: { ok: true } });
+    // Durable in the write journal at the answer; the file itself is brought up to date right behind it.
+    await waitUntil(async () => /v1/.test(await readFile(file, 'utf8').catch(() => '')), 5000, 'the store file holds v1');
     const durable = await readFile(file, 'utf8');
 
     // The disk refuses the store's next write: a non-empty directory where its file was.

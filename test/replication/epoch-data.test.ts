@@ -5,7 +5,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dataDirOf, HOST_DIR, HOST_TEMP_DIR, writeGuestFile } from '../../src/host/data-dir.js';
+import { closeJournal, dataDirOf, HOST_DIR, HOST_TEMP_DIR, writeGuestFile } from '../../src/host/data-dir.js';
 import { dataLinkTarget, EPOCH_DIRS_KEPT, epochDataDir, takeEpochData } from '../../src/replication/epoch-data.js';
 import { SharedStorageError } from '../../src/replication/errors.js';
 
@@ -14,6 +14,8 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lockstep-epoch-data-'));
 });
 afterEach(async () => {
+  // A journal places its files behind the writes (host/write-journal.ts): closed first, it cannot write into what is being removed.
+  for (const data of [dataDirOf(dir), ...[0, 1, 2, 3, 4, 5].map((epoch) => epochDataDir(dir, epoch))]) await closeJournal(data);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -55,6 +57,7 @@ describe('takeEpochData', () => {
     // The old owner resumes (SIGSTOP, GC pause) and completes a write it had started: into epochs/1.
     await writeGuestFile(one, 'balance', '0');
     await writeGuestFile(one, 'new-file', 'stale');
+    await closeJournal(one); // its files brought up to date from its write journal (a clean stop)
     expect(await read(join(one, 'balance'))).toBe('0');
     expect(await read(join(two, 'balance'))).toBe('100');
     expect(await read(join(dataDirOf(dir), 'balance'))).toBe('100');
