@@ -14,7 +14,10 @@ import type { AnswerRecord, FaultRecord, History, StatusSample } from './history
 import { Lineage, type ChaosNode } from './lineage.js';
 import { Monitor } from './monitor.js';
 import { formatSummary, summarize, type ChaosSummary } from './report.js';
-import { makeSchedule, type FaultKind } from './schedule.js';
+import { isHostFault, makeSchedule, type FaultKind } from './schedule.js';
+import { HostPlacement } from '../hosts/placement.js';
+import { testbedFaults } from '../hosts/host-faults.js';
+import { Testbed } from '../hosts/testbed.js';
 import { createRng } from '../client/rng.js';
 import { FAILURE_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 
@@ -38,7 +41,20 @@ export interface ChaosOptions {
   linkDelayMs?: { min: number; max: number };
   /** Passed to every node: checkpoints this often, so restarted secondaries are re-protected from one. */
   checkpointEveryEntries: number;
+  /** Nodes on two network namespaces with a 3-member etcd (needs root); host fault kinds need it. */
+  hosts?: boolean;
   print(line: string): void;
+}
+
+/** Kinds that need the logging link's proxy, which nodes on a testbed do not have. */
+const PROXY_KINDS: readonly FaultKind[] = ['link-cut', 'link-blackhole', 'link-slow', 'blackhole-kill-primary', 'disk-full'];
+
+/** The kinds a run can inject where it runs, with a note for each left out. */
+function runnableKinds(kinds: FaultKind[], hosts: boolean, notes: string[]): FaultKind[] {
+  const left = kinds.filter((k) => (hosts ? !PROXY_KINDS.includes(k) : !isHostFault(k)));
+  const out = kinds.filter((k) => !left.includes(k));
+  if (out.length > 0) notes.push(`${out.join(', ')} left out of the schedule: ${hosts ? 'nodes on --hosts have no link proxy or tmpfs' : 'they need --hosts'}`);
+  return left;
 }
 
 export const chaosDefaults = {
@@ -84,7 +100,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   const program = resolve(o.program);
   const dir = await mkdtemp(join(tmpdir(), 'lockstep-chaos-'));
   const notes: string[] = [];
-  let kinds = o.kinds;
+  let kinds = runnableKinds(o.kinds, o.hosts === true, notes);
   let disk: DiskFault | undefined;
   if (kinds.includes('disk-full')) {
     const mounted = await DiskFault.mount(dir);
@@ -102,7 +118,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   const delays = createRng(o.seed ^ 0x1d1a7);
   const linkDelayMs = o.linkDelayMs && (() => Math.round(o.linkDelayMs!.min + delays.next() * (o.linkDelayMs!.max - o.linkDelayMs!.min)));
   if (o.linkDelayMs) o.print(`logging links: ${o.linkDelayMs.min}..${o.linkDelayMs.max} ms per direction`);
-  const lineage = new Lineage({ program, dir, common, primaryExtra, linkDelayMs, now });
+  let testbed: Testbed | undefined;
+  let placement: HostPlacement | undefined;
+  if (o.hosts) {
+    testbed = await Testbed.create();
+    placement = new HostPlacement(testbed, { program, arbiterPrefix: `chaos-${o.seed}`, common, primaryExtra });
+    o.print(`hosts: nodes on ${testbed.host('a').address} and ${testbed.host('b').address} (namespaces ${testbed.host('a').ns}, ${testbed.host('b').ns}), etcd ${testbed.etcd.url}`);
+  }
+  const hosts = testbed && placement && testbedFaults(testbed, placement);
+  const lineage = new Lineage({ program, dir, common, primaryExtra, linkDelayMs, now, placement });
   const monitor = new Monitor(() => lineage.nodes, now);
   const faults: FaultRecord[] = [];
   const readback: AnswerRecord[] = [];
@@ -201,6 +225,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
         secondary: s.n,
         now,
         failureTimeoutMs: o.failureTimeoutMs,
+        hosts,
         waitForOtherPrimary: async (not, timeoutMs) => {
           const since = now();
           while (now() - since < timeoutMs) {
@@ -250,6 +275,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
     await withTimeout(monitor.stop(), CLEANUP_STEP_MS_MAX, 'stopping the status monitor').catch((e) => notes.push(String(e.message)));
     await withTimeout(lineage.closeAll(), CLEANUP_STEP_MS_MAX, 'killing the nodes').catch((e) => notes.push(String(e.message)));
     await disk?.unmount();
+    await withTimeout(testbed?.destroy() ?? Promise.resolve(), CLEANUP_STEP_MS_MAX * 3, 'removing the testbed').catch((e) => notes.push(String(e.message)));
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 

@@ -1,5 +1,5 @@
 // Injecting one scheduled fault into the running lineage: signals to a node, a mode of the logging
-// link's proxy, a full disk. Resolves when the fault is healed (a kill heals at once; a restart
+// link's proxy, a full disk, and on a namespace testbed firewall cuts and etcd leader kills. Resolves when the fault is healed (a kill heals at once; a restart
 // kind also restarts the node with its original command, as a supervisor would).
 import type { DiskFault } from './disk-fault.js';
 import type { FaultRecord } from './history.js';
@@ -17,6 +17,22 @@ export interface FaultContext {
   /** Resolves once `primary` no longer reports protected (or after `timeoutMs`). */
   waitUnprotected(primary: ChaosNode, timeoutMs: number): Promise<boolean>;
   failureTimeoutMs: number;
+  /** The testbed's network and etcd (lockstep chaos --hosts); host faults are scheduled only with it. */
+  hosts?: HostFaults;
+}
+
+/** What a namespace testbed can do to the network between hosts and to etcd. */
+export interface HostFaults {
+  /** Drops packets from `from`'s host to `to`'s host (and back, with 'both'); false when both share a host. */
+  cutNodes(from: ChaosNode, to: ChaosNode, direction: 'both' | 'outgoing'): Promise<boolean>;
+  /** Cuts `node`'s host off from every etcd member. */
+  cutFromEtcd(node: ChaosNode): Promise<void>;
+  /** Removes every cut. */
+  heal(): Promise<void>;
+  /** SIGKILLs etcd's current leader; resolves with its name. */
+  killEtcdLeader(): Promise<string>;
+  /** Restarts every killed etcd member; resolves once the cluster is healthy. */
+  restartEtcd(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -93,6 +109,13 @@ export async function inject(fault: ScheduledFault, c: FaultContext): Promise<Fa
       await sleep(fault.durationMs);
       await c.disk.free();
       break;
+    case 'net-cut':
+    case 'net-cut-one-way':
+    case 'net-cut-etcd-primary':
+    case 'net-cut-etcd-secondary':
+    case 'etcd-leader-kill':
+      await injectHostFault(fault, c, record);
+      break;
     default: {
       const never: never = fault.kind;
       throw new Error(`unknown fault kind ${never}`);
@@ -100,6 +123,35 @@ export async function inject(fault: ScheduledFault, c: FaultContext): Promise<Fa
   }
   record.healMs = c.now();
   return record;
+}
+
+/** A fault of the network between hosts or of etcd, held for its duration, then healed. */
+async function injectHostFault(fault: ScheduledFault, c: FaultContext, record: FaultRecord): Promise<void> {
+  const hosts = c.hosts;
+  if (!hosts) throw new Error(`${fault.kind} scheduled without a namespace testbed (--hosts)`);
+  const [from, to] = fault.from === 'secondary' ? [c.secondary, c.primary] : [c.primary, c.secondary];
+  switch (fault.kind) {
+    case 'net-cut':
+    case 'net-cut-one-way': {
+      record.node = from.record.id;
+      const cut = await hosts.cutNodes(from, to, fault.kind === 'net-cut' ? 'both' : 'outgoing');
+      if (!cut) record.notes.push(`${from.record.id} and ${to.record.id} share a host: nothing to cut`);
+      else if (fault.kind === 'net-cut-one-way') record.notes.push(`packets from ${from.record.id} to ${to.record.id} dropped`);
+      break;
+    }
+    case 'net-cut-etcd-primary':
+    case 'net-cut-etcd-secondary':
+      await hosts.cutFromEtcd(fault.kind === 'net-cut-etcd-primary' ? c.primary : c.secondary);
+      break;
+    case 'etcd-leader-kill':
+      record.node = `etcd:${await hosts.killEtcdLeader()}`;
+      break;
+    default:
+      throw new Error(`${fault.kind} is not a host fault`);
+  }
+  await sleep(fault.durationMs);
+  if (fault.kind === 'etcd-leader-kill') await hosts.restartEtcd();
+  else await hosts.heal();
 }
 
 async function waitExit(node: ChaosNode, timeoutMs: number): Promise<void> {

@@ -1,6 +1,6 @@
 // The processes of a chaos run: real `lockstep primary`/`lockstep secondary` processes on loopback
 // sharing one --dir, each secondary reaching its primary's logging port through its own
-// fault-injecting proxy. Like a supervisor, it can restart a node with its original command line
+// fault-injecting proxy (or, with a placement, on the hosts of a namespace testbed). Like a supervisor, it can restart a node with its original command line
 // and start a fresh secondary against a survivor. It never looks inside a node.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, LOCKSTEP_BIN } from '../demo/processes.js';
@@ -18,6 +18,8 @@ export interface ChaosNode {
   child: ChildProcess;
   /** The proxy this secondary reaches its primary through. */
   proxy?: LinkProxy;
+  /** The network namespace it runs in (a testbed host), if any. */
+  netns?: string;
   readonly alive: boolean;
 }
 
@@ -31,7 +33,22 @@ export interface LineageOptions {
   /** The delay each new secondary's logging link adds per direction (0: loopback as it is); drawn per link. */
   linkDelayMs?: () => number;
   now(): number;
+  /** Nodes on testbed hosts instead of loopback (lockstep chaos --hosts); no link proxies then. */
+  placement?: NodePlacement;
 }
+
+/** Decides a new node's command line (after the bin), its namespace and the URL the harness reaches it at. */
+export interface NodePlacement {
+  place(startedAs: 'primary' | 'secondary', primaryLogListen?: string): Promise<PlacedNode>;
+}
+
+export interface PlacedNode {
+  args: string[];
+  netns: string;
+  url: string;
+}
+
+const loopbackUrl = (port: number) => `http://127.0.0.1:${port}`;
 
 export class Lineage {
   readonly nodes: ChaosNode[] = [];
@@ -49,9 +66,15 @@ export class Lineage {
   }
 
   async startPrimary(): Promise<ChaosNode> {
+    if (this.o.placement) return this.spawnPlaced('primary');
     const [port, logPort] = [await freePort(), await freePort()];
     const args = ['primary', this.o.program, '--port', String(port), '--log-listen', `127.0.0.1:${logPort}`, '--dir', this.o.dir, ...this.o.common, ...this.o.primaryExtra];
-    return this.spawn('primary', args, port);
+    return this.spawn('primary', args, loopbackUrl(port));
+  }
+
+  private async spawnPlaced(startedAs: 'primary' | 'secondary', primaryLogListen?: string): Promise<ChaosNode> {
+    const placed = await this.o.placement!.place(startedAs, primaryLogListen);
+    return this.spawn(startedAs, placed.args, placed.url, undefined, placed.netns);
   }
 
   /** Where a node started as primary serves its logging channel (host:port, from its command line). */
@@ -61,6 +84,7 @@ export class Lineage {
 
   /** A fresh secondary following the node whose logging channel is at `logListen` (host:port). */
   async startSecondary(logListen: string): Promise<ChaosNode> {
+    if (this.o.placement) return this.spawnPlaced('secondary', logListen);
     const match = /^(.+):(\d+)$/.exec(logListen);
     if (!match) throw new Error(`cannot read the logging address '${logListen}'`);
     const delayMs = this.o.linkDelayMs?.() ?? 0;
@@ -69,20 +93,21 @@ export class Lineage {
     this.proxies.push(proxy);
     const [port, logPort] = [await freePort(), await freePort()];
     const args = ['secondary', this.o.program, '--port', String(port), '--primary', `ws://127.0.0.1:${proxy.port}`, '--log-listen', `127.0.0.1:${logPort}`, '--dir', this.o.dir, ...this.o.common];
-    return this.spawn('secondary', args, port, proxy);
+    return this.spawn('secondary', args, loopbackUrl(port), proxy);
   }
 
-  /** What a supervisor does: the very same command line (same ports, same --dir) as a new process. */
+  /** What a supervisor does: the very same command line (same ports, same --dir, same host) as a new process. */
   async restart(node: ChaosNode): Promise<ChaosNode> {
-    const port = Number(new URL(node.record.url).port);
-    const restarted = await this.spawn(node.record.startedAs, node.record.args, port, node.proxy);
+    const restarted = await this.spawn(node.record.startedAs, node.record.args, node.record.url, node.proxy, node.netns);
     restarted.record.restartOf = node.record.id;
     return restarted;
   }
 
-  private async spawn(startedAs: 'primary' | 'secondary', args: string[], port: number, proxy?: LinkProxy): Promise<ChaosNode> {
-    const child = spawn(process.execPath, [LOCKSTEP_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const record: NodeRecord = { id: `n${this.nextId++}`, startedAs, args, url: `http://127.0.0.1:${port}`, startMs: this.o.now(), notable: [], outputTail: '' };
+  private async spawn(startedAs: 'primary' | 'secondary', args: string[], url: string, proxy?: LinkProxy, netns?: string): Promise<ChaosNode> {
+    // `ip netns exec` execs into node: the pid signalled is the node's own.
+    const [command, argv] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, LOCKSTEP_BIN, ...args]] : [process.execPath, [LOCKSTEP_BIN, ...args]];
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const record: NodeRecord = { id: `n${this.nextId++}`, startedAs, args, url, startMs: this.o.now(), notable: [], outputTail: '' };
     let partial = '';
     let started = false;
     let onStarted: () => void = () => {};
@@ -113,6 +138,7 @@ export class Lineage {
       record,
       child,
       proxy,
+      netns,
       get alive() {
         return record.exitMs === undefined;
       },

@@ -17,7 +17,23 @@ export const faultKinds = [
   'blackhole-kill-primary', // the logging link holds every byte, and the primary dies before it heals
   'disk-full', // guest disk writes fail with ENOSPC for a while (a full tmpfs under <dir>/data)
 ] as const;
-export type FaultKind = (typeof faultKinds)[number];
+
+/** Faults of the network between hosts and of etcd: only on a namespace testbed (lockstep chaos --hosts). */
+export const hostFaultKinds = [
+  'net-cut', // packets between the primary's and the secondary's hosts dropped both ways for a while
+  'net-cut-one-way', // only what one of the two hosts sends to the other is dropped (the side is seeded)
+  'net-cut-etcd-primary', // the primary's host cut off from every etcd member for a while
+  'net-cut-etcd-secondary', // the secondary's host cut off from every etcd member for a while
+  'etcd-leader-kill', // SIGKILL of etcd's leader; it is restarted on its own data after a while
+] as const;
+export type FaultKind = (typeof faultKinds)[number] | (typeof hostFaultKinds)[number];
+
+/** The node faults that need no proxy, beside every host fault: what 'hosts' means with --hosts. */
+export const HOSTS_KINDS: readonly FaultKind[] = ['kill-primary', 'kill-secondary', 'restart-primary', 'restart-secondary', 'stop-primary', 'stop-secondary', ...hostFaultKinds];
+
+export function isHostFault(kind: FaultKind): boolean {
+  return (hostFaultKinds as readonly string[]).includes(kind);
+}
 
 /** Faults today's nodes are expected to survive: the mix the test suite runs. */
 export const SAFE_KINDS: readonly FaultKind[] = ['kill-primary', 'kill-secondary'];
@@ -34,6 +50,8 @@ export interface ScheduledFault {
   durationMs: number;
   /** link-slow: the delay added to every chunk. */
   delayMs: number;
+  /** net-cut-one-way: the host whose packets to the other are dropped. */
+  from?: 'primary' | 'secondary';
 }
 
 export interface ScheduleOptions {
@@ -44,14 +62,17 @@ export interface ScheduleOptions {
   failureTimeoutMs: number;
 }
 
-/** 'safe', 'all', or a comma-separated list of kinds. */
+const knownKinds: readonly string[] = [...faultKinds, ...hostFaultKinds];
+
+/** 'safe', 'all' (every loopback kind), 'hosts' (with --hosts), or a comma-separated list of kinds. */
 export function parseKinds(text: string): FaultKind[] {
   if (text === 'safe') return [...SAFE_KINDS];
   if (text === 'all') return [...faultKinds];
+  if (text === 'hosts') return [...HOSTS_KINDS];
   const kinds = text.split(',').map((s) => s.trim()).filter(Boolean);
   for (const kind of kinds) {
-    if (!(faultKinds as readonly string[]).includes(kind)) {
-      throw new UsageError(`--fault-kinds: unknown kind '${kind}'; use 'safe', 'all' or a list of: ${faultKinds.join(', ')}.`);
+    if (!knownKinds.includes(kind)) {
+      throw new UsageError(`--fault-kinds: unknown kind '${kind}'; use 'safe', 'all', 'hosts' or a list of: ${knownKinds.join(', ')}.`);
     }
   }
   if (kinds.length === 0) throw new UsageError(`--fault-kinds: give 'safe', 'all' or a list of: ${faultKinds.join(', ')}.`);
@@ -80,6 +101,14 @@ function durationOf(kind: FaultKind, rng: Rng, timeoutMs: number): { durationMs:
       return { durationMs: between(rng, 500, 3000), delayMs: between(rng, 5, Math.max(10, Math.round(timeoutMs / 3))) };
     case 'disk-full':
       return { durationMs: between(rng, 300, 2000), delayMs: 0 };
+    case 'net-cut':
+    case 'net-cut-one-way':
+    case 'net-cut-etcd-primary':
+    case 'net-cut-etcd-secondary':
+      return { durationMs: between(rng, Math.round(timeoutMs / 2), timeoutMs * 4), delayMs: 0 };
+    case 'etcd-leader-kill':
+      // How long the killed member stays down: the cluster runs on two of three meanwhile.
+      return { durationMs: between(rng, 500, timeoutMs * 4), delayMs: 0 };
     default: {
       const never: never = kind;
       throw new Error(`unknown fault kind ${never}`);
@@ -92,6 +121,9 @@ export function makeSchedule(options: ScheduleOptions): ScheduledFault[] {
   const rng = createRng(options.seed ^ 0x5eed_c4a0);
   return Array.from({ length: options.faults }, (_, index) => {
     const kind = options.kinds[rng.int(options.kinds.length)]!;
-    return { index, kind, quietMs: between(rng, 300, 1500), ...durationOf(kind, rng, options.failureTimeoutMs) };
+    const fault: ScheduledFault = { index, kind, quietMs: between(rng, 300, 1500), ...durationOf(kind, rng, options.failureTimeoutMs) };
+    // Drawn only for this kind, so the schedules of every other kind stay what they were.
+    if (kind === 'net-cut-one-way') fault.from = rng.int(2) === 0 ? 'primary' : 'secondary';
+    return fault;
   });
 }

@@ -10,6 +10,8 @@ import { parseDuration } from '../client/durations.js';
 import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
 import { LEASE_FRACTION } from '../replication/primary-role.js';
+import { HOSTS_UNAVAILABLE_EXIT } from '../hosts/errors.js';
+import { requireHostsSupport } from '../hosts/shell.js';
 
 export const DEFAULT_CHAOS_PROGRAM = fileURLToPath(new URL('../../guest-programs/bank.js', import.meta.url));
 
@@ -22,15 +24,23 @@ Exit codes:
   ${CHAOS_EXIT.liveness}  liveness violation (a client-visible gap or a re-protection past its limit, a
       fenced node that did not exit, keys no node answered)
   ${CHAOS_EXIT.harness}  harness failure (the first pair never came up, a node did not start, ...)
+  ${HOSTS_UNAVAILABLE_EXIT}  --hosts on a machine that cannot host it (not root, or ip, nft or etcd missing)
 Fault kinds: safe (kill-primary, kill-secondary), all, or a comma-separated list of kill-primary,
   kill-secondary, restart-primary, restart-secondary, stop-primary, stop-secondary, link-cut,
   link-blackhole, link-slow, blackhole-kill-primary, disk-full (needs root: a small tmpfs on the run's <dir>/epochs).
+With --hosts: the nodes run on two network namespaces ('hosts' a and b, joined by a bridge) with a
+  3-member etcd as the arbiter, each member in a namespace of its own; 'hosts' (the default then)
+  is kill-primary, kill-secondary, restart-primary, restart-secondary, stop-primary, stop-secondary
+  and the host faults net-cut, net-cut-one-way (nftables drops between the two hosts, both ways or
+  one), net-cut-etcd-primary, net-cut-etcd-secondary (a node's host cut off from etcd) and
+  etcd-leader-kill (the killed member is restarted after a while). Needs root.
 The same --seed and --fault-kinds give the same fault schedule.`;
 
 export interface ChaosFlags {
   seed?: string;
   faults: string;
-  faultKinds: string;
+  /** Default: 'safe', or 'hosts' with --hosts. */
+  faultKinds?: string;
   program?: string;
   json?: string;
   duration?: string;
@@ -44,6 +54,7 @@ export interface ChaosFlags {
   channelDelayMs?: string;
   linkDelayMs?: string;
   checkpointEveryEntries: string;
+  hosts?: boolean;
 }
 
 export async function chaosCommand(flags: ChaosFlags, print: (line: string) => void): Promise<number> {
@@ -58,10 +69,12 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
         `(a round trip of ${2 * linkDelayMs.max} ms must fit well within the lease, 0.9 x the timeout), not ${failureTimeoutMs}.`,
     );
   }
+  if (flags.hosts) await prepareHosts();
   const summary = await runChaos({
+    hosts: flags.hosts === true,
     seed: flags.seed === undefined ? randomInt(2 ** 31) : parseInteger(flags.seed, '--seed', 0, 2 ** 31)!,
     faults: parseInteger(flags.faults, '--faults', 0, FAULTS_MAX)!,
-    kinds: parseKinds(flags.faultKinds),
+    kinds: parseKinds(flags.faultKinds ?? (flags.hosts ? 'hosts' : 'safe')),
     program: flags.program ?? DEFAULT_CHAOS_PROGRAM,
     durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration, '--duration'),
     rate: parseInteger(flags.rate, '--rate', 1, 10_000)!,
@@ -92,12 +105,20 @@ export function parseDelayRange(text: string | undefined): { min: number; max: n
   return max === 0 ? undefined : { min, max };
 }
 
+/**
+ * --hosts needs root and the tools (exit 23 otherwise); a Ctrl-C or kill ends the process through
+ * 'exit', where the testbed removes its namespaces and every process in them.
+ */
+async function prepareHosts(): Promise<void> {
+  await requireHostsSupport('lockstep chaos --hosts');
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(CHAOS_EXIT.harness));
+}
+
 /** After the verdict, the harness exits this long later at the latest. */
 const CHAOS_EXIT_GRACE_MS = 1000;
 
 export const chaosFlagDefaults = {
   faults: String(chaosDefaults.faults),
-  faultKinds: 'safe',
   rate: String(chaosDefaults.rate),
   concurrency: String(chaosDefaults.concurrency),
   heartbeatMs: String(chaosDefaults.heartbeatMs),

@@ -1,0 +1,37 @@
+// The one place that says how a node on a testbed host is started: its command line. Nodes reach
+// etcd at every member's address, serve on their host's address, and keep their data in --dir.
+import { join } from 'node:path';
+import type { Host } from './network.js';
+
+export interface HostNodeSpec {
+  startedAs: 'primary' | 'secondary';
+  program: string;
+  host: Host;
+  port: number;
+  logPort: number;
+  /** For a secondary: the primary's logging channel, ADDRESS:PORT. */
+  primaryLogListen?: string;
+  /** etcd://ADDRESS:PORT,... */
+  arbiterUrl: string;
+  arbiterPrefix: string;
+  /** The run's directory; each node's --dir is under it. */
+  runDir: string;
+  /** Timing and other flags every node of the run gets. */
+  flags: string[];
+}
+
+/**
+ * Until each node has a --dir of its own (with --secret-file and a storage replica), the pair's
+ * nodes share one directory for the guest's files and the channel secret; claims go to etcd.
+ * Nothing shared: `--dir join(runDir, 'hosts', host.name)` plus `--secret-file`.
+ */
+function storageArgs(spec: HostNodeSpec): string[] {
+  return ['--dir', join(spec.runDir, 'shared')];
+}
+
+export function hostNodeArgs(spec: HostNodeSpec): string[] {
+  const where = ['--host', spec.host.address, '--port', String(spec.port), '--log-listen', `${spec.host.address}:${spec.logPort}`];
+  const follow = spec.startedAs === 'secondary' ? ['--primary', `ws://${spec.primaryLogListen!}`] : [];
+  const arbiter = ['--arbiter', spec.arbiterUrl, '--arbiter-prefix', spec.arbiterPrefix];
+  return [spec.startedAs, spec.program, ...where, ...follow, ...storageArgs(spec), ...arbiter, ...spec.flags];
+}

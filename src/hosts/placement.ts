@@ -1,0 +1,60 @@
+// Where the chaos lineage's nodes run on a testbed: the first primary on host a, every fresh
+// secondary on the host its primary is not on (as on two machines), each node with ports of its
+// own (a fenced node rejoining may share a host with a fresh one). The harness reaches each node
+// through the testbed's gateway.
+import type { NodePlacement, PlacedNode } from '../chaos/lineage.js';
+import { hostNodeArgs } from './node-args.js';
+import type { NodeHostName, Testbed } from './testbed.js';
+
+/** Node n serves on SERVICE_PORT_BASE + n and logs on LOG_PORT_BASE + n, inside its host. */
+const SERVICE_PORT_BASE = 8000;
+const LOG_PORT_BASE = 7000;
+
+export interface HostPlacementOptions {
+  program: string;
+  arbiterPrefix: string;
+  /** Flags every node gets (timing, checkpoints). */
+  common: string[];
+  /** Flags only a node started as primary gets. */
+  primaryExtra: string[];
+}
+
+export class HostPlacement implements NodePlacement {
+  private placed = 0;
+
+  constructor(
+    private readonly testbed: Testbed,
+    private readonly o: HostPlacementOptions,
+  ) {}
+
+  async place(startedAs: 'primary' | 'secondary', primaryLogListen?: string): Promise<PlacedNode> {
+    const hostName = startedAs === 'primary' ? 'a' : this.otherThan(primaryLogListen!);
+    const host = this.testbed.host(hostName);
+    const n = ++this.placed;
+    const args = hostNodeArgs({
+      startedAs,
+      program: this.o.program,
+      host,
+      port: SERVICE_PORT_BASE + n,
+      logPort: LOG_PORT_BASE + n,
+      primaryLogListen,
+      arbiterUrl: this.testbed.etcd.url,
+      arbiterPrefix: this.o.arbiterPrefix,
+      runDir: this.testbed.runDir,
+      flags: [...this.o.common, ...(startedAs === 'primary' ? this.o.primaryExtra : [])],
+    });
+    return { args, netns: host.ns, url: await this.testbed.gateway.url(host.address, SERVICE_PORT_BASE + n) };
+  }
+
+  /** The node host a node runs on, from its namespace. */
+  hostOf(netns: string | undefined): NodeHostName {
+    const name = (['a', 'b'] as const).find((h) => this.testbed.host(h).ns === netns);
+    if (!name) throw new Error(`namespace ${netns} is not a node host of this testbed`);
+    return name;
+  }
+
+  private otherThan(logListen: string): NodeHostName {
+    const primaryHost = this.testbed.hostAt(logListen.replace(/:\d+$/, ''));
+    return primaryHost === 'a' ? 'b' : 'a';
+  }
+}
