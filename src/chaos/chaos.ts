@@ -122,7 +122,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   let placement: HostPlacement | undefined;
   if (o.hosts) {
     testbed = await Testbed.create();
-    placement = new HostPlacement(testbed, { program, arbiterPrefix: `chaos-${o.seed}`, common, primaryExtra });
+    placement = new HostPlacement(testbed, { program, pairDir: dir, arbiterPrefix: `chaos-${o.seed}`, common, primaryExtra });
     o.print(`hosts: nodes on ${testbed.host('a').address} and ${testbed.host('b').address} (namespaces ${testbed.host('a').ns}, ${testbed.host('b').ns}), etcd ${testbed.etcd.url}`);
   }
   const hosts = testbed && placement && testbedFaults(testbed, placement);
@@ -296,7 +296,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
 }
 
 /** Asks every answered key again, with the same Idempotency-Key, of the primary of the moment: the answer must not have changed. */
-async function readBack(load: ChaosLoad, primary: () => ChaosNode, now: () => number, out: AnswerRecord[], violations: Violation[]): Promise<void> {
+export async function readBack(load: ChaosLoad, primary: () => ChaosNode, now: () => number, out: AnswerRecord[], violations: Violation[]): Promise<void> {
   const keys = load.keys.filter((k) => k.first).slice(0, READBACK_KEYS_MAX);
   let next = 0;
   let unanswered = 0;

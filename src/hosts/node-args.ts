@@ -14,8 +14,8 @@ export interface HostNodeSpec {
   /** etcd://ADDRESS:PORT,... */
   arbiterUrl: string;
   arbiterPrefix: string;
-  /** The run's directory; each node's --dir is under it. */
-  runDir: string;
+  /** This pair's directory (one per lineage); each node's --dir is in it. */
+  pairDir: string;
   /** Timing and other flags every node of the run gets. */
   flags: string[];
 }
@@ -23,10 +23,10 @@ export interface HostNodeSpec {
 /**
  * Until each node has a --dir of its own (with --secret-file and a storage replica), the pair's
  * nodes share one directory for the guest's files and the channel secret; claims go to etcd.
- * Nothing shared: `--dir join(runDir, 'hosts', host.name)` plus `--secret-file`.
+ * Nothing shared: `--dir join(pairDir, host.name)` plus `--secret-file join(pairDir, 'secret')`.
  */
 function storageArgs(spec: HostNodeSpec): string[] {
-  return ['--dir', join(spec.runDir, 'shared')];
+  return ['--dir', join(spec.pairDir, 'shared')];
 }
 
 export function hostNodeArgs(spec: HostNodeSpec): string[] {

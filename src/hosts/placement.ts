@@ -12,6 +12,8 @@ const LOG_PORT_BASE = 7000;
 
 export interface HostPlacementOptions {
   program: string;
+  /** The pair's own directory (the nodes' --dir are in it) and its own key prefix in etcd. */
+  pairDir: string;
   arbiterPrefix: string;
   /** Flags every node gets (timing, checkpoints). */
   common: string[];
@@ -40,7 +42,7 @@ export class HostPlacement implements NodePlacement {
       primaryLogListen,
       arbiterUrl: this.testbed.etcd.url,
       arbiterPrefix: this.o.arbiterPrefix,
-      runDir: this.testbed.runDir,
+      pairDir: this.o.pairDir,
       flags: [...this.o.common, ...(startedAs === 'primary' ? this.o.primaryExtra : [])],
     });
     return { args, netns: host.ns, url: await this.testbed.gateway.url(host.address, SERVICE_PORT_BASE + n) };

@@ -1,9 +1,9 @@
 // The fault schedule is a function of the seed and the kinds: the same seed reproduces it.
 import { describe, expect, it } from 'vitest';
-import { faultKinds, makeSchedule, parseKinds, SAFE_KINDS } from '../../src/chaos/schedule.js';
+import { faultKinds, makeSchedule, parseKinds, SAFE_KINDS, type FaultKind } from '../../src/chaos/schedule.js';
 
 describe('makeSchedule', () => {
-  const make = (seed: number, kinds = [...faultKinds]) => makeSchedule({ seed, faults: 50, kinds, failureTimeoutMs: 600 });
+  const make = (seed: number, kinds: FaultKind[] = [...faultKinds]) => makeSchedule({ seed, faults: 50, kinds, failureTimeoutMs: 600 });
   it('gives the same schedule for the same seed, another for another seed', () => {
     expect(make(42)).toEqual(make(42));
     expect(make(43)).not.toEqual(make(42));

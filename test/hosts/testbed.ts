@@ -1,0 +1,23 @@
+// The testbed for test/hosts: built once per test file, removed after it. Without root, nft or
+// etcd the tests skip with a message, unless LOCKSTEP_REQUIRE_NETNS=1 (CI) or, for etcd,
+// LOCKSTEP_REQUIRE_ETCD=1: then a machine that cannot host them fails.
+import { afterAll } from 'vitest';
+import { hostsSupport } from '../../src/hosts/shell.js';
+import { Testbed } from '../../src/hosts/testbed.js';
+import { assertBuilt } from '../replication/helpers.js';
+
+export async function testbedOrSkip(): Promise<Testbed | undefined> {
+  assertBuilt();
+  const missing = await hostsSupport();
+  if (missing) {
+    const required = process.env.LOCKSTEP_REQUIRE_NETNS === '1' || (missing.includes("'etcd'") && process.env.LOCKSTEP_REQUIRE_ETCD === '1');
+    if (required) throw new Error(`the two-host tests are required here (LOCKSTEP_REQUIRE_NETNS/ETCD=1) but ${missing}`);
+    console.warn(`SKIPPING the two-host tests: ${missing}`);
+    return undefined;
+  }
+  const testbed = await Testbed.create();
+  afterAll(async () => {
+    await testbed.destroy();
+  });
+  return testbed;
+}
