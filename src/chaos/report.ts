@@ -7,6 +7,9 @@ import type { FaultRecord, History } from './history.js';
 /** The end of each node's output kept in the JSON summary. */
 export const NODE_OUTPUT_IN_JSON_CHARS = 4000;
 
+/** Wide enough for the longest fault kind (net-cut-etcd-secondary). */
+const KIND_COLUMN_CHARS = 22;
+
 export const CHAOS_EXIT = { ok: 0, correctness: 20, liveness: 21, harness: 22 } as const;
 
 export interface KindSummary {
@@ -95,9 +98,9 @@ export function formatSummary(s: ChaosSummary): string[] {
     `SEED=${s.seed} ${s.program}: ${s.faultsRun}/${s.faultsScheduled} faults (${s.kinds.join(',')}) in ${(s.elapsedMs / 1000).toFixed(1)} s, ${s.nodesStarted} node processes`,
     `keys sent ${s.keys.sent}, answered ${s.keys.answered}, given up ${s.keys.givenUp}; answers seen ${s.keys.answers}, read back ${s.keys.readback}`,
     '',
-    `${'fault kind'.padEnd(18)} ${'count'.padStart(5)} | ${'gap ms p50    p99    max'.padStart(26)} | ${'re-protect ms p50  p99    max'.padStart(31)} | never`,
+    `${'fault kind'.padEnd(KIND_COLUMN_CHARS)} ${'count'.padStart(5)} | ${'gap ms p50    p99    max'.padStart(26)} | ${'re-protect ms p50  p99    max'.padStart(31)} | never`,
   ];
-  const row = (name: string, k: KindSummary) => `${name.padEnd(18)} ${String(k.count).padStart(5)} |     ${dist(k.gapMs)} |          ${dist(k.reprotectMs)} | ${k.notReprotected}`;
+  const row = (name: string, k: KindSummary) => `${name.padEnd(KIND_COLUMN_CHARS)} ${String(k.count).padStart(5)} |     ${dist(k.gapMs)} |          ${dist(k.reprotectMs)} | ${k.notReprotected}`;
   for (const [kind, k] of Object.entries(s.byKind)) lines.push(row(kind, k));
   lines.push(row('all', s.all), '');
   lines.push(`violations: ${s.violations.correctness} correctness, ${s.violations.liveness} liveness`);

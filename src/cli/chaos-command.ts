@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { parseInteger } from './options.js';
 import { LEASE_FRACTION } from '../replication/primary-role.js';
 import { HOSTS_UNAVAILABLE_EXIT } from '../hosts/errors.js';
-import { requireHostsSupport } from '../hosts/shell.js';
+import { exitOnSignals, requireHostsSupport } from '../hosts/shell.js';
 
 export const DEFAULT_CHAOS_PROGRAM = fileURLToPath(new URL('../../guest-programs/bank.js', import.meta.url));
 
@@ -111,7 +111,7 @@ export function parseDelayRange(text: string | undefined): { min: number; max: n
  */
 async function prepareHosts(): Promise<void> {
   await requireHostsSupport('lockstep chaos --hosts');
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(CHAOS_EXIT.harness));
+  exitOnSignals(CHAOS_EXIT.harness);
 }
 
 /** After the verdict, the harness exits this long later at the latest. */

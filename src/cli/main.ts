@@ -170,7 +170,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('demo')
     .description('start a pair, load it, SIGKILL the primary, show the failover and verify nothing was lost')
     .option('--program <file>', 'guest program (default guest-programs/shortener.js; counter.js and bank.js are checked too)')
-    .option('--kill-after <d>', 'when to kill the primary', '3s')
+    .option('--kill-after <d>', 'when to kill the primary (with --hosts: when to cut the hosts apart)', '3s')
     .option('--duration <d>', 'how long the load runs', '8s')
     .option('--rate <n>', 'requests per second', '200')
     .option('--concurrency <n>', 'requests in flight', '16')
@@ -182,6 +182,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--seed <n>', 'seed of the load client')
     .option('--ui', 'serve the live dashboard page with Kill primary / Restart as secondary buttons (loopback only), until Ctrl-C')
     .option('--ui-port <n>', 'port of the --ui page', '8090')
+    .option('--hosts', 'the pair on two network namespaces with a 3-member etcd, cut apart under load and healed, instead of a kill (needs root; exit 23 without)')
+    .option('--cut-for <d>', 'with --hosts: how long the hosts cannot reach each other', '3s')
     .action(async (opts) => setExit(await demoCommand(opts, out)));
 
   program

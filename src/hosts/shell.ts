@@ -40,3 +40,8 @@ export async function requireHostsSupport(what: string): Promise<void> {
   const missing = await hostsSupport();
   if (missing) throw new HostsUnavailableError(`${what} runs nodes in network namespaces, and here ${missing}.`);
 }
+
+/** Ctrl-C, kill and hangup end the process through 'exit', where a testbed removes its namespaces and processes. */
+export function exitOnSignals(code: number): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(code));
+}

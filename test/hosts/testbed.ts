@@ -6,15 +6,19 @@ import { hostsSupport } from '../../src/hosts/shell.js';
 import { Testbed } from '../../src/hosts/testbed.js';
 import { assertBuilt } from '../replication/helpers.js';
 
-export async function testbedOrSkip(): Promise<Testbed | undefined> {
+/** Whether this machine can host the testbed; says why not (or fails, where it is required). */
+export async function hostsOrSkip(): Promise<boolean> {
   assertBuilt();
   const missing = await hostsSupport();
-  if (missing) {
-    const required = process.env.LOCKSTEP_REQUIRE_NETNS === '1' || (missing.includes("'etcd'") && process.env.LOCKSTEP_REQUIRE_ETCD === '1');
-    if (required) throw new Error(`the two-host tests are required here (LOCKSTEP_REQUIRE_NETNS/ETCD=1) but ${missing}`);
-    console.warn(`SKIPPING the two-host tests: ${missing}`);
-    return undefined;
-  }
+  if (!missing) return true;
+  const required = process.env.LOCKSTEP_REQUIRE_NETNS === '1' || (missing.includes("'etcd'") && process.env.LOCKSTEP_REQUIRE_ETCD === '1');
+  if (required) throw new Error(`the two-host tests are required here (LOCKSTEP_REQUIRE_NETNS/ETCD=1) but ${missing}`);
+  console.warn(`SKIPPING the two-host tests: ${missing}`);
+  return false;
+}
+
+export async function testbedOrSkip(): Promise<Testbed | undefined> {
+  if (!(await hostsOrSkip())) return undefined;
   const testbed = await Testbed.create();
   afterAll(async () => {
     await testbed.destroy();
