@@ -53,6 +53,18 @@ export interface FailoverTrial {
   duplicates: number;
 }
 
+/**
+ * The longest silence from the last answer before the kill to the end of the run (answers already
+ * on the wire when the primary died may still arrive just after the kill). NaN without answers.
+ */
+export function clientGapAfter(answerTimes: number[], killedAt: number): number {
+  let from = answerTimes.findIndex((t) => t > killedAt) - 1;
+  if (from < 0) from = 0;
+  let gapMs = NaN;
+  for (let i = from + 1; i < answerTimes.length; i++) gapMs = Math.max(Number.isNaN(gapMs) ? 0 : gapMs, answerTimes[i]! - answerTimes[i - 1]!);
+  return gapMs;
+}
+
 async function statusOf(url: string): Promise<Record<string, any> | undefined> {
   try {
     return (await (await fetch(`${url}/_lockstep/status`, { signal: AbortSignal.timeout(2000) })).json()) as Record<string, any>;
@@ -118,12 +130,7 @@ export async function runFailoverTask(task: FailoverTask): Promise<FailoverTrial
     const survivor = await statusOf(secondaryUrl);
     const timeline = (survivor?.timeline ?? {}) as Record<string, number>;
     const after = (t: number | undefined) => (t ? t - killedAt : NaN);
-    // Answers already on the wire when the primary died may still arrive just after the kill, so
-    // the gap is the longest silence from the last answer before the kill to the end of the run.
-    let from = answerTimes.findIndex((t) => t > killedAt) - 1;
-    if (from < 0) from = 0;
-    let clientGapMs = NaN;
-    for (let i = from + 1; i < answerTimes.length; i++) clientGapMs = Math.max(Number.isNaN(clientGapMs) ? 0 : clientGapMs, answerTimes[i]! - answerTimes[i - 1]!);
+    const clientGapMs = clientGapAfter(answerTimes, killedAt);
     if (!timeline.live) throw new Error(`the secondary did not go live (status: ${JSON.stringify(survivor)}; output: ${secondary.stderr().slice(-1000)})`);
     return {
       detectionMs: after(timeline['failure-detected']),
