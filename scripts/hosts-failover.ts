@@ -34,7 +34,7 @@ interface Trial { mode: Mode; detectionMs: number; claimWonMs: number; liveMs: n
 const statusOf = (n: ChaosNode) => getJson(`${n.record.url}/_lockstep/status`, 1000).catch(() => undefined);
 
 async function trial(mode: Mode, testbed: Testbed, n: number): Promise<Trial> {
-  const dir = await mkdtemp(join(tmpdir(), 'lockstep-hosts-failover-'));
+  const dir = await mkdtemp(join(tmpdir(), 'lockstep-failover-hosts-'));
   const placement = mode === 'namespaces+etcd' ? new HostPlacement(testbed, { program, pairDir: dir, arbiterPrefix: `failover-${n}`, common: timing, primaryExtra: [] }) : undefined;
   const t0 = Date.now();
   const lineage = new Lineage({ program, dir, common: timing, primaryExtra: [], now: () => Date.now() - t0, placement });

@@ -121,7 +121,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   let testbed: Testbed | undefined;
   let placement: HostPlacement | undefined;
   if (o.hosts) {
-    testbed = await Testbed.create();
+    try {
+      testbed = await Testbed.create();
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      return reportSetupFailure(o, kinds, schedule.length, notes, `the two-host testbed could not be built: ${error instanceof Error ? error.message : error}`, now());
+    }
     placement = new HostPlacement(testbed, { program, pairDir: dir, arbiterPrefix: `chaos-${o.seed}`, common, primaryExtra });
     o.print(`hosts: nodes on ${testbed.host('a').address} and ${testbed.host('b').address} (namespaces ${testbed.host('a').ns}, ${testbed.host('b').ns}), etcd ${testbed.etcd.url}`);
   }
@@ -290,6 +295,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
   const limits: LivenessLimits = { gapMaxMs: o.gapMaxMs, fencedExitGraceMs: FENCED_EXIT_GRACE_MS, stalePrimaryGraceMs: o.failureTimeoutMs * 2 + 1000 };
   const violations = [...runViolations, ...checkHistory(history, final, limits)];
   const summary = summarize({ seed: o.seed, program: o.program, kinds, faultsScheduled: schedule.length, history, violations, harnessError, notes, examplesPerKindMax: EXAMPLES_PER_KIND_MAX });
+  o.print('');
+  for (const line of formatSummary(summary)) o.print(line);
+  return summary;
+}
+
+/** A run that never started (its testbed could not be built): a harness failure with an empty history. */
+function reportSetupFailure(o: ChaosOptions, kinds: FaultKind[], faultsScheduled: number, notes: string[], harnessError: string, endMs: number): ChaosSummary {
+  const history: History = { answers: [], keys: [], samples: [], nodes: [], faults: [], endMs };
+  const summary = summarize({ seed: o.seed, program: o.program, kinds, faultsScheduled, history, violations: [], harnessError, notes, examplesPerKindMax: EXAMPLES_PER_KIND_MAX });
   o.print('');
   for (const line of formatSummary(summary)) o.print(line);
   return summary;

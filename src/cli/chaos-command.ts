@@ -62,6 +62,7 @@ export async function chaosCommand(flags: ChaosFlags, print: (line: string) => v
   const failureTimeoutMs = parseInteger(flags.failureTimeoutMs, '--failure-timeout-ms', 20, 600_000)!;
   if (failureTimeoutMs <= heartbeatMs) throw new UsageError(`--failure-timeout-ms (${failureTimeoutMs}) must be larger than --heartbeat-ms (${heartbeatMs}).`);
   const linkDelayMs = parseDelayRange(flags.linkDelayMs);
+  if (flags.hosts && linkDelayMs) throw new UsageError('--link-delay-ms delays the logging link through a proxy on loopback; with --hosts the nodes talk directly across the namespaces. Leave out one of them.');
   // The lease needs a heartbeat echo younger than 0.9 x the failure timeout: a round trip must fit, with room.
   if (linkDelayMs && 4 * linkDelayMs.max >= LEASE_FRACTION * failureTimeoutMs) {
     throw new UsageError(

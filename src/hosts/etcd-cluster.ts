@@ -60,8 +60,8 @@ export class EtcdCluster {
     private readonly gateway: Gateway,
   ) {}
 
-  /** Starts one member on each host; resolves once every member answers (a quorum exists). */
-  static async start(hosts: Host[], dataDir: string, gateway: Gateway, binary = 'etcd'): Promise<EtcdCluster> {
+  /** Starts one member on each host; resolves once every member answers (a quorum exists). `token` names this cluster. */
+  static async start(hosts: Host[], dataDir: string, token: string, gateway: Gateway, binary = 'etcd'): Promise<EtcdCluster> {
     const initialCluster = hosts.map((h) => `${h.name}=http://${h.address}:${ETCD_PEER_PORT}`).join(',');
     const members: EtcdMember[] = [];
     for (const host of hosts) {
@@ -72,7 +72,7 @@ export class EtcdCluster {
         '--name', host.name, '--data-dir', join(dataDir, host.name),
         '--listen-client-urls', client, '--advertise-client-urls', client,
         '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', `lockstep-hosts-${dataDir.length}`,
+        '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       ]));
     }
     const cluster = new EtcdCluster(members, binary, gateway);

@@ -2,7 +2,9 @@
 // members each on a host of its own, and a client host whose gateway lets the harness reach them.
 // Partitions are firewall rules on the node hosts. Everything is removed by destroy(), on process
 // exit, and by the next testbed if this process dies first (its namespaces carry its pid).
+import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { EtcdCluster } from './etcd-cluster.js';
 import { Firewall, type CutDirection } from './firewall.js';
 import { Gateway } from './gateway.js';
@@ -19,7 +21,10 @@ const ADDRESSES: Record<string, number> = { a: 1, b: 2, etcd1: 11, etcd2: 12, et
 
 export class Testbed {
   private readonly firewalls: Map<NodeHostName, Firewall>;
-  private readonly onExit = () => sweepRunSync([...this.network.hosts.values()].map((h) => h.ns));
+  private readonly onExit = () => {
+    sweepRunSync([...this.network.hosts.values()].map((h) => h.ns));
+    rmSync(this.runDir, { recursive: true, force: true });
+  };
   private destroyed = false;
 
   private constructor(
@@ -45,7 +50,7 @@ export class Testbed {
     try {
       network = await HostNetwork.create(tag, ADDRESSES);
       gateway = await Gateway.start(network.host('client').ns, runDir);
-      const etcd = await EtcdCluster.start(ETCD_HOSTS.map((h) => network!.host(h)), `${runDir}/etcd`, gateway);
+      const etcd = await EtcdCluster.start(ETCD_HOSTS.map((h) => network!.host(h)), `${runDir}/etcd`, basename(runDir), gateway);
       return new Testbed(tag, runDir, network, gateway, etcd);
     } catch (error) {
       await gateway?.close();
