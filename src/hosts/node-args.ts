@@ -5,6 +5,8 @@ import type { Host } from './network.js';
 
 export interface HostNodeSpec {
   startedAs: 'primary' | 'secondary';
+  /** Unique in the pair (a fresh node on a host where a fenced one still runs must not share its files). */
+  nodeName: string;
   program: string;
   host: Host;
   port: number;
@@ -23,7 +25,8 @@ export interface HostNodeSpec {
 /**
  * Until each node has a --dir of its own (with --secret-file and a storage replica), the pair's
  * nodes share one directory for the guest's files and the channel secret; claims go to etcd.
- * Nothing shared: `--dir join(pairDir, host.name)` plus `--secret-file join(pairDir, 'secret')`.
+ * Nothing shared: `--dir join(pairDir, nodeName)` plus `--secret-file join(pairDir, 'secret')` (a
+ * file made once per pair with `lockstep secret`; both hosts hold a copy on real machines).
  */
 function storageArgs(spec: HostNodeSpec): string[] {
   return ['--dir', join(spec.pairDir, 'shared')];

@@ -35,6 +35,7 @@ export class HostPlacement implements NodePlacement {
     const n = ++this.placed;
     const args = hostNodeArgs({
       startedAs,
+      nodeName: `node${n}-${hostName}`,
       program: this.o.program,
       host,
       port: SERVICE_PORT_BASE + n,
