@@ -213,7 +213,7 @@ export function checkFaults(faults: FaultRecord[], answers: AnswerRecord[], endM
 export function checkKeys(keys: KeyRecord[]): Violation[] {
   const unanswered = keys.filter((k) => !k.first);
   if (unanswered.length === 0) return [];
-  return [violation('keys-given-up', `${unanswered.length} of ${keys.length} keys got no answer from any node (first: ${unanswered[0]!.key}, ${unanswered[0]!.attempts} attempts)`, unanswered[0]!.sentMs)];
+  return [violation('keys-given-up', `${unanswered.length} of ${keys.length} keys got no answer from any node (first: ${unanswered[0]!.key}, ${unanswered[0]!.attempts} attempts; its last: ${unanswered[0]!.lastRetries?.join(', ') ?? 'none'})`, unanswered[0]!.sentMs)];
 }
 
 export type FinalState =

@@ -36,8 +36,21 @@ export const NOT_AN_ANSWER = new Set([503, 504]);
  */
 export const SPREAD_FRACTION = 0.25;
 const RETRY_BACKOFF_MS = 20;
+/** Why a key's last attempts failed, kept per key for the report of a key no node answered. */
+const RETRIES_KEPT = 6;
 const RETRY_BACKOFF_MAX_MS = 400;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The `error` field of a node's JSON error answer, or the start of the body. */
+function errorCodeOf(body: string): string {
+  try {
+    const code = (JSON.parse(body) as { error?: unknown }).error;
+    if (typeof code === 'string') return code;
+  } catch {
+    /* not JSON */
+  }
+  return body.slice(0, 60);
+}
 
 type Outcome = { kind: 'answer'; answer: AnswerRecord } | { kind: 'retry'; reason: string };
 
@@ -68,7 +81,8 @@ export function attempt(target: Target, k: KeyRecord, timeoutMs: number, lingerM
         clearTimeout(linger);
         if (!res.complete) return report({ kind: 'retry', reason: 'answer cut off' });
         const status = res.statusCode ?? 0;
-        if (NOT_AN_ANSWER.has(status)) return report({ kind: 'retry', reason: `${status}` });
+        // The node's error code says why (not_live, fenced, unavailable, guest_timeout): kept for a key given up.
+        if (NOT_AN_ANSWER.has(status)) return report({ kind: 'retry', reason: `${status} ${errorCodeOf(Buffer.concat(chunks).toString('utf8'))}` });
         const epochHeader = res.headers['x-lockstep-epoch'];
         const answer: AnswerRecord = {
           key: k.key,
@@ -164,6 +178,7 @@ export class ChaosLoad {
         this.preferred = target.id;
         return;
       }
+      k.lastRetries = [...(k.lastRetries ?? []), `${target.id} ${outcome.reason}`].slice(-RETRIES_KEPT);
       // A timed-out attempt may still answer; stop() waits for it up to its linger deadline.
       setTimeout(() => this.lateOpen--, outcome.reason === 'timeout' ? this.o.lateAnswerWindowMs : 0);
       if (k.first) return;

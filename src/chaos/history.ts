@@ -23,6 +23,8 @@ export interface KeyRecord {
   request: LoadRequest;
   sentMs: number;
   attempts: number;
+  /** Why the last few attempts failed (`node reason`), e.g. `n3 503 fenced`, `n4 ECONNRESET`. */
+  lastRetries?: string[];
   /** The first answer a client was told for this key. */
   first?: AnswerRecord;
 }
