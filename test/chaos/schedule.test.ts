@@ -1,6 +1,6 @@
 // The fault schedule is a function of the seed and the kinds: the same seed reproduces it.
 import { describe, expect, it } from 'vitest';
-import { faultKinds, makeSchedule, parseKinds, SAFE_KINDS, type FaultKind } from '../../src/chaos/schedule.js';
+import { faultKinds, hostFaultKinds, HOSTS_KINDS, makeSchedule, parseKinds, SAFE_KINDS, type FaultKind } from '../../src/chaos/schedule.js';
 
 describe('makeSchedule', () => {
   const make = (seed: number, kinds: FaultKind[] = [...faultKinds]) => makeSchedule({ seed, faults: 50, kinds, failureTimeoutMs: 600 });
@@ -27,5 +27,22 @@ describe('parseKinds', () => {
     expect(parseKinds('all')).toEqual(faultKinds);
     expect(parseKinds('link-cut, kill-primary')).toEqual(['link-cut', 'kill-primary']);
     expect(() => parseKinds('kill-everything')).toThrow(/unknown kind 'kill-everything'.*link-blackhole/);
+  });
+  it("reads 'hosts' and host kinds; 'all' stays the loopback kinds, so old seeds keep their schedules", () => {
+    expect(parseKinds('hosts')).toEqual(HOSTS_KINDS);
+    expect(parseKinds('net-cut,etcd-leader-kill')).toEqual(['net-cut', 'etcd-leader-kill']);
+    expect(parseKinds('all').some((k) => (hostFaultKinds as readonly string[]).includes(k))).toBe(false);
+  });
+});
+
+describe('host faults in a schedule', () => {
+  it('draw the one-way side from the seed, only for net-cut-one-way, reproducibly', () => {
+    const make = () => makeSchedule({ seed: 5, faults: 200, kinds: [...HOSTS_KINDS], failureTimeoutMs: 600 });
+    const s = make();
+    expect(s).toEqual(make());
+    const oneWay = s.filter((f) => f.kind === 'net-cut-one-way');
+    expect(new Set(oneWay.map((f) => f.from))).toEqual(new Set(['primary', 'secondary']));
+    expect(s.filter((f) => f.kind !== 'net-cut-one-way').every((f) => f.from === undefined)).toBe(true);
+    expect(s.filter((f) => f.kind.startsWith('net-') || f.kind === 'etcd-leader-kill').every((f) => f.durationMs > 0)).toBe(true);
   });
 });

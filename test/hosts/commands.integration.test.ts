@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { NAME_PREFIX } from '../../src/hosts/names.js';
 import { ourNamespaces } from '../../src/hosts/sweep.js';
 import { Proc } from '../replication/helpers.js';
-import { hostsOrSkip } from './testbed.js';
+import { hostsOrSkip } from './hosts-setup.js';
 
 const usable = await hostsOrSkip();
 

@@ -5,7 +5,7 @@
 // The killed members are restarted on their own data afterwards.
 import { describe, expect, it } from 'vitest';
 import { highestEpoch, runScenario } from './scenario.js';
-import { testbedOrSkip } from './testbed.js';
+import { testbedOrSkip } from './hosts-setup.js';
 import { sleep } from '../replication/helpers.js';
 
 const testbed = await testbedOrSkip();

@@ -4,7 +4,7 @@
 // no acknowledged answer and never has two nodes releasing (the chaos checkers judge the history).
 import { describe, expect, it } from 'vitest';
 import { highestEpoch, runScenario, waitProtected } from './scenario.js';
-import { testbedOrSkip } from './testbed.js';
+import { testbedOrSkip } from './hosts-setup.js';
 import { sleep } from '../replication/helpers.js';
 
 const testbed = await testbedOrSkip();

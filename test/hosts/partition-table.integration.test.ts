@@ -7,7 +7,7 @@
 // The chaos checkers judge every history: no acknowledged answer lost, never two nodes releasing.
 import { describe, expect, it } from 'vitest';
 import { highestEpoch, runScenario, waitProtected, type Scene } from './scenario.js';
-import { testbedOrSkip } from './testbed.js';
+import { testbedOrSkip } from './hosts-setup.js';
 import { sleep } from '../replication/helpers.js';
 
 const testbed = await testbedOrSkip();

@@ -7,7 +7,7 @@ import { ourNamespaces, sweepCrashedRuns } from '../../src/hosts/sweep.js';
 import type { NodeHostName } from '../../src/hosts/testbed.js';
 import { readFileSync } from 'node:fs';
 import { BIN, ROOT, waitUntil } from '../replication/helpers.js';
-import { testbedOrSkip } from './testbed.js';
+import { testbedOrSkip } from './hosts-setup.js';
 
 const testbed = await testbedOrSkip();
 const PORT = 9999;
