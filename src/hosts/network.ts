@@ -52,6 +52,11 @@ export class HostNetwork {
     await ip('-n', host.ns, 'link', 'set', 'lo', 'up');
   }
 
+  /** Every namespace it made, the bridge's included. */
+  namespaces(): string[] {
+    return [...[...this.hosts.values()].map((h) => h.ns), this.bridgeNs];
+  }
+
   host(name: string): Host {
     const host = this.hosts.get(name);
     if (!host) throw new Error(`no host '${name}' in this testbed (hosts: ${[...this.hosts.keys()].join(', ')})`);

@@ -18,18 +18,15 @@ export interface HostNodeSpec {
   arbiterPrefix: string;
   /** This pair's directory (one per lineage); each node's --dir is in it. */
   pairDir: string;
+  /** The pair's channel secret (`lockstep secret`): both hosts hold a copy on real machines. */
+  secretFile: string;
   /** Timing and other flags every node of the run gets. */
   flags: string[];
 }
 
-/**
- * Until each node has a --dir of its own (with --secret-file and a storage replica), the pair's
- * nodes share one directory for the guest's files and the channel secret; claims go to etcd.
- * Nothing shared: `--dir join(pairDir, nodeName)` plus `--secret-file join(pairDir, 'secret')` (a
- * file made once per pair with `lockstep secret`; both hosts hold a copy on real machines).
- */
+/** Nothing shared on disk: each node its own --dir (its name is kept there, so a restart is the same node). */
 function storageArgs(spec: HostNodeSpec): string[] {
-  return ['--dir', join(spec.pairDir, 'shared')];
+  return ['--dir', join(spec.pairDir, spec.nodeName), '--secret-file', spec.secretFile];
 }
 
 export function hostNodeArgs(spec: HostNodeSpec): string[] {

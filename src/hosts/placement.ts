@@ -1,8 +1,11 @@
 // Where the chaos lineage's nodes run on a testbed: the first primary on host a, every fresh
-// secondary on the host its primary is not on (as on two machines), each node with ports of its
-// own (a fenced node rejoining may share a host with a fresh one). The harness reaches each node
+// secondary on the host its primary is not on (as on two machines), each node with ports and a
+// --dir of its own (a fenced node rejoining may share a host with a fresh one), the pair's one
+// secret file given to all. The harness reaches each node
 // through the testbed's gateway.
+import { join } from 'node:path';
 import type { NodePlacement, PlacedNode } from '../chaos/lineage.js';
+import { writeNewSecretFile } from '../channel/secret.js';
 import { hostNodeArgs } from './node-args.js';
 import type { NodeHostName, Testbed } from './testbed.js';
 
@@ -23,6 +26,7 @@ export interface HostPlacementOptions {
 
 export class HostPlacement implements NodePlacement {
   private placed = 0;
+  private secret: Promise<string> | undefined;
 
   constructor(
     private readonly testbed: Testbed,
@@ -44,9 +48,17 @@ export class HostPlacement implements NodePlacement {
       arbiterUrl: this.testbed.etcd.url,
       arbiterPrefix: this.o.arbiterPrefix,
       pairDir: this.o.pairDir,
+      secretFile: await this.secretFile(),
       flags: [...this.o.common, ...(startedAs === 'primary' ? this.o.primaryExtra : [])],
     });
     return { args, netns: host.ns, url: await this.testbed.gateway.url(host.address, SERVICE_PORT_BASE + n) };
+  }
+
+  /** The pair's secret file, made once (as an operator would with `lockstep secret --out`). */
+  private secretFile(): Promise<string> {
+    const path = join(this.o.pairDir, 'pair.secret');
+    this.secret ??= writeNewSecretFile(path).then(() => path);
+    return this.secret;
   }
 
   /** The node host a node runs on, from its namespace. */

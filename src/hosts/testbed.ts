@@ -22,7 +22,7 @@ const ADDRESSES: Record<string, number> = { a: 1, b: 2, etcd1: 11, etcd2: 12, et
 export class Testbed {
   private readonly firewalls: Map<NodeHostName, Firewall>;
   private readonly onExit = () => {
-    sweepRunSync([...this.network.hosts.values()].map((h) => h.ns));
+    sweepRunSync(this.network.namespaces());
     rmSync(this.runDir, { recursive: true, force: true });
   };
   private destroyed = false;

@@ -69,6 +69,8 @@ describe.skipIf(!testbed)('the two-host testbed', () => {
       child.once('exit', (code) => reject(new Error(`the testbed child exited (${code}) before it was ready: ${out}`)));
     });
     const runPrefix = ns.replace(/-a$/, '-');
+    const made = (await ourNamespaces()).filter((n) => n.startsWith(runPrefix));
+    expect(made).toContain(`${runPrefix}br`);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const left = (await ourNamespaces()).filter((n) => n.startsWith(runPrefix));
