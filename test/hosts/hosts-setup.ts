@@ -1,6 +1,7 @@
 // The testbed for test/hosts: built once per test file, removed after it. Without root, nft or
 // etcd the tests skip with a message, unless LOCKSTEP_REQUIRE_NETNS=1 (CI) or, for etcd,
 // LOCKSTEP_REQUIRE_ETCD=1: then a machine that cannot host them fails.
+import { readFileSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { hostsSupport } from '../../src/hosts/shell.js';
 import { Testbed } from '../../src/hosts/testbed.js';
@@ -24,4 +25,13 @@ export async function testbedOrSkip(): Promise<Testbed | undefined> {
     await testbed.destroy();
   });
   return testbed;
+}
+
+/** Gone, or a zombie its adopter has yet to reap (it runs nothing any more). */
+export function processGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+  } catch {
+    return true;
+  }
 }

@@ -5,9 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ourNamespaces, sweepCrashedRuns } from '../../src/hosts/sweep.js';
 import type { NodeHostName } from '../../src/hosts/testbed.js';
-import { readFileSync } from 'node:fs';
 import { BIN, ROOT, waitUntil } from '../replication/helpers.js';
-import { testbedOrSkip } from './hosts-setup.js';
+import { testbedOrSkip, processGone } from './hosts-setup.js';
 
 const testbed = await testbedOrSkip();
 const PORT = 9999;
@@ -29,15 +28,6 @@ function datagramArrives(from: NodeHostName, to: NodeHostName): boolean {
   const result = spawnSync('ip', ['netns', 'exec', dst.ns, process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 });
   if (!/arrived|lost/.test(result.stdout)) throw new Error(`the datagram probe failed: ${result.stdout} ${result.stderr}`);
   return result.stdout.includes('arrived');
-}
-
-/** Gone, or a zombie waiting for whoever adopted it to reap it (it runs nothing). */
-function dead(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
-  } catch {
-    return true;
-  }
 }
 
 describe.skipIf(!testbed)('the two-host testbed', () => {
@@ -80,7 +70,7 @@ describe.skipIf(!testbed)('the two-host testbed', () => {
 
     expect(await sweepCrashedRuns()).toBeGreaterThanOrEqual(left.length);
     expect((await ourNamespaces()).filter((n) => n.startsWith(runPrefix))).toEqual([]);
-    for (const pid of etcdPids.split('\n').map(Number)) await waitUntil(() => dead(pid), 10_000, `etcd pid ${pid} gone`);
+    for (const pid of etcdPids.split('\n').map(Number)) await waitUntil(() => processGone(pid), 10_000, `etcd pid ${pid} gone`);
     // This file's own testbed is alive and untouched.
     expect(await ourNamespaces()).toContain(testbed!.host('a').ns);
   });
