@@ -5,13 +5,9 @@
 // - etcd leader change (the leader SIGKILLed): nothing visible to clients or to the pair.
 // The killed members are restarted on their own data afterwards.
 import { describe, expect, it } from 'vitest';
-import { highestEpoch, runScenario } from './scenario.js';
+import { arbiterOf, highestEpoch, runScenario } from './scenario.js';
 import { testbedOrSkip } from './hosts-setup.js';
-import type { ChaosNode } from '../../src/chaos/lineage.js';
-import { sleep, status, waitUntil } from '../replication/helpers.js';
-
-/** The arbiter part of a node's status (kind, endpoints, reachable, lease, token). */
-const arbiterOf = async (node: ChaosNode) => (await status(node.record.url, 2000))?.arbiter as { reachable?: boolean | null } | undefined;
+import { sleep, waitUntil } from '../replication/helpers.js';
 
 const testbed = await testbedOrSkip();
 /** No failover is expected: a timeout well above a loaded machine's stalls keeps the rows honest. */

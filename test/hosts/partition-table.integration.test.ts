@@ -2,24 +2,26 @@
 // namespaces, nftables cuts) with a 3-member etcd as the arbiter:
 // - primary↔secondary cut, both reach etcd: one side claims the next epoch and goes on, the other
 //   releases nothing more and rejoins it after the cut heals;
-// - primary↔etcd cut while paired: the pair keeps serving, no epoch changes;
-// - secondary↔etcd cut: no false claim.
+// - primary↔etcd cut while paired: the pair keeps serving, no epoch changes, status says etcd is unreachable;
+// - secondary↔etcd cut: no false claim (and its status says etcd is unreachable).
 // The chaos checkers judge every history: no acknowledged answer lost, never two nodes releasing.
 import { describe, expect, it } from 'vitest';
-import { highestEpoch, runScenario, waitProtected, type Scene } from './scenario.js';
+import { arbiterOf, highestEpoch, runScenario, waitProtected, type Scene } from './scenario.js';
 import { testbedOrSkip } from './hosts-setup.js';
-import { sleep } from '../replication/helpers.js';
+import { sleep, waitUntil } from '../replication/helpers.js';
 
 const testbed = await testbedOrSkip();
 /** The etcd rows expect no failover: a timeout well above a loaded machine's stalls keeps them honest. */
 const PATIENT = { heartbeatMs: 50, failureTimeoutMs: 2000 };
-const CUT_MS = 4000;
+const CUT_MS = 3000;
 
 /** Holds an etcd cut of `side`'s host under load; the pair must answer throughout. */
 async function etcdCut(s: Scene, side: 'primary' | 'secondary'): Promise<void> {
   const node = s[side];
   await s.testbed.cutFromEtcd(side === 'primary' ? 'a' : 'b');
   const from = s.now();
+  // Its next keepalive fails (one goes every third of the lease): status says so.
+  await waitUntil(async () => (await arbiterOf(node))?.reachable === false, 30_000, `${node.record.id} reports etcd unreachable`);
   await sleep(CUT_MS);
   const during = s.answersBetween(from, s.now());
   await s.testbed.heal();

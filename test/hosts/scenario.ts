@@ -14,7 +14,7 @@ import { Lineage, type ChaosNode } from '../../src/chaos/lineage.js';
 import { Monitor } from '../../src/chaos/monitor.js';
 import { HostPlacement } from '../../src/hosts/placement.js';
 import type { Testbed } from '../../src/hosts/testbed.js';
-import { COUNTER, sleep } from '../replication/helpers.js';
+import { COUNTER, sleep, status } from '../replication/helpers.js';
 
 export interface ScenarioTiming {
   heartbeatMs: number;
@@ -72,6 +72,11 @@ export async function waitProtected(s: Scene, what: string, timeoutMs = WAIT_MS_
     return pair !== undefined;
   }, timeoutMs);
   return pair!;
+}
+
+/** The arbiter part of a node's status (kind, endpoints, reachable, lease, token), if it answers. */
+export async function arbiterOf(node: ChaosNode): Promise<{ reachable?: boolean | null } | undefined> {
+  return (await status(node.record.url, 2000))?.arbiter as { reachable?: boolean | null } | undefined;
 }
 
 /** Highest epoch any node reported. */
