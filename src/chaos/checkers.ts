@@ -210,10 +210,17 @@ export function checkFaults(faults: FaultRecord[], answers: AnswerRecord[], endM
   return out;
 }
 
+/** '40x 503 not_live, 3x timeout', most frequent first. */
+function tally(reasons: Record<string, number> | undefined): string {
+  const entries = Object.entries(reasons ?? {}).sort((a, b) => b[1] - a[1]);
+  return entries.length > 0 ? entries.map(([reason, n]) => `${n}x ${reason}`).join(', ') : 'none recorded';
+}
+
 export function checkKeys(keys: KeyRecord[]): Violation[] {
   const unanswered = keys.filter((k) => !k.first);
   if (unanswered.length === 0) return [];
-  return [violation('keys-given-up', `${unanswered.length} of ${keys.length} keys got no answer from any node (first: ${unanswered[0]!.key}, ${unanswered[0]!.attempts} attempts; its last: ${unanswered[0]!.lastRetries?.join(', ') ?? 'none'})`, unanswered[0]!.sentMs)];
+  const first = unanswered[0]!;
+  return [violation('keys-given-up', `${unanswered.length} of ${keys.length} keys got no answer from any node (first: ${first.key}, ${first.attempts} attempts: ${tally(first.retryReasons)}; the last: ${first.lastRetries?.join(', ') ?? 'none'})`, first.sentMs)];
 }
 
 export type FinalState =

@@ -179,6 +179,7 @@ export class ChaosLoad {
         return;
       }
       k.lastRetries = [...(k.lastRetries ?? []), `${target.id} ${outcome.reason}`].slice(-RETRIES_KEPT);
+      k.retryReasons = { ...k.retryReasons, [outcome.reason]: (k.retryReasons?.[outcome.reason] ?? 0) + 1 };
       // A timed-out attempt may still answer; stop() waits for it up to its linger deadline.
       setTimeout(() => this.lateOpen--, outcome.reason === 'timeout' ? this.o.lateAnswerWindowMs : 0);
       if (k.first) return;

@@ -25,6 +25,8 @@ export interface KeyRecord {
   attempts: number;
   /** Why the last few attempts failed (`node reason`), e.g. `n3 503 fenced`, `n4 ECONNRESET`. */
   lastRetries?: string[];
+  /** How many attempts failed for each reason (`503 not_live`, `timeout`, `ECONNRESET`, ...). */
+  retryReasons?: Record<string, number>;
   /** The first answer a client was told for this key. */
   first?: AnswerRecord;
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { NodePlacement, PlacedNode } from '../chaos/lineage.js';
 import { writeNewSecretFile } from '../channel/secret.js';
 import { hostNodeArgs } from './node-args.js';
-import type { NodeHostName, Testbed } from './testbed.js';
+import { NODE_HOSTS, type NodeHostName, type Testbed } from './testbed.js';
 
 /** Node n serves on SERVICE_PORT_BASE + n and logs on LOG_PORT_BASE + n, inside its host. */
 const SERVICE_PORT_BASE = 8000;
@@ -63,7 +63,7 @@ export class HostPlacement implements NodePlacement {
 
   /** The node host a node runs on, from its namespace. */
   hostOf(netns: string | undefined): NodeHostName {
-    const name = (['a', 'b'] as const).find((h) => this.testbed.host(h).ns === netns);
+    const name = NODE_HOSTS.find((h) => this.testbed.host(h).ns === netns);
     if (!name) throw new Error(`namespace ${netns} is not a node host of this testbed`);
     return name;
   }
