@@ -37,6 +37,22 @@ describe.skipIf(!testbed)('node faults on two hosts with etcd', () => {
     expect(new Set(result.samples.filter((x) => x.node === restartedId).map((x) => x.role))).toEqual(new Set(['secondary']));
   });
 
+  // Skipped until a secondary that cannot reach its --primary asks the arbiter for the owner (a
+  // change in src/replication): found by `lockstep chaos --hosts` (seed 2104), such nodes wait in
+  // 'connecting' forever (only `lockstep primary` asks etcd, at start) and pile up as 503 targets.
+  it.skip('a node started as secondary, promoted, killed and restarted with its original command (its --primary long dead) finds the owner in etcd and joins it', { timeout: 120_000 }, async () => {
+    await runScenario(testbed!, TIMING, async (s) => {
+      s.lineage.signal(s.primary, 'SIGKILL');
+      await s.waitFor('the secondary live', () => s.sample(s.secondary)?.role === 'primary');
+      const fresh = await s.lineage.startSecondary(s.lineage.logListenOf(s.secondary));
+      await waitProtected(s, 'the promoted node protected by a fresh secondary');
+      s.lineage.signal(s.secondary, 'SIGKILL');
+      await s.waitFor('the fresh secondary live', () => s.sample(fresh)?.role === 'primary');
+      const restarted = await s.lineage.restart(s.secondary);
+      expect(await waitProtected(s, 'the restarted node following the owner')).toEqual({ primary: fresh, secondary: restarted });
+    });
+  });
+
   it('a 2 s freeze of the primary: the secondary takes over, the old primary releases nothing and rejoins', { timeout: 120_000 }, async () => {
     const result = await runScenario(testbed!, TIMING, async (s) => {
       s.lineage.signal(s.primary, 'SIGSTOP');
