@@ -37,10 +37,9 @@ describe.skipIf(!testbed)('node faults on two hosts with etcd', () => {
     expect(new Set(result.samples.filter((x) => x.node === restartedId).map((x) => x.role))).toEqual(new Set(['secondary']));
   });
 
-  // Skipped until a secondary that cannot reach its --primary asks the arbiter for the owner (a
-  // change in src/replication): found by `lockstep chaos --hosts` (seed 2104), such nodes wait in
-  // 'connecting' forever (only `lockstep primary` asks etcd, at start) and pile up as 503 targets.
-  it.skip('a node started as secondary, promoted, killed and restarted with its original command (its --primary long dead) finds the owner in etcd and joins it', { timeout: 120_000 }, async () => {
+  // Found by `lockstep chaos --hosts` (seed 2104): such nodes waited in 'connecting' forever and
+  // piled up as 503 targets; a secondary without a primary now follows the owner etcd names.
+  it('a node started as secondary, promoted, killed and restarted with its original command (its --primary long dead) finds the owner in etcd and joins it', { timeout: 120_000 }, async () => {
     await runScenario(testbed!, TIMING, async (s) => {
       s.lineage.signal(s.primary, 'SIGKILL');
       await s.waitFor('the secondary live', () => s.sample(s.secondary)?.role === 'primary');
