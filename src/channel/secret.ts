@@ -2,7 +2,8 @@
 // HMAC proofs both sides compute from it. The bytes stay inside ChannelSecret and never print.
 
 import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, readFile, stat, unlink } from 'node:fs/promises';
+import { writeFileSynced } from '../host/sync-dir.js';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ChannelSecretError } from './errors.js';
@@ -100,13 +101,7 @@ export async function loadOrCreateSecret(dir: string): Promise<ChannelSecret> {
   const path = join(dir, SECRET_FILE_NAME);
   const temp = join(dir, `.${SECRET_FILE_NAME}.${process.pid}.${randomBytes(6).toString('hex')}`);
   try {
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(`${randomBytes(SECRET_BYTES).toString('hex')}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await writeFileSynced(temp, `${newSecretHex()}\n`, 'wx', 0o600);
     await link(temp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -125,13 +120,7 @@ export function newSecretHex(): string {
 /** Writes a new secret file (mode 600); refuses to replace one (the other node holds its copy). */
 export async function writeNewSecretFile(path: string): Promise<void> {
   try {
-    const file = await open(path, 'wx', 0o600);
-    try {
-      await file.writeFile(`${newSecretHex()}\n`);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await writeFileSynced(path, `${newSecretHex()}\n`, 'wx', 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ChannelSecretError(code === 'EEXIST' ? 'already exists; a pair keeps its secret (delete it first to make a new one, and copy the new one to both nodes)' : `cannot be created (${code ?? String(err)})`, path);

@@ -5,11 +5,11 @@
 // listens, so a node started later can find the owner and join it instead of serving beside it.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SharedStorageError } from './errors.js';
 import type { Arbiter, ClaimChange, ClaimOptions } from './arbiter.js';
-import { syncDirectory, syncMadeDirectories } from '../host/sync-dir.js';
+import { syncDirectory, syncMadeDirectories, writeFileSynced } from '../host/sync-dir.js';
 
 export type ClaimResult = 'won' | 'lost';
 
@@ -85,8 +85,9 @@ async function readClaim(dir: string, epoch: number): Promise<ClaimRecord | unde
   }
 }
 
-function newRecord(who: string, logListen: string | undefined): ClaimRecord {
-  return { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen };
+/** What this process writes into a claim it makes (`node`: its name in the etcd arbiter). */
+export function newRecord(who: string, logListen: string | undefined, node?: string): ClaimRecord {
+  return { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen, ...(node === undefined ? {} : { node }) };
 }
 
 /** Tries to claim `epoch`. Throws SharedStorageError if the shared directory cannot be reached. */
@@ -98,13 +99,7 @@ export async function claimEpoch(dir: string, epoch: number, who: string, logLis
     throw storageError('create the claims directory', claimsDir(dir), error);
   }
   try {
-    const handle = await open(path, 'wx', 0o644);
-    try {
-      await handle.writeFile(JSON.stringify(newRecord(who, logListen)) + '\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeFileSynced(path, JSON.stringify(newRecord(who, logListen)) + '\n', 'wx', 0o644);
     // The claim exists only once its name is on disk: a crash must not give the epoch to the loser too.
     await syncDirectory(claimsDir(dir));
     return 'won';
@@ -121,13 +116,7 @@ export async function updateOwnClaim(dir: string, epoch: number, change: ClaimCh
   if (record.nodeId !== NODE_ID) return; // not ours (cannot happen for a node that won it): never touch another's claim
   const temp = `${path}.tmp-${process.pid}`;
   try {
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(JSON.stringify({ ...record, ...change }) + '\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeFileSynced(temp, JSON.stringify({ ...record, ...change }) + '\n', 'w', 0o644);
     await rename(temp, path);
     await syncDirectory(claimsDir(dir));
   } catch (error) {

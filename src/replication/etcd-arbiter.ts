@@ -18,9 +18,8 @@
 // it restarts (its files are the freshest), and --takeover waits for the expiry. The mark is never
 // leased, so an expired epoch is never claimed twice. etcd resets TTLs on a leader change (expiry
 // late, never early), which only delays that.
-import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { NODE_ID, type ClaimRecord, type ClaimResult, type CurrentClaim } from './arbitration.js';
+import { newRecord, NODE_ID, type ClaimRecord, type ClaimResult, type CurrentClaim } from './arbitration.js';
 import type { Arbiter, ClaimChange, ClaimOptions } from './arbiter.js';
 import { EtcdGateway, parseEtcdUrl, type EtcdCompare, type EtcdKeyValue, type EtcdTiming } from './etcd-gateway.js';
 import { UsageError } from '../errors.js';
@@ -70,6 +69,10 @@ export class EtcdArbiter implements Arbiter {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveFailures = 0;
   private closed = false;
+  private log: ((line: string) => void) | undefined;
+  private readonly lostListeners: Array<(epoch: number) => void> = [];
+  /** Where our logging channel listens, for a claim written again. */
+  private lastLogListen: string | undefined;
 
   readonly node: string;
   private readonly leaseTtlMs: number;
@@ -103,7 +106,7 @@ export class EtcdArbiter implements Arbiter {
     await this.ensureHighWater();
     const lease = await this.ensureLease();
     const key = this.claimKey(epoch);
-    const record: ClaimRecord = { nodeId: NODE_ID, who, pid: process.pid, host: hostname(), atMs: Date.now(), logListen, node: this.node };
+    const record = newRecord(who, logListen, this.node);
     const value = JSON.stringify(record);
     const compare: EtcdCompare[] = [
       { key, target: 'CREATE', result: 'EQUAL', createRevision: 0 },
@@ -208,15 +211,21 @@ export class EtcdArbiter implements Arbiter {
     this.highWaterReady = true;
   }
 
-  /** This process's lease (granted at its first claim), kept alive from then on. */
+  /** This process's lease (granted at start, or at its first claim), kept alive from then on. */
   private async ensureLease(): Promise<{ id: string; ttlMs: number }> {
     if (this.lease) return this.lease;
+    const { lease, validUntilMs } = await this.grantLease();
+    this.leaseValidUntilMs = validUntilMs;
+    this.scheduleKeepalive();
+    return lease;
+  }
+
+  /** A new lease becomes ours; until when it certainly holds, counted from the moment it was asked for. */
+  private async grantLease(): Promise<{ lease: { id: string; ttlMs: number }; validUntilMs: number }> {
     const sentMs = performance.now();
     const granted = await this.gateway.leaseGrant(Math.ceil(this.leaseTtlMs / 1000));
     this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
-    this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION;
-    this.scheduleKeepalive();
-    return this.lease;
+    return { lease: this.lease, validUntilMs: sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION };
   }
 
   private scheduleKeepalive(): void {
@@ -254,8 +263,6 @@ export class EtcdArbiter implements Arbiter {
     await this.ensureLease();
   }
 
-  private log: ((line: string) => void) | undefined;
-
   /**
    * Our lease expired (etcd was out of reach longer than its TTL): our claims went with it, and we
    * release nothing until the newest epoch we won is ours again. It is, if the mark has not moved
@@ -265,24 +272,22 @@ export class EtcdArbiter implements Arbiter {
    */
   private async replaceLostLease(): Promise<void> {
     this.leaseValidUntilMs = 0;
-    const sentMs = performance.now();
-    const granted = await this.gateway.leaseGrant(Math.ceil(this.leaseTtlMs / 1000));
-    this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
+    const { lease, validUntilMs } = await this.grantLease();
     const epochs = [...this.won.keys()];
     if (epochs.length === 0) {
-      this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION; // nothing was bound to it
+      this.leaseValidUntilMs = validUntilMs; // nothing was bound to it
       return;
     }
     const epoch = Math.max(...epochs);
     const key = this.claimKey(epoch);
-    const record: ClaimRecord = { nodeId: NODE_ID, who: 'owner (claim renewed after its lease expired)', pid: process.pid, host: hostname(), atMs: Date.now(), node: this.node, logListen: this.lastLogListen };
+    const record = newRecord('owner (claim renewed after its lease expired)', this.lastLogListen, this.node);
     const reply = await this.gateway.txn(
       [{ key, target: 'CREATE', result: 'EQUAL', createRevision: 0 }, { key: this.highWaterKey, target: 'VALUE', result: 'EQUAL', value: pad(epoch) }],
-      [{ put: { key, value: JSON.stringify(record), lease: this.lease.id } }],
+      [{ put: { key, value: JSON.stringify(record), lease: lease.id } }],
       [],
     );
     if (reply.succeeded) {
-      this.leaseValidUntilMs = sentMs + this.lease.ttlMs * LEASE_RELEASE_FRACTION;
+      this.leaseValidUntilMs = validUntilMs;
       return;
     }
     this.close(); // nothing more to keep alive
@@ -292,11 +297,6 @@ export class EtcdArbiter implements Arbiter {
   onEpochLost(listener: (epoch: number) => void): void {
     this.lostListeners.push(listener);
   }
-
-  private readonly lostListeners: Array<(epoch: number) => void> = [];
-
-  /** Where our logging channel listens, for a claim written again. */
-  lastLogListen: string | undefined;
 }
 
 function parseRecord(kv: EtcdKeyValue): ClaimRecord | undefined {

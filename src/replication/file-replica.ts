@@ -5,8 +5,8 @@
 // completion was logged; writes still pending are re-issued by go-live, as on a shared directory.
 // It lives in <dir>/replica, and <dir>/data points at it, so going live takes it as the new epoch's
 // files exactly as a shared directory's are taken (epoch-data.ts).
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
-import { syncDirectory } from '../host/sync-dir.js';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { syncDirectory, writeFileSynced } from '../host/sync-dir.js';
 import { dirname, join } from 'node:path';
 import { closeJournal, HOST_TEMP_DIR, writeGuestFile } from '../host/data-dir.js';
 import type { PendingWrite } from '../engine/executor.js';
@@ -82,7 +82,7 @@ export class FileReplica {
     for (const [path, data] of files) {
       const target = join(fresh, path);
       await mkdir(dirname(target), { recursive: true });
-      await writeDurably(target, data);
+      await writeFileSynced(target, data, 'w', 0o644); // the state it may go live with: on disk before it counts
     }
     // The host's temp directory exists in every data directory it writes to (a committer makes it
     // once per path, so a replica replaced under it must come with one).
@@ -92,17 +92,6 @@ export class FileReplica {
     await rm(this.dataDir, { recursive: true, force: true });
     await rename(fresh, this.dataDir);
     await pointDataAt(this.dir, this.dataDir); // fsyncs <dir>, where the rename happened too
-  }
-}
-
-/** The files given are the state the secondary may go live with: on disk before they count. */
-async function writeDurably(path: string, data: Uint8Array): Promise<void> {
-  const handle = await open(path, 'w', 0o644);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

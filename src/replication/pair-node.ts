@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadOrCreateSecret, readSecret } from '../channel/secret.js';
-import { FRAME_BYTES_MAX_DEFAULT } from '../channel/channel-server.js';
+import { FAILURE_TIMEOUT_MS_DEFAULT, FRAME_BYTES_MAX_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT } from '../channel/channel-server.js';
 import { loadProgram, makeHeader } from '../engine/program.js';
 import { UsageError } from '../errors.js';
 import { REQUEST_BODY_BYTES_MAX } from '../http/service-server.js';
@@ -117,6 +117,28 @@ function checkFrameFitsBody(options: PairOptions): void {
   }
 }
 
+
+/**
+ * What a serving node's PrimaryRole takes from its flags and set-up, the same way for a primary, a
+ * promoted secondary and a promoted shadow; the rest (epoch, lineage, checkpoints, callbacks) is each node's own.
+ */
+export function roleOptionsFrom(options: PairOptions & { logListen: { host: string; port: number } }, prepared: Awaited<ReturnType<typeof preparePairNode>>) {
+  return {
+    arbiter: prepared.arbiter,
+    listen: options.logListen,
+    secret: prepared.secret,
+    header: prepared.header,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+    failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
+    frameBytesMax: options.frameBytesMax,
+    unackedBytesMax: options.unackedBytesMax,
+    admissionWaitingBytesMax: options.admissionWaitingBytesMax,
+    claimTimeoutMs: options.claimTimeoutMs,
+    replayBacklogEntriesMax: options.replayBacklogEntriesMax,
+    replayBacklogMsMax: options.replayBacklogMsMax,
+    replicaBytesMax: options.replicaBytesMax,
+  };
+}
 
 /** A node's checkpoints under its policy (the log bytes trigger reads `retained`, which may be replaced later). */
 export function nodeCheckpoints(options: PairOptions, prepared: Awaited<ReturnType<typeof preparePairNode>>, retained: () => RetainedLog, log: (line: string) => void): NodeCheckpoints {

@@ -7,12 +7,11 @@ import { requestBytes } from '../http/incoming-request.js';
 import { startServiceServer, type ServiceServer } from '../http/service-server.js';
 import { PrimaryRole } from './primary-role.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from './retained-log.js';
-import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, roleOptionsFrom, type PairOptions, type RunningNode } from './pair-node.js';
 import { decideStart, where } from './ownership.js';
 import { takeEpochData } from './epoch-data.js';
 import { Timeline } from './timeline.js';
 import { Lineage } from './lineage.js';
-import { HEARTBEAT_INTERVAL_MS_DEFAULT, FAILURE_TIMEOUT_MS_DEFAULT } from '../channel/channel-server.js';
 import { startSecondary } from './secondary-node.js';
 
 export type { PairOptions, RunningNode } from './pair-node.js';
@@ -60,22 +59,10 @@ async function startOwner(options: PrimaryOptions, prepared: Awaited<ReturnType<
   let service: ServiceServer | undefined;
   const role: PrimaryRole = new PrimaryRole(
     {
-      arbiter: prepared.arbiter,
-      listen: options.logListen,
-      secret,
-      header,
+      ...roleOptionsFrom(options, prepared),
       epoch,
       lineage: Lineage.startingAt(epoch),
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
-      failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
-      frameBytesMax: options.frameBytesMax,
-      unackedBytesMax: options.unackedBytesMax,
-      admissionWaitingBytesMax: options.admissionWaitingBytesMax,
-      claimTimeoutMs: options.claimTimeoutMs,
-      replayBacklogEntriesMax: options.replayBacklogEntriesMax,
-      replayBacklogMsMax: options.replayBacklogMsMax,
       checkpoints: nodeCheckpoints(options, prepared, () => retained, log),
-      replicaBytesMax: options.replicaBytesMax,
       outputGate: options.outputGate ?? true,
       channelDelayMs: options.channelDelayMs,
       timeline,

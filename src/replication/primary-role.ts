@@ -320,15 +320,20 @@ export class PrimaryRole {
     return echoed !== null && performance.now() < echoed + this.options.failureTimeoutMs * LEASE_FRACTION;
   }
 
-  /** Acks release outputs only under the lease; otherwise retry when a fresher heartbeat may have renewed it. */
+  /** Fenced, or waiting for a claim: nothing leaves, and no lease renewal changes that. */
+  private get releaseSuspended(): boolean {
+    return this.fenced || this.protection === 'arbitrating';
+  }
+
   /** Whether an output whose entries are acknowledged (or that needs none: alone) may leave right now. */
   private mayRelease(): boolean {
-    if (this.fenced || this.protection === 'arbitrating') return false;
+    if (this.releaseSuspended) return false;
     return this.gatingOnAcks() ? !this.options.outputGate || this.leaseHeld() : this.aloneLeaseHeld();
   }
 
+  /** Acks release outputs only under the lease; otherwise retry when a fresher heartbeat (or keepalive) may have renewed it. */
   private releaseUnderLease(): void {
-    if (this.fenced || this.protection === 'arbitrating') return;
+    if (this.releaseSuspended) return;
     if (!this.mayRelease()) {
       this.leaseWaits++;
       this.leaseTimer ??= setTimeout(() => {
@@ -497,8 +502,9 @@ export class PrimaryRole {
     // Our log goes on whole: whatever the failed secondary held is a prefix of it.
     this.epoch = next;
     this.lineage = this.lineage.extend(next, this.executor.lastSeq);
-    this.server.setEpoch(next, this.lineage.forks, this.options.arbiter.tokenOf(next));
-    this.shadow.setEpoch(next, this.lineage.forks, this.options.arbiter.tokenOf(next));
+    const token = this.options.arbiter.tokenOf(next);
+    this.server.setEpoch(next, this.lineage.forks, token);
+    this.shadow.setEpoch(next, this.lineage.forks, token);
     this.options.timeline.add('claim-won', `epoch ${next}`);
     this.options.log(`won epoch ${next}; going on alone, unprotected`);
     this.goOnAlone();

@@ -36,7 +36,7 @@ import { ClaimTimeoutError, LineageChangedError, ReplicaError, SharedStorageErro
 import { FileReplica } from './file-replica.js';
 import { REPLICA_FILES_BYTES_MAX_DEFAULT, unpackFiles } from './files-archive.js';
 import { REPLICA } from '../channel/messages.js';
-import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from './pair-node.js';
+import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, roleOptionsFrom, type PairOptions, type RunningNode } from './pair-node.js';
 import { restoreCheckpoint } from '../checkpoint/checkpoint.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { PrimaryRole } from './primary-role.js';
@@ -602,23 +602,11 @@ export class SecondaryNode {
     const { options, prepared } = this;
     return new PrimaryRole(
       {
-        arbiter: prepared.arbiter,
-        listen: options.logListen,
-        secret: prepared.secret,
-        header: prepared.header,
+        ...roleOptionsFrom(options, prepared),
         epoch: this.epoch,
         // Our log goes on from everything we replayed.
         lineage: this.lineage.extend(this.epoch, executor.lastSeq),
-        heartbeatIntervalMs: this.heartbeatIntervalMs,
-        failureTimeoutMs: this.failureTimeoutMs,
-        frameBytesMax: options.frameBytesMax,
-        unackedBytesMax: options.unackedBytesMax,
-        admissionWaitingBytesMax: options.admissionWaitingBytesMax,
-        claimTimeoutMs: options.claimTimeoutMs,
-        replayBacklogEntriesMax: options.replayBacklogEntriesMax,
-        replayBacklogMsMax: options.replayBacklogMsMax,
         checkpoints: this.checkpoints,
-        replicaBytesMax: options.replicaBytesMax,
         outputGate: true,
         timeline: this.timeline,
         onFenced: (why, exitCode) => {

@@ -30,7 +30,7 @@ import { claimEpochWithin, CLAIM_TIMEOUT_MS_DEFAULT } from '../replication/claim
 import { takeEpochData } from '../replication/epoch-data.js';
 import { Lineage } from '../replication/lineage.js';
 import { findLiveOwner } from '../replication/ownership.js';
-import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, type PairOptions, type RunningNode } from '../replication/pair-node.js';
+import { FENCED_EXIT_CODE, nodeCheckpoints, preparePairNode, roleOptionsFrom, type PairOptions, type RunningNode } from '../replication/pair-node.js';
 import { PrimaryRole } from '../replication/primary-role.js';
 import type { NodeCheckpoints } from '../checkpoint/node-checkpoints.js';
 import { RetainedLog, RETAINED_BYTES_MAX, RETAINED_ENTRIES_MAX } from '../replication/retained-log.js';
@@ -534,15 +534,9 @@ export class ShadowNode {
     const { options, prepared } = this;
     return new PrimaryRole(
       {
-        ...options,
-        arbiter: prepared.arbiter,
-        listen: options.logListen,
-        secret: prepared.secret,
-        header: prepared.header,
+        ...roleOptionsFrom(options, prepared),
         epoch: this.epoch,
         lineage: this.lineage.extend(this.epoch, executor.lastSeq),
-        heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
-        failureTimeoutMs: options.failureTimeoutMs ?? FAILURE_TIMEOUT_MS_DEFAULT,
         checkpoints,
         outputGate: true,
         timeline: this.timeline,
