@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { bareNode, replicated, replicationAvailable, unreplicated, type Configuration } from './configurations.js';
 import { describeMachine, formatMachine } from './machine.js';
-import { detectPinning } from './pinning.js';
+import { detectPinning, type Pinning } from './pinning.js';
 import { GUEST_PROGRAMS_DIR } from './processes.js';
 import type { BenchResults, ProgramRow, ThroughputRow } from './results.js';
 import { measureHttp, measureLoop, measureReplay, type RunBudget } from './runner.js';
@@ -116,7 +116,7 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
     const tp = new Map(entries.map((e) => [e.name, { rps: [] as number[], p50: [] as number[], p99: [] as number[] }]));
     const perProgram = new Map(programs.map((p) => [p, { rps: [] as number[], p50: [] as number[], p99: [] as number[], epr: [] as number[], bpe: [] as number[], bpi: [] as number[], live: [] as number[], replay: [] as number[], bpr: [] as number[], npr: [] as number[], ratio: [] as number[], non2xx: 0, error: undefined as string | undefined }]));
 
-    const pairSamples = new Map(workloads.map((w) => [w.name, { unreplicated: [] as PairSample[], replicated: [] as PairSample[] }]));
+    const pairSamples = new Map(workloads.map((w) => [w.name, { unreplicated: [] as PairSample[], replicated: [] as PairSample[], equalLoad: [] as EqualLoadSample[] }]));
     const rttSamples: { p50: number; p99: number; bytes: number }[] = [];
     const trials: FailoverTrial[] = [];
     const hangTrials: FailoverTrial[] = [];
@@ -137,10 +137,16 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
             (configuration === replicated ? samples.replicated : samples.unreplicated).push(sample);
             const cpu = Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
             print(
-              `${tag} ${w.name} (${w.program}) ${configuration.name}: ${fmt(sample.load.requestsPerS)} req/s; 1 client p50 ${fmt(sample.latency.p50Ms, 3)} ms, p99 ${fmt(sample.latency.p99Ms, 2)} ms; CPU/request ${cpu}` +
+              `${tag} ${w.name} (${w.program}) ${configuration.name}: ${fmt(sample.load.requestsPerS)} req/s; 1 client p50 ${fmt((sample.latency?.p50Ms ?? NaN), 3)} ms, p99 ${fmt((sample.latency?.p99Ms ?? NaN), 2)} ms; CPU/request ${cpu}` +
                 (sample.log ? `; log ${fmt(sample.log.bytesPerRequest)} B/request, lag max ${Math.max(0, ...sample.log.lagEntries)} entries` : '') +
                 (sample.load.errors + sample.load.non2xx > 0 ? ` (${sample.load.non2xx} non-2xx, ${sample.load.errors} errors; first: ${sample.load.firstError})` : ''),
             );
+          }
+          if (w.name === EQUAL_LOAD_WORKLOAD) {
+            const equal = await measureEqualLoad(order, unreplicated, program, budget, pinning, join(workRoot, `equal-${w.name}`), samples.replicated.at(-1)!);
+            samples.equalLoad.push(equal);
+            const cpu = (sample: PairSample) => Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
+            print(`${tag} ${w.name} (${w.program}) both at ${fmt(equal.ratePerS)} req/s offered: CPU/request ${cpu(equal.unreplicated)}; ${cpu(equal.replicated)}`);
           }
         }
         const due = Math.ceil((failoverTrials * rep) / reps);
@@ -279,19 +285,38 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
   }
 }
 
+/** The workload whose CPU per request is also compared at an equal offered load, and that load as a fraction of the pair's closed-loop requests/s. */
+const EQUAL_LOAD_WORKLOAD = 'trivial';
+const EQUAL_LOAD_FRACTION = 0.8;
+
+interface EqualLoadSample {
+  ratePerS: number;
+  unreplicated: PairSample;
+  replicated: PairSample;
+}
+
+/** Both configurations at the same fixed rate (below what the pair sustained), no latency phase: CPU per request of the same work. */
+async function measureEqualLoad(order: Configuration[], unreplicated: Configuration, program: string, budget: RunBudget, pinning: Pinning, workDir: string, pairSaturated: PairSample): Promise<EqualLoadSample> {
+  const ratePerS = Math.max(100, Math.round(EQUAL_LOAD_FRACTION * pairSaturated.load.requestsPerS));
+  const samples = new Map<Configuration, PairSample>();
+  for (const configuration of order) samples.set(configuration, await measurePair(configuration, program, budget, pinning, workDir, { ratePerS, latency: false }));
+  const [first, second] = order.map((c) => samples.get(c)!);
+  return order[0] === unreplicated ? { ratePerS, unreplicated: first!, replicated: second! } : { ratePerS, unreplicated: second!, replicated: first! };
+}
+
 function distributionOf(values: number[]): { n: number; p50: number; p99: number; max: number } {
   return { n: values.length, p50: percentile(values, 0.5), p99: percentile(values, 0.99), max: values.length ? Math.max(...values) : NaN };
 }
 
 function summarizeReplication(
   workloads: readonly (typeof REPLICATION_WORKLOADS)[number][],
-  pairSamples: Map<string, { unreplicated: PairSample[]; replicated: PairSample[] }>,
+  pairSamples: Map<string, { unreplicated: PairSample[]; replicated: PairSample[]; equalLoad: EqualLoadSample[] }>,
   rttSamples: { p50: number; p99: number; bytes: number }[],
   trials: FailoverTrial[],
   hangTrials: FailoverTrial[] = [],
 ): ReplicationResults {
   const rows: ReplicationRow[] = workloads.map((w) => {
-    const { unreplicated: u, replicated: r } = pairSamples.get(w.name)!;
+    const { unreplicated: u, replicated: r, equalLoad } = pairSamples.get(w.name)!;
     const per = (list: PairSample[], get: (s: PairSample) => number) => spreadOf(list.map(get));
     const paired = (get: (rs: PairSample, us: PairSample) => number) => spreadOf(r.map((rs, i) => get(rs, u[i]!)));
     const input = (s: PairSample) => s.wireBytesPerRequest + w.diskReadBytes;
@@ -306,22 +331,22 @@ function summarizeReplication(
         requestsPerS: uRps,
         p50Ms: per(u, (s) => s.load.p50Ms),
         p99Ms: per(u, (s) => s.load.p99Ms),
-        latencyP50Ms: per(u, (s) => s.latency.p50Ms),
-        latencyP99Ms: per(u, (s) => s.latency.p99Ms),
+        latencyP50Ms: per(u, (s) => (s.latency?.p50Ms ?? NaN)),
+        latencyP99Ms: per(u, (s) => (s.latency?.p99Ms ?? NaN)),
         nodeCpuMsPerRequest: per(u, (s) => s.cpuMsPerRequest.node ?? NaN),
       },
       replicated: {
         requestsPerS: rRps,
         p50Ms: per(r, (s) => s.load.p50Ms),
         p99Ms: per(r, (s) => s.load.p99Ms),
-        latencyP50Ms: per(r, (s) => s.latency.p50Ms),
-        latencyP99Ms: per(r, (s) => s.latency.p99Ms),
+        latencyP50Ms: per(r, (s) => (s.latency?.p50Ms ?? NaN)),
+        latencyP99Ms: per(r, (s) => (s.latency?.p99Ms ?? NaN)),
         primaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.primary ?? NaN),
         secondaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.secondary ?? NaN),
       },
       throughputRatio: ratioOf(rRps, uRps),
-      addedP50Ms: paired((rs, us) => rs.latency.p50Ms - us.latency.p50Ms),
-      addedP99Ms: paired((rs, us) => rs.latency.p99Ms - us.latency.p99Ms),
+      addedP50Ms: paired((rs, us) => (rs.latency?.p50Ms ?? NaN) - (us.latency?.p50Ms ?? NaN)),
+      addedP99Ms: paired((rs, us) => (rs.latency?.p99Ms ?? NaN) - (us.latency?.p99Ms ?? NaN)),
       wireBytesPerRequest: per(r, (s) => s.wireBytesPerRequest),
       diskReadBytesPerRequest: w.diskReadBytes,
       inputBytesPerRequest: per(r, input),
@@ -336,6 +361,19 @@ function summarizeReplication(
       lagEntriesMax: per(r, (s) => Math.max(0, ...s.log!.lagEntries)),
       lagMsP50: per(r, (s) => lagMs(s, (xs) => percentile(xs, 0.5))),
       lagMsMax: per(r, (s) => lagMs(s, (xs) => Math.max(0, ...xs))),
+      framesSentPerRequest: per(r, (s) => s.log!.framesSentPerRequest),
+      framesReceivedPerRequest: per(r, (s) => s.log!.framesReceivedPerRequest),
+      ...(equalLoad.length
+        ? {
+            equalLoad: {
+              fractionOfPair: EQUAL_LOAD_FRACTION,
+              ratePerS: spreadOf(equalLoad.map((e) => e.ratePerS)),
+              nodeCpuMsPerRequest: spreadOf(equalLoad.map((e) => e.unreplicated.cpuMsPerRequest.node ?? NaN)),
+              primaryCpuMsPerRequest: spreadOf(equalLoad.map((e) => e.replicated.cpuMsPerRequest.primary ?? NaN)),
+              secondaryCpuMsPerRequest: spreadOf(equalLoad.map((e) => e.replicated.cpuMsPerRequest.secondary ?? NaN)),
+            },
+          }
+        : {}),
     };
   });
   const failoverOf = (list: FailoverTrial[], settings: string): FailoverResults | undefined =>

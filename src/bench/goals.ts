@@ -54,6 +54,13 @@ export function evaluateGoals(replication: ReplicationResults | undefined, progr
     const us = (ms: number) => `${f(ms * 1000, 0)} us`;
     goals.push(atMost(`primary CPU per request, pair / lockstep run, trivial (${us(primary)} vs ${us(node)})`, primary / node, ISSUE22.primaryCpuVsRun, '', 2));
     goals.push(atMost(`secondary CPU per request / primary's, trivial (${us(secondary)} vs ${us(primary)})`, secondary / primary, ISSUE22.secondaryCpuVsPrimary, '', 2));
+    const equal = trivial.equalLoad;
+    if (equal) {
+      const [n, p, s] = [equal.nodeCpuMsPerRequest.median, equal.primaryCpuMsPerRequest.median, equal.secondaryCpuMsPerRequest.median];
+      const load = `both at ${f(equal.ratePerS.median, 0)} req/s offered`;
+      goals.push(atMost(`primary CPU per request, pair / lockstep run, trivial, ${load} (${us(p)} vs ${us(n)})`, p / n, ISSUE22.primaryCpuVsRun, '', 2));
+      goals.push(atMost(`secondary CPU per request / primary's, trivial, ${load} (${us(s)} vs ${us(p)})`, s / p, ISSUE22.secondaryCpuVsPrimary, '', 2));
+    }
   }
   if (replication) {
     const rtt = replication.wsRtt.p50Ms.median;

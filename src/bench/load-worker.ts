@@ -13,7 +13,13 @@ export interface LoadTask {
   concurrency: number;
   warmupMs: number;
   durationMs: number;
+  /** Requests per second across all connections (autocannon's overallRate); absent: as fast as answered. */
+  ratePerS?: number;
 }
+
+/** Lines the load worker prints as its measured window opens and closes (before its result). */
+export const WINDOW_START_LINE = '@window start';
+export const WINDOW_END_LINE = '@window end';
 
 export interface LoadResult {
   /** Answers from the guest (status below 500) inside the measured window. */
@@ -70,10 +76,25 @@ export function runLoadTask(task: LoadTask): Promise<LoadResult> {
   let wireBytes = 0;
   let lastEnd = to;
   let firstError: string | undefined;
+  // Whoever runs us reads each node's CPU time at these lines, so warm-up (V8 compiling) stays out of it.
+  let windowLinesPrinted = 0;
+  const printWindowLine = () => console.log(windowLinesPrinted++ === 0 ? WINDOW_START_LINE : WINDOW_END_LINE);
+  const windowTimers = [setTimeout(printWindowLine, task.warmupMs), setTimeout(printWindowLine, task.warmupMs + task.durationMs)];
   return new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url: task.url, connections: task.concurrency, duration: (task.warmupMs + task.durationMs + DRAIN_MS_MAX) / 1000, requests: [{ setupRequest }], timeout: 10, sampleInt: SAMPLE_INTERVAL_MS },
+      {
+        url: task.url,
+        connections: task.concurrency,
+        duration: (task.warmupMs + task.durationMs + DRAIN_MS_MAX) / 1000,
+        requests: [{ setupRequest }],
+        timeout: 10,
+        sampleInt: SAMPLE_INTERVAL_MS,
+        ...(task.ratePerS ? { overallRate: task.ratePerS } : {}),
+      },
       (error) => {
+        windowTimers.forEach(clearTimeout);
+        // The run may end a moment before the window's timer fires: close the window now.
+        if (windowLinesPrinted === 1) printWindowLine();
         if (error) return reject(error);
         const elapsedMs = lastEnd - from;
         resolve({

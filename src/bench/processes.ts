@@ -82,13 +82,20 @@ export async function stopChild(child: Child): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Runs a bench worker task in its own pinned process; resolves with the JSON it prints last. */
-export async function runWorker<T>(pinning: Pinning, role: Role, task: unknown): Promise<T> {
+/** Runs a bench worker task in its own pinned process; resolves with the JSON it prints last. `onLine` sees each line as it comes. */
+export async function runWorker<T>(pinning: Pinning, role: Role, task: unknown, onLine?: (line: string) => void): Promise<T> {
   const { command, args } = pinned(pinning, role, process.execPath, [WORKER_SCRIPT, JSON.stringify(task)]);
   const child = spawn(command, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  let unread = 0;
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c;
+    for (let end = stdout.indexOf('\n', unread); end >= 0; end = stdout.indexOf('\n', unread)) {
+      onLine?.(stdout.slice(unread, end));
+      unread = end + 1;
+    }
+  });
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-STDERR_KEEP_CHARS)));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);

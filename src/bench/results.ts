@@ -114,6 +114,15 @@ export interface ReplicationRow {
   lagEntriesMax: Spread;
   lagMsP50: Spread;
   lagMsMax: Spread;
+  /** Sealed channel frames the primary sent and received per request (the per-frame costs are most of the pair's extra CPU). */
+  framesSentPerRequest: Spread;
+  framesReceivedPerRequest: Spread;
+  /**
+   * Trivial workload only: both configurations again at the same offered load (a fraction of the
+   * pair's closed-loop requests/s), CPU per request of each process. The closed loop compares a
+   * saturated `lockstep run` with a pair that waits on acks; this compares the same work.
+   */
+  equalLoad?: { fractionOfPair: number; ratePerS: Spread; nodeCpuMsPerRequest: Spread; primaryCpuMsPerRequest: Spread; secondaryCpuMsPerRequest: Spread };
 }
 
 export interface FailoverResults {

@@ -111,10 +111,10 @@ export function formatReplication(r: BenchResults): string[] {
       ),
     );
     out.push('');
-    out.push('CPU per request (utime+stime from /proc/<pid>/stat over the throughput phase, warm-up included):');
+    out.push('CPU per request (utime+stime from /proc/<pid>/stat, read as the measured window opens and closes: warm-up left out), and the frames on the logging channel per request:');
     out.push(
       ...table(
-        ['workload', 'unrepl node us', 'primary us', 'secondary us', 'primary/node', 'secondary/primary'],
+        ['workload', 'unrepl node us', 'primary us', 'secondary us', 'primary/node', 'secondary/primary', 'frames sent/req', 'frames received/req'],
         rep.workloads.map((w) => [
           w.workload,
           formatSpread(mul(w.unreplicated.nodeCpuMsPerRequest, 1000)),
@@ -122,9 +122,21 @@ export function formatReplication(r: BenchResults): string[] {
           formatSpread(mul(w.replicated.secondaryCpuMsPerRequest, 1000)),
           formatNumber(w.replicated.primaryCpuMsPerRequest.median / w.unreplicated.nodeCpuMsPerRequest.median, 2),
           formatNumber(w.replicated.secondaryCpuMsPerRequest.median / w.replicated.primaryCpuMsPerRequest.median, 2),
+          formatNumber(w.framesSentPerRequest.median, 2),
+          formatNumber(w.framesReceivedPerRequest.median, 2),
         ]),
       ),
     );
+    for (const w of rep.workloads) {
+      const e = w.equalLoad;
+      if (!e) continue;
+      const node = e.nodeCpuMsPerRequest.median;
+      const primary = e.primaryCpuMsPerRequest.median;
+      out.push(
+        `At an equal offered load (${formatNumber(e.ratePerS.median)} req/s, ${formatNumber(e.fractionOfPair * 100)}% of the pair's closed loop), ${w.workload}: node ${formatSpread(mul(e.nodeCpuMsPerRequest, 1000))} us, ` +
+          `primary ${formatSpread(mul(e.primaryCpuMsPerRequest, 1000))} us, secondary ${formatSpread(mul(e.secondaryCpuMsPerRequest, 1000))} us; primary/node ${formatNumber(primary / node, 2)}, secondary/primary ${formatNumber(e.secondaryCpuMsPerRequest.median / primary, 2)}`,
+      );
+    }
     const blocks: Array<[FailoverResults | undefined, string]> = [
       [rep.failover, 'SIGKILLs of the primary under load'],
       [rep.hangFailover, 'SIGSTOPs of the primary under load (hung, still connected: detection by the failure timeout)'],

@@ -122,6 +122,9 @@ export interface ChannelServerStats {
   rttMs: number | null;
   /** All frames sent to secondaries since listen(). */
   bytesSent: number;
+  /** Sealed frames sent to and received from secondaries since listen() (heartbeats included). */
+  framesSent: number;
+  framesReceived: number;
   lastAckSeq: number;
   unackedBytes: number;
   /** Frames after a handshake refused as forged, replayed, reordered or dropped, since listen(). */
@@ -164,6 +167,7 @@ export class ChannelServer {
   /** Connections between upgrade and auth, oldest first (a Map keeps insertion order), with their address. */
   private readonly handshakes = new Map<WebSocket, string>();
   private bytesSentDetached = 0;
+  private framesDetached = { sent: 0, received: 0 };
   private lastAckSeq = 0;
   private framesRefused = 0;
   private handshakesEvicted = 0;
@@ -306,6 +310,8 @@ export class ChannelServer {
       peer: a?.peer.address ?? null,
       rttMs: a?.link.rttMs ?? null,
       bytesSent: this.bytesSentDetached + (this.attached?.link.bytesSent ?? 0),
+      framesSent: this.framesDetached.sent + (this.attached?.link.framesSent ?? 0),
+      framesReceived: this.framesDetached.received + (this.attached?.link.framesReceived ?? 0),
       lastAckSeq: this.lastAckSeq,
       unackedBytes: this.unackedBytes,
       framesRefused: this.framesRefused,
@@ -592,6 +598,8 @@ export class ChannelServer {
     this.attached = null;
     a.link.stop();
     this.bytesSentDetached += a.link.bytesSent;
+    this.framesDetached.sent += a.link.framesSent;
+    this.framesDetached.received += a.link.framesReceived;
     if (reason !== 'bye' && reason !== 'protocol') a.ws.terminate();
     this.opts.onDetach?.(reason, detail);
   }

@@ -22,6 +22,9 @@ export interface LinkOptions {
 export class Link {
   bytesSent = 0;
   bytesReceived = 0;
+  /** Sealed frames each way (heartbeats included): what the channel's per-frame costs scale with. */
+  framesSent = 0;
+  framesReceived = 0;
   /** Latest round trip measured from a heartbeat echo; null until the first echo. */
   rttMs: number | null = null;
   /**
@@ -65,6 +68,7 @@ export class Link {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     const frame = this.session.sealer.seal(message);
     this.bytesSent += frame.length;
+    this.framesSent++;
     this.ws.send(frame, onSent);
     return true;
   }
@@ -104,6 +108,7 @@ export class Link {
   /** Any authenticated frame is a sign of life; heartbeats also carry the RTT and lease echo. */
   private received(message: ChannelMessage, frameBytes: number): void {
     this.bytesReceived += frameBytes;
+    this.framesReceived++;
     this.detector.touch();
     if (message.type !== 'heartbeat') return;
     const now = performance.now();

@@ -1,5 +1,6 @@
 // A write-ahead journal for the guest's files (env.storage's file is one of them). The writes that
-// become due in one loop turn are one round: each file's newest data is a record appended to
+// become due while the previous round is being made durable, or in one loop turn when none is, are
+// one round (group commit): each file's newest data is a record appended to
 // <dataDir>/.lockstep/journal, and one fdatasync makes the whole round durable; only then do its
 // writes complete. Files are brought up to date behind it: renamed into place (no fsync) in the
 // background every JOURNAL_APPLY_INTERVAL_MS, so readers outside see them, and made durable at a compaction (the journal past half
@@ -185,13 +186,24 @@ export class WriteJournal {
     return new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new Error('EIO: the node is stopping; the write was not made'));
       this.waiting.push({ path: guestPath, data, refusal, resolve, reject });
-      if (this.roundScheduled) return;
-      this.roundScheduled = true;
-      setImmediate(() => {
+      this.scheduleRound();
+    });
+  }
+
+  /**
+   * The next round takes every write waiting when it starts: after this turn's I/O, or, while a
+   * round is being made durable, once that one is done (so writes that come in meanwhile share one
+   * fdatasync rather than queueing one each). It stays scheduled until it starts.
+   */
+  private scheduleRound(): void {
+    if (this.roundScheduled) return;
+    this.roundScheduled = true;
+    setImmediate(() => {
+      void this.enqueue(() => {
         this.roundScheduled = false;
         const waiters = this.waiting;
         this.waiting = [];
-        this.enqueue(() => this.round(waiters));
+        return waiters.length > 0 ? this.round(waiters) : Promise.resolve();
       });
     });
   }

@@ -105,6 +105,8 @@ export class NodeMetrics {
     counter('lockstep_events_total', 'Events delivered to the guest (requests, timers, disk completions), live or replayed', (x) => x.events);
     counter('lockstep_log_sent_bytes_total', 'Log bytes sent to the secondary', (x) => x.logBytesSent);
     counter('lockstep_log_received_bytes_total', 'Log bytes received from the primary', (x) => x.logBytesReceived);
+    counter('lockstep_log_frames_sent_total', 'Sealed frames the primary sent on the logging channel (batches, heartbeats, checkpoint chunks)', (x) => x.logFramesSent);
+    counter('lockstep_log_frames_received_total', 'Sealed frames the primary received on the logging channel (acks, heartbeats, replay reports)', (x) => x.logFramesReceived);
     counter('lockstep_failovers_total', 'Times this node went live in place of a failed primary', (x) => (x.timeline.live !== undefined ? 1 : 0));
     counter('lockstep_divergences_total', 'Replay divergences detected by this node (it stops replaying)', (x) => (x.role === 'diverged' ? 1 : 0));
     counter('lockstep_shadow_divergences_total', "A shadow's answers (or inputs asked for) that differed from what the primary released", (x) => x.shadowDivergences);

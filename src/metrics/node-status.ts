@@ -20,6 +20,8 @@ export interface NodeStatus {
   heartbeatRttSeconds?: number;
   logBytesSent?: number;
   logBytesReceived?: number;
+  logFramesSent?: number;
+  logFramesReceived?: number;
   /** The secondary is connected to its primary, or the primary has a secondary attached. */
   peerConnected?: boolean;
   promotedFromSecondary?: boolean;
@@ -73,6 +75,8 @@ export function readNodeStatus(raw: unknown): NodeStatus {
     heartbeatRttSeconds: seconds(s.heartbeatRttMs),
     logBytesSent: num(s.logBytesSent),
     logBytesReceived: num(s.logBytesReceived),
+    logFramesSent: num(s.logFramesSent),
+    logFramesReceived: num(s.logFramesReceived),
     peerConnected,
     promotedFromSecondary: s.promotedFromSecondary === true,
     shadowDivergences: num(s.divergences),

@@ -588,6 +588,8 @@ export class PrimaryRole {
       eventsPerS: this.executor.eventsDelivered / elapsedS,
       logBytesPerS: stats.bytesSent / elapsedS,
       logBytesSent: stats.bytesSent,
+      logFramesSent: stats.framesSent,
+      logFramesReceived: stats.framesReceived,
       retainedFrom: this.retained.retainedFrom,
       retainedBytes: this.retained.retainedBytes,
       ...this.options.checkpoints?.status(),

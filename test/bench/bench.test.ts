@@ -129,6 +129,9 @@ describe('lockstep bench (quick, tiny budget)', () => {
       // A write completion is a logged event that carries no input: the write workload's log outweighs its small input.
       if (w.workload === 'write') plausible(w.logBytesPerInputByte, what('log B/input B'));
       else ratio(w.logBytesPerInputByte, what('log B/input B'));
+      // Every request's entries travel in some frame, and acks come back: both counts are there.
+      plausible(w.framesSentPerRequest, what('frames sent per request'));
+      plausible(w.framesReceivedPerRequest, what('frames received per request'));
       for (const s of [w.lagEntriesP50, w.lagEntriesMax, w.lagMsP50, w.lagMsMax]) {
         expect(s.samples.length, what('lag samples')).toBeGreaterThan(0);
         for (const v of s.samples) expect(Number.isFinite(v) && v >= 0, what(`lag ${v}`)).toBe(true);

@@ -52,4 +52,17 @@ describe('evaluateGoals: issue 22', () => {
     expect(find('guest writing its state per request').target).toBe('>= 0.30');
     expect(goals.filter((g) => g.goal.startsWith('added latency p50')).length).toBe(3);
   });
+
+  it('adds the CPU ratios at an equal offered load beside the closed-loop ones when the run measured them', () => {
+    const trivial = row('trivial', 'bench-trivial.js', { uRps: 10_000, rRps: 5_000, nodeMs: 0.08, primaryMs: 0.16, secondaryMs: 0.1 });
+    trivial.equalLoad = { fractionOfPair: 0.8, ratePerS: s(4_000), nodeCpuMsPerRequest: s(0.07), primaryCpuMsPerRequest: s(0.105), secondaryCpuMsPerRequest: s(0.07) };
+    const withEqual = evaluateGoals({ ...replication, workloads: [trivial] }, [], undefined);
+    const equal = withEqual.filter((g) => g.goal.includes('4000 req/s offered'));
+    expect(equal.map((g) => g.goal.split(',')[0])).toEqual(['primary CPU per request', "secondary CPU per request / primary's"]);
+    expect(equal[0]!.measured).toBeCloseTo(1.5);
+    expect(equal[0]!.met).toBe(false);
+    expect(equal[1]!.measured).toBeCloseTo(0.667, 2);
+    // The closed-loop rows stay, as the issue states them.
+    expect(withEqual.find((g) => g.goal.startsWith('primary CPU per request, pair / lockstep run, trivial ('))!.measured).toBeCloseTo(2);
+  });
 });

@@ -20,7 +20,9 @@ async function seen(node: StartedNode): Promise<Seen> {
 
 /** What start() did, as the guest and the data directory show it, once its timers have fired. */
 async function expectBootEffects(node: StartedNode, dir: string, consoleBy: StartedNode = node): Promise<Seen> {
-  await waitUntil(async () => (await seen(node)).ticks >= 3, 20_000, 'the interval armed in start() fires');
+  // The 10 ms timer is armed only once start()'s first writes are durable: on a fast disk fetch() can
+  // answer before it fires, so wait for it too (whether it fires at all is what is checked).
+  await waitUntil(async () => ((s) => s.ticks >= 3 && s.later !== null)(await seen(node)), 20_000, 'the interval and the timer armed in start() fire');
   const now = await seen(node);
   expect(now).toMatchObject({ later: 'fired', readBack: 'sync', storage: ['stored-sync', 'stored-async'] });
   expect(now.seed).toMatch(/^error: ENOENT/);

@@ -2,6 +2,7 @@
 // write leaves no trace) while a round of writes costs one append and one fdatasync: records are
 // checked on read (a torn tail is ignored), the journal stays within journalBytesMax (a round too big
 // for it goes straight to its files), and recovery brings the files up to date from it.
+import { pbkdf2 } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,29 @@ describe('journal records', () => {
 });
 
 describe('writeGuestFile through the journal (real disk)', () => {
+  it('writes issued in later turns while a round is being made durable share the next round (group commit)', async () => {
+    const data = await freshData();
+    const journal = journalOf(data);
+    await writeGuestFile(data, 'warm.txt', 'opened'); // the journal's recovery and open are behind us
+    const roundsBefore = journal.rounds;
+    // Keep the first round in flight however fast this disk is: its append and fdatasync queue on
+    // libuv's threads behind these.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const busy = Array.from({ length: threads }, () => new Promise((r) => pbkdf2('x', 'y', 150_000, 32, 'sha256', r)));
+    const first = writeGuestFile(data, 'a.txt', 'first');
+    // Wait until that round has started (its write left the waiting list), then write from five later turns.
+    while (journal.rounds === roundsBefore) await new Promise((r) => setImmediate(r));
+    const later: Array<Promise<void>> = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(writeGuestFile(data, `b${i}.txt`, `later ${i}`));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([first, ...later, ...busy]);
+    // Before group commit each of those turns was a round (and an fdatasync) of its own: 6 rounds.
+    expect(journal.rounds - roundsBefore).toBe(2);
+    expect(await readGuestFile(data, 'b4.txt')).toBe('later 4');
+  });
+
   it('a round of writes is one append; completions in issue order; reads see the newest data; files catch up', async () => {
     const data = await freshData();
     const journal = journalOf(data);

@@ -41,9 +41,8 @@ describe('README', () => {
       .split('\n')
       .slice(1)
       .join('\n')
-      .replaceAll('8080', String(port))
-      .replaceAll('8081', String(secondaryPort))
-      .replaceAll('7070', String(logPort))
+      // One pass: a port chosen for one (38081, say) must not be rewritten by the next.
+      .replace(/8080|8081|7070/g, (p) => String({ '8080': port, '8081': secondaryPort, '7070': logPort }[p]))
       .replaceAll('/tmp/pair', dir);
     // Job control so `%1`/`%2` name the background jobs; the trap cleans up if a line fails.
     const result = spawnSync('bash', ['-c', `set -m\ntrap 'kill %1 %2 2>/dev/null' EXIT\n${script}\nwait`], { cwd: root, encoding: 'utf8', timeout: 90_000 });
