@@ -135,18 +135,16 @@ export async function runBench(options: BenchOptions, print: (line: string) => v
           for (const configuration of order) {
             const sample = await measurePair(configuration, program, budget, pinning, join(workRoot, `pair-${w.name}`));
             (configuration === replicated ? samples.replicated : samples.unreplicated).push(sample);
-            const cpu = Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
             print(
-              `${tag} ${w.name} (${w.program}) ${configuration.name}: ${fmt(sample.load.requestsPerS)} req/s; 1 client p50 ${fmt((sample.latency?.p50Ms ?? NaN), 3)} ms, p99 ${fmt((sample.latency?.p99Ms ?? NaN), 2)} ms; CPU/request ${cpu}` +
+              `${tag} ${w.name} (${w.program}) ${configuration.name}: ${fmt(sample.load.requestsPerS)} req/s; 1 client p50 ${fmt(latencyMs(sample, 'p50Ms'), 3)} ms, p99 ${fmt(latencyMs(sample, 'p99Ms'), 2)} ms; CPU/request ${cpuPerRequest(sample)}` +
                 (sample.log ? `; log ${fmt(sample.log.bytesPerRequest)} B/request, lag max ${Math.max(0, ...sample.log.lagEntries)} entries` : '') +
                 (sample.load.errors + sample.load.non2xx > 0 ? ` (${sample.load.non2xx} non-2xx, ${sample.load.errors} errors; first: ${sample.load.firstError})` : ''),
             );
           }
           if (w.name === EQUAL_LOAD_WORKLOAD) {
-            const equal = await measureEqualLoad(order, unreplicated, program, budget, pinning, join(workRoot, `equal-${w.name}`), samples.replicated.at(-1)!);
+            const equal = await measureEqualLoad(order, program, budget, pinning, join(workRoot, `equal-${w.name}`), samples.replicated.at(-1)!);
             samples.equalLoad.push(equal);
-            const cpu = (sample: PairSample) => Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
-            print(`${tag} ${w.name} (${w.program}) both at ${fmt(equal.ratePerS)} req/s offered: CPU/request ${cpu(equal.unreplicated)}; ${cpu(equal.replicated)}`);
+            print(`${tag} ${w.name} (${w.program}) both at ${fmt(equal.ratePerS)} req/s offered: CPU/request ${cpuPerRequest(equal.unreplicated)}; ${cpuPerRequest(equal.replicated)}`);
           }
         }
         const due = Math.ceil((failoverTrials * rep) / reps);
@@ -295,13 +293,22 @@ interface EqualLoadSample {
   replicated: PairSample;
 }
 
-/** Both configurations at the same fixed rate (below what the pair sustained), no latency phase: CPU per request of the same work. */
-async function measureEqualLoad(order: Configuration[], unreplicated: Configuration, program: string, budget: RunBudget, pinning: Pinning, workDir: string, pairSaturated: PairSample): Promise<EqualLoadSample> {
+/** Both configurations (in `order`) at the same fixed rate, below what the pair sustained, no latency phase: CPU per request of the same work. */
+async function measureEqualLoad(order: Configuration[], program: string, budget: RunBudget, pinning: Pinning, workDir: string, pairSaturated: PairSample): Promise<EqualLoadSample> {
   const ratePerS = Math.max(100, Math.round(EQUAL_LOAD_FRACTION * pairSaturated.load.requestsPerS));
-  const samples = new Map<Configuration, PairSample>();
-  for (const configuration of order) samples.set(configuration, await measurePair(configuration, program, budget, pinning, workDir, { ratePerS, latency: false }));
-  const [first, second] = order.map((c) => samples.get(c)!);
-  return order[0] === unreplicated ? { ratePerS, unreplicated: first!, replicated: second! } : { ratePerS, unreplicated: second!, replicated: first! };
+  const sampleOf = new Map<Configuration, PairSample>();
+  for (const configuration of order) sampleOf.set(configuration, await measurePair(configuration, program, budget, pinning, workDir, { ratePerS, latency: false }));
+  return { ratePerS, unreplicated: sampleOf.get(unreplicated)!, replicated: sampleOf.get(replicated)! };
+}
+
+/** Each process's CPU per request, as a progress line shows it. */
+function cpuPerRequest(sample: PairSample): string {
+  return Object.entries(sample.cpuMsPerRequest).map(([role, ms]) => `${role} ${fmt(ms * 1000)} us`).join(', ');
+}
+
+/** A one-client latency percentile; NaN where the latency phase was skipped. */
+function latencyMs(sample: PairSample, percentile: 'p50Ms' | 'p99Ms'): number {
+  return sample.latency?.[percentile] ?? NaN;
 }
 
 function distributionOf(values: number[]): { n: number; p50: number; p99: number; max: number } {
@@ -331,22 +338,22 @@ function summarizeReplication(
         requestsPerS: uRps,
         p50Ms: per(u, (s) => s.load.p50Ms),
         p99Ms: per(u, (s) => s.load.p99Ms),
-        latencyP50Ms: per(u, (s) => (s.latency?.p50Ms ?? NaN)),
-        latencyP99Ms: per(u, (s) => (s.latency?.p99Ms ?? NaN)),
+        latencyP50Ms: per(u, (s) => latencyMs(s, 'p50Ms')),
+        latencyP99Ms: per(u, (s) => latencyMs(s, 'p99Ms')),
         nodeCpuMsPerRequest: per(u, (s) => s.cpuMsPerRequest.node ?? NaN),
       },
       replicated: {
         requestsPerS: rRps,
         p50Ms: per(r, (s) => s.load.p50Ms),
         p99Ms: per(r, (s) => s.load.p99Ms),
-        latencyP50Ms: per(r, (s) => (s.latency?.p50Ms ?? NaN)),
-        latencyP99Ms: per(r, (s) => (s.latency?.p99Ms ?? NaN)),
+        latencyP50Ms: per(r, (s) => latencyMs(s, 'p50Ms')),
+        latencyP99Ms: per(r, (s) => latencyMs(s, 'p99Ms')),
         primaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.primary ?? NaN),
         secondaryCpuMsPerRequest: per(r, (s) => s.cpuMsPerRequest.secondary ?? NaN),
       },
       throughputRatio: ratioOf(rRps, uRps),
-      addedP50Ms: paired((rs, us) => (rs.latency?.p50Ms ?? NaN) - (us.latency?.p50Ms ?? NaN)),
-      addedP99Ms: paired((rs, us) => (rs.latency?.p99Ms ?? NaN) - (us.latency?.p99Ms ?? NaN)),
+      addedP50Ms: paired((rs, us) => latencyMs(rs, 'p50Ms') - latencyMs(us, 'p50Ms')),
+      addedP99Ms: paired((rs, us) => latencyMs(rs, 'p99Ms') - latencyMs(us, 'p99Ms')),
       wireBytesPerRequest: per(r, (s) => s.wireBytesPerRequest),
       diskReadBytesPerRequest: w.diskReadBytes,
       inputBytesPerRequest: per(r, input),

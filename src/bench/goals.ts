@@ -2,6 +2,7 @@
 // The figures of issue 22's table come first, in its order (CPU per request of each process among
 // them), then issue 10's that it does not repeat.
 import type { BenchResults, GoalRow, ProgramRow, ReplicationResults } from './results.js';
+import type { Spread } from './stats.js';
 import { REPLICATION_WORKLOADS } from './workloads.js';
 
 const f = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
@@ -34,6 +35,16 @@ export function clockBytesPerRead(programs: ProgramRow[]): number | undefined {
   return (clock.logBytesPerRequest.median - trivial.logBytesPerRequest.median) / clock.clockReadsPerRequest.median;
 }
 
+/** Issue 22's two CPU ratios from the medians of each process's CPU per request (ms). */
+function cpuRatioGoals(what: string, cpu: { node: Spread; primary: Spread; secondary: Spread }): GoalRow[] {
+  const [node, primary, secondary] = [cpu.node.median, cpu.primary.median, cpu.secondary.median];
+  const us = (ms: number) => `${f(ms * 1000, 0)} us`;
+  return [
+    atMost(`primary CPU per request, pair / lockstep run, ${what} (${us(primary)} vs ${us(node)})`, primary / node, ISSUE22.primaryCpuVsRun, '', 2),
+    atMost(`secondary CPU per request / primary's, ${what} (${us(secondary)} vs ${us(primary)})`, secondary / primary, ISSUE22.secondaryCpuVsPrimary, '', 2),
+  ];
+}
+
 /** Issue 22's targets (its table, in its order). */
 export const ISSUE22 = { runVsBareNode: 0.6, pairVsRun: 0.9, primaryCpuVsRun: 1.3, secondaryCpuVsPrimary: 0.5, writeVsTrivial: 0.3 } as const;
 
@@ -48,18 +59,12 @@ export function evaluateGoals(replication: ReplicationResults | undefined, progr
   }
   const trivial = row('trivial');
   if (trivial) {
-    const node = trivial.unreplicated.nodeCpuMsPerRequest.median;
-    const primary = trivial.replicated.primaryCpuMsPerRequest.median;
-    const secondary = trivial.replicated.secondaryCpuMsPerRequest.median;
-    const us = (ms: number) => `${f(ms * 1000, 0)} us`;
-    goals.push(atMost(`primary CPU per request, pair / lockstep run, trivial (${us(primary)} vs ${us(node)})`, primary / node, ISSUE22.primaryCpuVsRun, '', 2));
-    goals.push(atMost(`secondary CPU per request / primary's, trivial (${us(secondary)} vs ${us(primary)})`, secondary / primary, ISSUE22.secondaryCpuVsPrimary, '', 2));
+    const closedLoop = { node: trivial.unreplicated.nodeCpuMsPerRequest, primary: trivial.replicated.primaryCpuMsPerRequest, secondary: trivial.replicated.secondaryCpuMsPerRequest };
+    goals.push(...cpuRatioGoals('trivial', closedLoop));
     const equal = trivial.equalLoad;
     if (equal) {
-      const [n, p, s] = [equal.nodeCpuMsPerRequest.median, equal.primaryCpuMsPerRequest.median, equal.secondaryCpuMsPerRequest.median];
-      const load = `both at ${f(equal.ratePerS.median, 0)} req/s offered`;
-      goals.push(atMost(`primary CPU per request, pair / lockstep run, trivial, ${load} (${us(p)} vs ${us(n)})`, p / n, ISSUE22.primaryCpuVsRun, '', 2));
-      goals.push(atMost(`secondary CPU per request / primary's, trivial, ${load} (${us(s)} vs ${us(p)})`, s / p, ISSUE22.secondaryCpuVsPrimary, '', 2));
+      const load = { node: equal.nodeCpuMsPerRequest, primary: equal.primaryCpuMsPerRequest, secondary: equal.secondaryCpuMsPerRequest };
+      goals.push(...cpuRatioGoals(`trivial, both at ${f(equal.ratePerS.median, 0)} req/s offered`, load));
     }
   }
   if (replication) {

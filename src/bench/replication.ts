@@ -102,7 +102,7 @@ export async function measurePair(configuration: Configuration, program: string,
   for (const node of target.nodes) {
     const before = cpuBefore?.get(node.role);
     const after = cpuAfter?.get(node.role);
-    if (before !== undefined && after !== undefined && load.ok > 0) cpuMsPerRequest[node.role] = (after - before) / load.ok;
+    if (before !== undefined && after !== undefined) cpuMsPerRequest[node.role] = (after - before) / load.ok;
   }
   const sample: PairSample = { load, latency, wireBytesPerRequest: load.wireBytesSent / load.requestsSent, cpuMsPerRequest };
   if (secondary) {

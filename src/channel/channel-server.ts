@@ -167,7 +167,7 @@ export class ChannelServer {
   /** Connections between upgrade and auth, oldest first (a Map keeps insertion order), with their address. */
   private readonly handshakes = new Map<WebSocket, string>();
   private bytesSentDetached = 0;
-  private framesDetached = { sent: 0, received: 0 };
+  private readonly framesDetached = { sent: 0, received: 0 };
   private lastAckSeq = 0;
   private framesRefused = 0;
   private handshakesEvicted = 0;

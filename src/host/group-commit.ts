@@ -161,6 +161,12 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-function asError(error: unknown): Error {
+/** Writes each file's data durably (temp file, fsync, rename, directory fsync), the files together in one round. */
+export function commitFiles(store: CommitStore, files: Iterable<[string, string]>): Promise<void> {
+  const committer = new GroupCommitter(store);
+  return Promise.all([...files].map(([file, data]) => committer.write(file, data))).then(() => undefined);
+}
+
+export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -17,7 +17,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { crc32 } from '../log/crc32.js';
-import { GroupCommitter, type CommitStore } from './group-commit.js';
+import { asError, commitFiles, type CommitStore } from './group-commit.js';
 import { syncDirectory } from './sync-dir.js';
 
 /**
@@ -275,9 +275,7 @@ export class WriteJournal {
     if (JOURNAL_HEADER_BYTES + bytes > this.bytesMax) {
       // Larger than the whole journal: durably to the files themselves (temp file, fsync, rename, directory fsync).
       this.directWrites++;
-      const committer = new GroupCommitter(this.files);
-      await Promise.all(records.map(([path, data]) => committer.write(path, data)));
-      return;
+      return commitFiles(this.files, records);
     }
     const handle = this.handle!;
     const at = this.size;
@@ -359,8 +357,7 @@ export class WriteJournal {
     clearTimeout(this.idleTimer);
     await this.applying;
     if (!this.handle || (this.size === JOURNAL_HEADER_BYTES && !this.tailSuspect)) return; // nothing journaled
-    const committer = new GroupCommitter(this.files);
-    await Promise.all([...this.journaled].map(([path, { data }]) => committer.write(path, data)));
+    await commitFiles(this.files, [...this.journaled].map(([path, { data }]) => [path, data]));
     this.generation = await startGeneration(this.handle, this.generation + 1, this.allocated);
     this.allocated = Math.min(this.allocated, JOURNAL_GROW_BYTES);
     this.size = JOURNAL_HEADER_BYTES;
@@ -429,17 +426,10 @@ export async function recoverJournalFile(
     }
     const { generation, records } = decodeRecords(bytes.subarray(0, read));
     if (mode === 'apply' && records.length === 0) return { generation: generation ?? 0, allocated: size, records: 0 };
-    const newest = new Map<string, string>();
-    for (const r of records) newest.set(r.path, r.data);
-    const committer = new GroupCommitter(files);
-    await Promise.all([...newest].map(([p, data]) => committer.write(p, data)));
+    await commitFiles(files, new Map(records.map((r) => [r.path, r.data]))); // the newest data per path
     const next = await startGeneration(handle, (generation ?? 0) + 1, size);
     return { generation: next, allocated: Math.max(JOURNAL_HEADER_BYTES, Math.min(size, JOURNAL_GROW_BYTES)), records: records.length };
   } finally {
     await handle.close();
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
